@@ -1,0 +1,150 @@
+//! Commands and their exit codes.
+
+mod build;
+mod table;
+mod xray;
+
+use clap::{Parser, Subcommand};
+use slimctl::error::ErrorClass;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_INTERNAL: u8 = 1;
+pub const EXIT_INPUT: u8 = 3;
+pub const EXIT_ENVIRONMENT: u8 = 4;
+pub const EXIT_CI_GATE: u8 = 5;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser, Debug)]
+#[command(name = "slimctl", version, about = "Make container images small by keeping only what the application uses")]
+pub struct Cli {
+    /// No progress bars (they are off anyway when stderr is not a terminal).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build a slim image from IMAGE.
+    Build(build::BuildArgs),
+    /// Show an image's layers, largest files and wasted space.
+    Xray(xray::XrayArgs),
+}
+
+/// A failure with the exit code it deserves.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(class: ErrorClass, message: impl std::fmt::Display) -> Failure {
+        let code = match class {
+            ErrorClass::Input => EXIT_INPUT,
+            ErrorClass::Environment => EXIT_ENVIRONMENT,
+        };
+        Failure { code, message: message.to_string() }
+    }
+    pub fn input(message: impl std::fmt::Display) -> Failure {
+        Failure::new(ErrorClass::Input, message)
+    }
+    pub fn internal(message: impl std::fmt::Display) -> Failure {
+        Failure { code: EXIT_INTERNAL, message: message.to_string() }
+    }
+}
+
+impl From<slimctl::error::ImageError> for Failure {
+    fn from(e: slimctl::error::ImageError) -> Failure {
+        Failure::new(e.class(), e)
+    }
+}
+
+impl From<slimctl::build::BuildError> for Failure {
+    fn from(e: slimctl::build::BuildError) -> Failure {
+        Failure::new(e.class(), e)
+    }
+}
+
+impl From<tokio::task::JoinError> for Failure {
+    fn from(e: tokio::task::JoinError) -> Failure {
+        Failure::internal(format!("a worker thread failed: {e}"))
+    }
+}
+
+/// Scratch space for one run: removed when the command ends, fails, or is interrupted.
+pub struct WorkDir(tempfile::TempDir);
+
+impl WorkDir {
+    fn create() -> Result<WorkDir, Failure> {
+        tempfile::Builder::new()
+            .prefix("slimctl-")
+            .tempdir()
+            .map(WorkDir)
+            .map_err(|e| Failure::new(ErrorClass::Environment, format!("cannot create a temporary directory: {e}")))
+    }
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+pub async fn run(cli: Cli) -> u8 {
+    if cli.no_progress {
+        slimctl::progress::disable();
+    }
+    let work = match WorkDir::create() {
+        Ok(w) => w,
+        Err(f) => {
+            eprintln!("slimctl: error: {}", f.message);
+            return f.code;
+        }
+    };
+    let result = tokio::select! {
+        r = async {
+            match &cli.command {
+                Command::Build(args) => build::run(args, &work).await,
+                Command::Xray(args) => xray::run(args).await,
+            }
+        } => r,
+        sig = interrupted() => {
+            drop(work);
+            eprintln!("slimctl: interrupted by {sig}; temporary files removed, nothing was changed");
+            return EXIT_INTERRUPTED;
+        }
+    };
+    drop(work);
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("slimctl: error: {}", f.message);
+            f.code
+        }
+    }
+}
+
+/// Opens an image source from a command-line reference.
+pub async fn open_source(
+    reference: &str,
+) -> Result<(Box<dyn slimctl::image::ImageSource>, Option<bollard::Docker>, Vec<String>), Failure> {
+    use slimctl::image::{docker_archive::DockerArchive, engine, oci_dir::OciDir, ImageRef};
+    match ImageRef::parse(reference) {
+        ImageRef::Engine(name) => {
+            let docker = engine::connect().await?;
+            let img = engine::EngineImage::inspect(&docker, &name).await?;
+            let tags = img.repo_tags.clone();
+            Ok((Box::new(img), Some(docker), tags))
+        }
+        ImageRef::DockerArchive(p) => Ok((Box::new(DockerArchive::open(&p)?), None, Vec::new())),
+        ImageRef::OciDir(p) => Ok((Box::new(OciDir::open(&p)?), None, Vec::new())),
+    }
+}

@@ -1,0 +1,113 @@
+//! `slimctl xray`
+
+use super::{open_source, table, Failure, EXIT_CI_GATE, EXIT_OK};
+use slimctl::image::Image;
+use slimctl::units::{human_bytes, parse_bytes};
+use slimctl::xray::{analyze, evaluate, CiRules, XrayReport};
+
+#[derive(clap::Args, Debug)]
+pub struct XrayArgs {
+    /// The image: NAME[:TAG] or ID in the engine, docker-archive:FILE, or oci:DIR.
+    pub image: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// How many largest files and wasted paths to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Check the thresholds below and exit with code 5 when one fails (dive's CI mode).
+    #[arg(long)]
+    pub ci: bool,
+    /// Lowest efficiency score allowed (0..1).
+    #[arg(long, default_value_t = 0.9)]
+    pub lowest_efficiency: f64,
+    /// Highest wasted bytes allowed (e.g. 20MB); off unless set.
+    #[arg(long, value_parser = parse_bytes)]
+    pub highest_wasted_bytes: Option<u64>,
+    /// Highest share of the non-base layers' bytes that may be wasted, as a ratio like dive's (0.1 = 10%).
+    #[arg(long, default_value_t = 0.1)]
+    pub highest_user_wasted_percent: f64,
+}
+
+pub async fn run(args: &XrayArgs) -> Result<u8, Failure> {
+    let (source, _docker, _) = open_source(&args.image).await?;
+    let image = tokio::task::spawn_blocking(move || Image::open(source.as_ref(), true)).await??;
+    let report = analyze(&image, args.top);
+    let ci = args.ci.then(|| {
+        evaluate(
+            &report,
+            &CiRules {
+                lowest_efficiency: Some(args.lowest_efficiency),
+                highest_wasted_bytes: args.highest_wasted_bytes,
+                highest_user_wasted_ratio: Some(args.highest_user_wasted_percent),
+            },
+        )
+    });
+    if args.json {
+        let mut v = serde_json::to_value(&report).map_err(Failure::internal)?;
+        if let Some(ci) = &ci {
+            v["ci"] = serde_json::to_value(ci).map_err(Failure::internal)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v).map_err(Failure::internal)?);
+    } else {
+        print_report(&report);
+        if let Some(ci) = &ci {
+            println!();
+            for r in ci {
+                println!("{}  {}: {}", if r.passed { "PASS" } else { "FAIL" }, r.rule, r.detail);
+            }
+        }
+    }
+    let failed = ci.is_some_and(|c| c.iter().any(|r| !r.passed));
+    Ok(if failed { EXIT_CI_GATE } else { EXIT_OK })
+}
+
+fn print_report(r: &XrayReport) {
+    println!("{}  ({})", r.image, r.id);
+    let rows: Vec<Vec<String>> = r
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut cmd = l.created_by.clone().unwrap_or_default().replace('\n', " ");
+            if cmd.len() > 60 {
+                cmd = format!("{}…", cmd.chars().take(59).collect::<String>());
+            }
+            vec![
+                i.to_string(),
+                human_bytes(l.bytes),
+                l.changes.added.to_string(),
+                l.changes.modified.to_string(),
+                l.changes.removed.to_string(),
+                cmd,
+            ]
+        })
+        .collect();
+    print!("{}", table::render(&["layer", "size", "added", "modified", "removed", "command"], &rows));
+    println!();
+    let rows: Vec<Vec<String>> =
+        r.largest_files.iter().map(|f| vec![human_bytes(f.bytes), f.layer.to_string(), f.path.clone()]).collect();
+    println!("largest files:");
+    print!("{}", table::render(&["size", "layer", "path"], &rows));
+    println!();
+    if r.inefficiencies.is_empty() {
+        println!("wasted space: none");
+    } else {
+        println!("wasted space (paths stored in more than one layer, or deleted by a later one):");
+        let rows: Vec<Vec<String>> = r
+            .inefficiencies
+            .iter()
+            .map(|i| vec![human_bytes(i.cumulative_bytes), i.appearances.to_string(), i.path.clone()])
+            .collect();
+        print!("{}", table::render(&["bytes", "copies", "path"], &rows));
+    }
+    println!();
+    println!(
+        "total {} stored, {} visible; wasted {} ({:.1}% of non-base layers); efficiency {:.2}%",
+        human_bytes(r.stored_bytes),
+        human_bytes(r.visible_bytes),
+        human_bytes(r.wasted_bytes),
+        r.user_wasted_ratio * 100.0,
+        r.efficiency * 100.0
+    );
+}

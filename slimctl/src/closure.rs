@@ -1,0 +1,328 @@
+//! The keep-set: from seed paths to everything they need to work, computed against the image's
+//! index only. Each kept path carries why it is kept, for the report.
+
+use crate::image::entry::{join, parent};
+use crate::image::{FileIndex, ImageConfig, Kind};
+use crate::ldso::LibSearch;
+use crate::resolve::{resolve, ResolveError};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+/// Why a path is in the slim image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Asked for with `--include`.
+    Included { path: String },
+    /// Inside a directory that was asked for.
+    InIncludedDir { dir: String },
+    /// ENTRYPOINT/CMD program, found through the image's PATH.
+    Entrypoint { argv0: String },
+    /// The config's USER needs the user and group databases.
+    UserDatabase { user: String },
+    WorkingDir,
+    Volume,
+    /// A symlink followed while resolving another kept path.
+    SymlinkOnPath { to: String },
+    /// Where a kept symlink points.
+    SymlinkTarget { of: String },
+    Parent { of: String },
+    /// PT_INTERP of a kept ELF file.
+    ElfInterpreter { of: String },
+    /// DT_NEEDED of a kept ELF file.
+    ElfNeeded { of: String, soname: String },
+    /// The `#!` interpreter of a kept script.
+    ScriptInterpreter { of: String },
+}
+
+/// Reasons kept per path: enough to explain it, bounded so that `/usr` does not list every file.
+const MAX_REASONS: usize = 3;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Kept {
+    pub reasons: Vec<Reason>,
+    /// Reasons beyond the ones listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeepSet {
+    pub paths: BTreeMap<String, Kept>,
+}
+
+impl KeepSet {
+    pub fn contains(&self, path: &str) -> bool {
+        self.paths.contains_key(path)
+    }
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+    fn add(&mut self, path: &str, reason: Reason) -> bool {
+        match self.paths.get_mut(path) {
+            Some(k) => {
+                if k.reasons.len() < MAX_REASONS && !k.reasons.contains(&reason) {
+                    k.reasons.push(reason);
+                } else {
+                    k.more += 1;
+                }
+                false
+            }
+            None => {
+                self.paths.insert(path.to_owned(), Kept { reasons: vec![reason], more: 0 });
+                true
+            }
+        }
+    }
+}
+
+/// A path to start from.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub path: String,
+    pub reason: Reason,
+}
+
+/// Something the closure could not find. For explicit includes this is the user's error.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unresolved {
+    pub path: String,
+    pub wanted_by: Reason,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Closure {
+    pub keep: KeepSet,
+    pub unresolved: Vec<Unresolved>,
+}
+
+struct Work {
+    path: String,
+    cwd: String,
+    reason: Reason,
+    /// An explicit include of a directory takes its whole subtree.
+    recursive: bool,
+}
+
+pub struct ClosureBuilder<'a> {
+    index: &'a FileIndex,
+    libs: LibSearch,
+    path_dirs: Vec<String>,
+    excludes: Vec<String>,
+    queue: VecDeque<Work>,
+    examined: HashSet<String>,
+    out: Closure,
+}
+
+impl<'a> ClosureBuilder<'a> {
+    pub fn new(index: &'a FileIndex, config: &ImageConfig) -> ClosureBuilder<'a> {
+        ClosureBuilder {
+            index,
+            libs: LibSearch::from_image(index, config.env_var("LD_LIBRARY_PATH").as_deref()),
+            path_dirs: config.path_dirs(),
+            excludes: Vec::new(),
+            queue: VecDeque::new(),
+            examined: HashSet::new(),
+            out: Closure::default(),
+        }
+    }
+
+    /// Paths (and their subtrees) never kept, except as parents of kept paths.
+    pub fn exclude(mut self, paths: impl IntoIterator<Item = String>) -> Self {
+        self.excludes.extend(paths.into_iter().map(|p| {
+            let t = p.trim_end_matches('/');
+            if t.is_empty() { "/".to_owned() } else { t.to_owned() }
+        }));
+        self
+    }
+
+    /// Seeds from the config: entrypoint program, user databases, working dir, volumes.
+    pub fn config_seeds(mut self, config: &ImageConfig) -> Self {
+        let workdir = config.workdir();
+        if let Some(argv0) = config.argv().first().cloned() {
+            let reason = Reason::Entrypoint { argv0: argv0.clone() };
+            match self.find_program(&argv0, &workdir) {
+                Some(p) => self.push(p, "/", reason, false),
+                None => self.out.unresolved.push(Unresolved {
+                    path: argv0.clone(),
+                    wanted_by: reason,
+                    error: format!("{argv0} is not in the image (searched {})", self.path_dirs.join(":")),
+                }),
+            }
+        }
+        if let Some(user) = config.user() {
+            for db in ["/etc/passwd", "/etc/group"] {
+                if self.index.get(db).is_some() || resolve(self.index, db, "/", true).is_ok() {
+                    self.push(db.to_owned(), "/", Reason::UserDatabase { user: user.clone() }, false);
+                }
+            }
+        }
+        if workdir != "/" && resolve(self.index, &workdir, "/", true).is_ok() {
+            self.push(workdir, "/", Reason::WorkingDir, false);
+        }
+        for v in config.volumes() {
+            if resolve(self.index, &v, "/", true).is_ok() {
+                self.push(v, "/", Reason::Volume, false);
+            }
+        }
+        self
+    }
+
+    /// Explicit includes: a directory brings its whole subtree.
+    pub fn includes(mut self, paths: impl IntoIterator<Item = String>) -> Self {
+        for p in paths {
+            self.push(p.clone(), "/", Reason::Included { path: p }, true);
+        }
+        self
+    }
+
+    pub fn seeds(mut self, seeds: impl IntoIterator<Item = Seed>) -> Self {
+        for s in seeds {
+            self.push(s.path, "/", s.reason, false);
+        }
+        self
+    }
+
+    fn push(&mut self, path: String, cwd: &str, reason: Reason, recursive: bool) {
+        self.queue.push_back(Work { path, cwd: cwd.to_owned(), reason, recursive });
+    }
+
+    /// argv[0] as the runtime finds it: a path (relative to the working dir) or a PATH lookup.
+    fn find_program(&self, argv0: &str, workdir: &str) -> Option<String> {
+        if argv0.contains('/') {
+            return resolve(self.index, argv0, workdir, true).ok().map(|_| argv0.to_owned());
+        }
+        self.path_dirs.iter().map(|d| join(d.trim_end_matches('/'), argv0)).find(|cand| {
+            resolve(self.index, cand, "/", true)
+                .ok()
+                .and_then(|r| self.index.get(&r.path))
+                .is_some_and(|e| !e.is_dir())
+        })
+    }
+
+    fn excluded(&self, path: &str) -> bool {
+        self.excludes
+            .iter()
+            .any(|ex| ex == "/" || path == ex || (path.starts_with(ex.as_str()) && path.as_bytes().get(ex.len()) == Some(&b'/')))
+    }
+
+    /// Marks a canonical path kept, with its parents. Returns whether it was new.
+    fn mark(&mut self, path: &str, reason: Reason) -> bool {
+        if path != "/" && self.excluded(path) {
+            return false;
+        }
+        let new = self.out.keep.add(path, reason);
+        if new {
+            let mut child = path.to_owned();
+            let mut p = parent(path).to_owned();
+            while p != "/" {
+                if !self.out.keep.add(&p, Reason::Parent { of: child.clone() }) {
+                    break;
+                }
+                child = p.clone();
+                p = parent(&p).to_owned();
+            }
+        }
+        new
+    }
+
+    pub fn build(mut self) -> Closure {
+        while let Some(work) = self.queue.pop_front() {
+            let r = match resolve(self.index, &work.path, &work.cwd, true) {
+                Ok(r) => r,
+                Err(e) => {
+                    // The links walked before the miss are still real; keep them for the record.
+                    if !matches!(e, ResolveError::Loop { .. }) {
+                        for s in e.symlinks().to_vec() {
+                            self.mark(&s, Reason::SymlinkOnPath { to: work.path.clone() });
+                        }
+                    }
+                    self.out.unresolved.push(Unresolved { path: work.path, wanted_by: work.reason, error: e.to_string() });
+                    continue;
+                }
+            };
+            if self.excluded(&r.path) {
+                continue;
+            }
+            for s in &r.symlinks {
+                self.mark(s, Reason::SymlinkOnPath { to: r.path.clone() });
+            }
+            self.mark(&r.path, work.reason.clone());
+            self.examine(&r.path, work.recursive);
+        }
+        self.out
+    }
+
+    /// Follows what a kept path needs: its subtree (for a recursive include), its link target,
+    /// its ELF interpreter and libraries, its script interpreter.
+    fn examine(&mut self, path: &str, recursive: bool) {
+        if !self.examined.insert(path.to_owned()) && !recursive {
+            return;
+        }
+        let index = self.index;
+        let Some(entry) = index.get(path) else { return };
+        if entry.is_dir() {
+            if recursive {
+                let subtree: Vec<String> = index.subtree(path).map(|(p, _)| p.clone()).collect();
+                for sub in subtree {
+                    if self.mark(&sub, Reason::InIncludedDir { dir: path.to_owned() }) {
+                        self.examine(&sub, false);
+                    }
+                }
+            }
+            return;
+        }
+        match &entry.kind {
+            Kind::Symlink { target } => {
+                let target = target.clone();
+                self.push(target, parent(path), Reason::SymlinkTarget { of: path.to_owned() }, false);
+            }
+            Kind::File | Kind::Hardlink { .. } => {
+                if let Some(elf) = entry.elf.as_deref() {
+                    if let Some(interp) = &elf.interp {
+                        self.push(interp.clone(), "/", Reason::ElfInterpreter { of: path.to_owned() }, false);
+                    }
+                    for soname in &elf.needed {
+                        let reason = Reason::ElfNeeded { of: path.to_owned(), soname: soname.clone() };
+                        match self.libs.find(self.index, soname, elf, path) {
+                            Some(found) => {
+                                for l in &found.symlinks {
+                                    self.mark(l, Reason::SymlinkOnPath { to: found.path.clone() });
+                                }
+                                self.push(found.path, "/", reason, false);
+                            }
+                            None => self.out.unresolved.push(Unresolved {
+                                path: soname.clone(),
+                                wanted_by: reason,
+                                error: format!("library {soname} not found in the image"),
+                            }),
+                        }
+                    }
+                }
+                if let Some(line) = entry.shebang.as_deref() {
+                    let mut words = line.split_whitespace();
+                    if let Some(interp) = words.next() {
+                        let interp = interp.to_owned();
+                        let reason = Reason::ScriptInterpreter { of: path.to_owned() };
+                        // `#!/usr/bin/env python3`: env runs the named program from PATH.
+                        if interp.ends_with("/env") {
+                            if let Some(prog) = words.find(|w| !w.starts_with('-')).and_then(|w| self.find_program(w, "/")) {
+                                self.push(prog, "/", reason.clone(), false);
+                            }
+                        }
+                        self.push(interp, "/", reason, false);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Errors of the library. Each names the thing that is wrong and what the user can do about it;
+//! [`ErrorClass`] maps them to the CLI's exit codes.
+
+use std::path::PathBuf;
+
+/// Whether a failure is the user's input or the environment, for exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad image, archive, path or option.
+    Input,
+    /// Docker engine unreachable, permissions, disk.
+    Environment,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("image {name:?} is not in the Docker engine (no registry is consulted); build or load it first, or check the name with `docker images`")]
+    NotFound { name: String },
+    #[error("cannot reach the Docker engine at {endpoint}: {detail}; is dockerd running and is DOCKER_HOST right?")]
+    EngineUnreachable { endpoint: String, detail: String },
+    #[error("the Docker engine failed while {action}: {detail}")]
+    Engine { action: String, detail: String },
+    #[error("{what} is not a valid image: {detail}")]
+    Corrupt { what: String, detail: String },
+    #[error("{what}: {detail}")]
+    Unsupported { what: String, detail: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+impl ImageError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ImageError::EngineUnreachable { .. } | ImageError::Engine { .. } | ImageError::Write { .. } => {
+                ErrorClass::Environment
+            }
+            _ => ErrorClass::Input,
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> ImageError {
+        ImageError::Corrupt { what: what.into(), detail: detail.into() }
+    }
+}

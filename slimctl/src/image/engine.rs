@@ -1,0 +1,96 @@
+//! Images in the running Docker engine, read with `docker save` semantics (`GET /images/{id}/get`)
+//! as a stream. The API version is negotiated: the engine here speaks 1.41 at most.
+
+use super::archive::{walk, LayerVisitor, Manifest};
+use super::ImageSource;
+use crate::error::ImageError;
+use bollard::Docker;
+use futures_util::TryStreamExt;
+use tokio::runtime::Handle;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+/// Connects to the engine named by DOCKER_HOST (or the local socket) and negotiates the API version.
+pub async fn connect() -> Result<Docker, ImageError> {
+    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let unreachable = |detail: String| ImageError::EngineUnreachable { endpoint: endpoint.clone(), detail };
+    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    let docker = tokio::time::timeout(std::time::Duration::from_secs(15), docker.negotiate_version())
+        .await
+        .map_err(|_| unreachable("no answer within 15 s".into()))?
+        .map_err(|e| unreachable(root_cause(&e)))?;
+    Ok(docker)
+}
+
+/// The innermost message of an error chain: hyper's top-level messages ("client error (Connect)")
+/// hide the useful part ("No such file or directory").
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    let mut msg = e.to_string();
+    while let Some(next) = cur.source() {
+        msg = next.to_string();
+        cur = next;
+    }
+    msg
+}
+
+pub fn engine_error(action: &str, e: bollard::errors::Error) -> ImageError {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            ImageError::Engine { action: action.to_owned(), detail: message }
+        }
+        other => ImageError::Engine { action: action.to_owned(), detail: root_cause(&other) },
+    }
+}
+
+pub struct EngineImage {
+    docker: Docker,
+    handle: Handle,
+    pub id: String,
+    name: String,
+    pub repo_tags: Vec<String>,
+    pub size: u64,
+}
+
+impl EngineImage {
+    pub async fn inspect(docker: &Docker, reference: &str) -> Result<EngineImage, ImageError> {
+        let info = match docker.inspect_image(reference).await {
+            Ok(i) => i,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                return Err(ImageError::NotFound { name: reference.to_owned() })
+            }
+            Err(e) => return Err(engine_error(&format!("inspecting image {reference}"), e)),
+        };
+        let id = info.id.ok_or_else(|| ImageError::Engine {
+            action: format!("inspecting image {reference}"),
+            detail: "the engine returned no image id".into(),
+        })?;
+        Ok(EngineImage {
+            docker: docker.clone(),
+            handle: Handle::current(),
+            name: format!("image {reference}"),
+            id,
+            repo_tags: info.repo_tags.unwrap_or_default(),
+            size: info.size.unwrap_or(0).max(0) as u64,
+        })
+    }
+}
+
+impl ImageSource for EngineImage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.size)
+    }
+
+    /// Must run outside the async runtime's threads (in `spawn_blocking`): it blocks on the stream.
+    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError> {
+        let stream = self.docker.export_image(&self.id).map_err(|e| std::io::Error::other(root_cause(&e)));
+        let reader = SyncIoBridge::new_with_handle(StreamReader::new(stream), self.handle.clone());
+        let bar = crate::progress::bytes_bar(&format!("reading {}", self.name), Some(self.size));
+        let r = walk(bar.wrap_read(std::io::BufReader::with_capacity(1 << 20, reader)), &self.name, want, on_layer);
+        bar.finish_and_clear();
+        r
+    }
+}

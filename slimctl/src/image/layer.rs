@@ -1,0 +1,300 @@
+//! Reads one layer tarball as a stream and turns it into a [`LayerIndex`]: entries, whiteouts and
+//! opaque-directory markers. File contents are read only where the closure needs them (ELF headers,
+//! `#!` lines, ld.so configuration) and are never kept beyond that.
+
+use super::entry::{normalize_member, parent, Entry, Kind};
+use crate::elf::{ElfInfo, MAGIC};
+use crate::error::ImageError;
+use std::collections::HashMap;
+use std::io::Read;
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// ELF files larger than this are indexed without dependency information (none exist in practice;
+/// the bound keeps a hostile image from making us buffer gigabytes).
+const ELF_READ_LIMIT: u64 = 1 << 30;
+const SHEBANG_LIMIT: usize = 256;
+
+#[derive(Debug, Default)]
+pub struct LayerIndex {
+    /// Entries in archive order.
+    pub entries: Vec<(String, Entry)>,
+    /// Paths deleted from lower layers (`.wh.NAME`).
+    pub whiteouts: Vec<String>,
+    /// Directories whose lower-layer contents are hidden (`.wh..wh..opq`).
+    pub opaques: Vec<String>,
+    /// Sum of regular-file sizes stored in this layer.
+    pub bytes: u64,
+}
+
+/// The small files whose contents the keep-set closure reads.
+fn wants_capture(path: &str) -> bool {
+    path == "/etc/ld.so.conf"
+        || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
+        || (path.starts_with("/etc/ld-musl-") && path.ends_with(".path"))
+}
+
+/// Indexes one layer. `what` names the layer in errors.
+pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerIndex, ImageError> {
+    let corrupt = |detail: String| ImageError::Corrupt { what: what.to_owned(), detail };
+    let mut archive = tar::Archive::new(reader);
+    let mut out = LayerIndex::default();
+    // path -> position in `out.entries`, to resolve hard links within the layer.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+
+    let entries = archive.entries().map_err(|e| corrupt(e.to_string()))?;
+    for item in entries {
+        let mut tar_entry = item.map_err(|e| corrupt(format!("reading a tar header: {e}")))?;
+        let raw_name = tar_entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw_name).into_owned();
+        let path = normalize_member(&name)
+            .ok_or_else(|| corrupt(format!("entry {name:?} climbs out of the image root")))?;
+
+        let base = path.rsplit('/').next().unwrap_or("");
+        if base == OPAQUE_MARKER {
+            out.opaques.push(parent(&path).to_owned());
+            continue;
+        }
+        if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX) {
+            let dir = parent(&path);
+            out.whiteouts.push(super::entry::join(dir, hidden));
+            continue;
+        }
+
+        let header = tar_entry.header();
+        let mode = header.mode().map_err(|e| corrupt(format!("{path}: bad mode: {e}")))?;
+        let uid = header.uid().map_err(|e| corrupt(format!("{path}: bad uid: {e}")))?;
+        let gid = header.gid().map_err(|e| corrupt(format!("{path}: bad gid: {e}")))?;
+        let mtime = header.mtime().unwrap_or(0);
+        let size = tar_entry.size();
+        let device = |h: &tar::Header| -> (u32, u32) {
+            (
+                h.device_major().ok().flatten().unwrap_or(0),
+                h.device_minor().ok().flatten().unwrap_or(0),
+            )
+        };
+        let link_target = || {
+            tar_entry
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .ok_or_else(|| corrupt(format!("{path}: link without a target")))
+        };
+        let etype = header.entry_type();
+        let kind = match etype {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => Kind::File,
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink { target: link_target()? },
+            tar::EntryType::Link => {
+                let target = link_target()?;
+                let target = normalize_member(&target)
+                    .ok_or_else(|| corrupt(format!("{path}: hard link to {target:?} leaves the root")))?;
+                Kind::Hardlink { target }
+            }
+            tar::EntryType::Char => {
+                let (major, minor) = device(header);
+                Kind::Char { major, minor }
+            }
+            tar::EntryType::Block => {
+                let (major, minor) = device(header);
+                Kind::Block { major, minor }
+            }
+            tar::EntryType::Fifo => Kind::Fifo,
+            // PAX/GNU extension headers are consumed by the tar crate; anything else is not a file.
+            _ => continue,
+        };
+
+        let mut xattrs = Vec::new();
+        if let Ok(Some(pax)) = tar_entry.pax_extensions() {
+            for ext in pax.flatten() {
+                if let (Ok(key), value) = (ext.key(), ext.value_bytes()) {
+                    if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                        xattrs.push((name.to_owned(), value.to_vec()));
+                    }
+                }
+            }
+            xattrs.sort();
+        }
+
+        let mut entry = Entry {
+            kind,
+            mode: mode & 0o7777,
+            uid,
+            gid,
+            size: if matches!(etype, tar::EntryType::Directory) { 0 } else { size },
+            mtime,
+            xattrs,
+            layer,
+            elf: None,
+            shebang: None,
+            captured: None,
+        };
+
+        match &entry.kind {
+            Kind::File => {
+                out.bytes += size;
+                read_content_facts(&mut tar_entry, &path, &mut entry).map_err(|e| {
+                    corrupt(format!("{path}: reading contents: {e} (the archive is truncated or damaged)"))
+                })?;
+            }
+            Kind::Hardlink { target } => {
+                // A hard link shares its target's content and so its facts.
+                let Some(&pos) = seen.get(target) else {
+                    return Err(corrupt(format!("{path}: hard link to {target}, which the layer does not hold")));
+                };
+                let src = &out.entries[pos].1;
+                entry.size = src.size;
+                entry.elf = src.elf.clone();
+                entry.shebang = src.shebang.clone();
+                if let Kind::Hardlink { target: deeper } = &src.kind {
+                    entry.kind = Kind::Hardlink { target: deeper.clone() };
+                }
+            }
+            _ => {}
+        }
+
+        seen.insert(path.clone(), out.entries.len());
+        out.entries.push((path, entry));
+    }
+    Ok(out)
+}
+
+/// Reads just enough of a regular file to learn what the closure needs.
+fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std::io::Result<()> {
+    if wants_capture(path) && entry.size <= 64 * 1024 {
+        let mut buf = Vec::with_capacity(entry.size as usize);
+        r.read_to_end(&mut buf)?;
+        entry.captured = Some(buf.into_boxed_slice());
+        return Ok(());
+    }
+    if entry.size < 4 {
+        return Ok(());
+    }
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head)?;
+    if &head == MAGIC && entry.size <= ELF_READ_LIMIT {
+        let mut buf = Vec::with_capacity(entry.size as usize);
+        buf.extend_from_slice(&head);
+        r.read_to_end(&mut buf)?;
+        entry.elf = ElfInfo::parse(&buf).map(Box::new);
+    } else if head[..2] == *b"#!" {
+        let mut buf = head[2..].to_vec();
+        r.take(SHEBANG_LIMIT as u64).read_to_end(&mut buf)?;
+        if let Some(line) = buf.split(|b| *b == b'\n').next() {
+            let line = String::from_utf8_lossy(line).trim().to_owned();
+            if !line.is_empty() {
+                entry.shebang = Some(line.into_boxed_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds an in-memory layer tar. Each item: (name, kind char, data or link target).
+    /// kind: 'f' file, 'd' dir, 'l' symlink, 'h' hard link.
+    pub fn layer_tar(items: &[(&str, char, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, data) in items {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(1_600_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
+            match kind {
+                'f' => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(0o644);
+                    h.set_size(data.len() as u64);
+                    b.append_data(&mut h, name, data.as_bytes()).unwrap();
+                }
+                'x' => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(0o755);
+                    h.set_size(data.len() as u64);
+                    b.append_data(&mut h, name, data.as_bytes()).unwrap();
+                }
+                'd' => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    b.append_data(&mut h, name, std::io::empty()).unwrap();
+                }
+                'l' | 'h' => {
+                    h.set_entry_type(if *kind == 'l' { tar::EntryType::Symlink } else { tar::EntryType::Link });
+                    h.set_mode(0o777);
+                    h.set_size(0);
+                    b.append_link(&mut h, name, data).unwrap();
+                }
+                other => panic!("unknown kind {other}"),
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn scans_entries_whiteouts_and_opaques() {
+        let tar = layer_tar(&[
+            ("etc/", 'd', ""),
+            ("etc/hosts", 'f', "127.0.0.1 localhost\n"),
+            ("etc/.wh.old", 'f', ""),
+            ("var/cache/.wh..wh..opq", 'f', ""),
+            ("bin/run", 'x', "#!/bin/sh -e\necho hi\n"),
+            ("bin/run2", 'h', "bin/run"),
+            ("lib", 'l', "usr/lib"),
+        ]);
+        let l = scan_layer(&tar[..], 3, "test").unwrap();
+        let names: Vec<_> = l.entries.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(names, ["/etc", "/etc/hosts", "/bin/run", "/bin/run2", "/lib"]);
+        assert_eq!(l.whiteouts, ["/etc/old"]);
+        assert_eq!(l.opaques, ["/var/cache"]);
+        let run = &l.entries[2].1;
+        assert_eq!(run.shebang.as_deref(), Some("/bin/sh -e"));
+        assert_eq!(run.layer, 3);
+        let run2 = &l.entries[3].1;
+        assert_eq!(run2.kind, Kind::Hardlink { target: "/bin/run".into() });
+        assert_eq!(run2.size, run.size);
+        assert_eq!(run2.stored_bytes(), 0);
+        assert_eq!(l.bytes, 20 + 21);
+    }
+
+    #[test]
+    fn rejects_names_that_escape_the_root() {
+        // tar::Builder refuses `..` itself, so forge the header by hand.
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..9].copy_from_slice(b"../escape");
+        h.set_size(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        let mut tar = h.as_bytes().to_vec();
+        tar.extend_from_slice(&[0u8; 1024]);
+        let err = scan_layer(&tar[..], 0, "evil layer").unwrap_err().to_string();
+        assert!(err.contains("climbs out"), "{err}");
+    }
+
+    #[test]
+    fn truncated_layer_is_an_error_not_a_panic() {
+        let tar = layer_tar(&[("big", 'f', &"x".repeat(5000))]);
+        let err = scan_layer(&tar[..1500], 0, "cut layer").unwrap_err().to_string();
+        assert!(err.contains("cut layer"), "{err}");
+    }
+}
+
+impl LayerIndex {
+    /// Renumbers the entries once the layer's position in the image is known.
+    pub fn set_layer(&mut self, layer: usize) {
+        for (_, e) in &mut self.entries {
+            e.layer = layer;
+        }
+    }
+
+    pub fn clone_for_reuse(&self) -> LayerIndex {
+        LayerIndex {
+            entries: self.entries.clone(),
+            whiteouts: self.whiteouts.clone(),
+            opaques: self.opaques.clone(),
+            bytes: self.bytes,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The image model: an image is a config plus layers; slimctl reads it into a [`FileIndex`] of its
+//! merged filesystem in one streaming pass, whatever the source.
+
+pub mod archive;
+pub mod config;
+pub mod docker_archive;
+pub mod engine;
+pub mod entry;
+pub mod index;
+pub mod layer;
+pub mod oci_dir;
+
+use crate::error::ImageError;
+use archive::{LayerVisitor, Manifest};
+pub use config::ImageConfig;
+pub use entry::{Entry, Kind};
+pub use index::{FileIndex, LayerChanges, WasteTracker};
+use layer::LayerIndex;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Where an image comes from.
+pub trait ImageSource: Send + Sync {
+    /// For messages: "image app:1", "archive /tmp/x.tar".
+    fn name(&self) -> &str;
+    /// Total bytes, when known, for progress.
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+    /// Streams the layer blobs that `want(key)` accepts, in any order, then returns the manifest.
+    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError>;
+}
+
+/// How the user names an image on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// `NAME[:TAG]` or an id, in the engine.
+    Engine(String),
+    /// `docker-archive:FILE`
+    DockerArchive(PathBuf),
+    /// `oci:DIR`
+    OciDir(PathBuf),
+}
+
+impl ImageRef {
+    pub fn parse(s: &str) -> ImageRef {
+        if let Some(p) = s.strip_prefix("docker-archive:") {
+            ImageRef::DockerArchive(p.into())
+        } else if let Some(p) = s.strip_prefix("oci:") {
+            ImageRef::OciDir(p.into())
+        } else {
+            ImageRef::Engine(s.strip_prefix("docker:").unwrap_or(s).to_owned())
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerInfo {
+    pub key: String,
+    pub diff_id: Option<String>,
+    pub created_by: Option<String>,
+    /// Regular-file bytes stored in the layer.
+    pub bytes: u64,
+    pub entries: u64,
+    pub changes: LayerChanges,
+}
+
+pub struct Image {
+    pub name: String,
+    pub config: ImageConfig,
+    pub repo_tags: Vec<String>,
+    pub layers: Vec<LayerInfo>,
+    pub index: FileIndex,
+    /// Present when opened with waste tracking (xray).
+    pub waste: Option<WasteTracker>,
+}
+
+impl Image {
+    /// Reads the whole image once: every layer is indexed as it streams by, then the layers are
+    /// stacked in manifest order.
+    pub fn open(source: &dyn ImageSource, track_waste: bool) -> Result<Image, ImageError> {
+        let what = source.name().to_owned();
+        let mut scanned: HashMap<String, LayerIndex> = HashMap::new();
+        let manifest = source.read_layers(&|_| true, &mut |key, reader| {
+            let li = layer::scan_layer(reader, 0, &format!("{what}: layer {key}"))?;
+            scanned.insert(key.to_owned(), li);
+            Ok(())
+        })?;
+        let config = ImageConfig::parse(&manifest.config, &what)?;
+        let diff_ids = config.typed.rootfs().diff_ids().clone();
+        if diff_ids.len() != manifest.layer_keys.len() {
+            return Err(ImageError::corrupt(
+                &what,
+                format!("config lists {} layers, manifest {}", diff_ids.len(), manifest.layer_keys.len()),
+            ));
+        }
+        let history = config.layer_history();
+
+        let mut index = FileIndex::new();
+        let mut waste = track_waste.then(WasteTracker::default);
+        let mut layers = Vec::with_capacity(manifest.layer_keys.len());
+        for (i, key) in manifest.layer_keys.iter().enumerate() {
+            // The same blob may be listed twice (identical layers); only the last use can take it.
+            let last_use = !manifest.layer_keys[i + 1..].contains(key);
+            let mut li = if last_use { scanned.remove(key) } else { scanned.get(key).map(LayerIndex::clone_for_reuse) }
+                .ok_or_else(|| {
+                    ImageError::corrupt(&what, format!("the manifest lists layer {key}, which the archive does not hold (truncated?)"))
+                })?;
+            li.set_layer(i);
+            let (bytes, entries) = (li.bytes, li.entries.len() as u64);
+            let changes = index.apply_layer(li, waste.as_mut());
+            layers.push(LayerInfo {
+                key: key.clone(),
+                diff_id: diff_ids.get(i).cloned(),
+                created_by: history.get(i).cloned().flatten(),
+                bytes,
+                entries,
+                changes,
+            });
+        }
+        Ok(Image { name: what, config, repo_tags: manifest.repo_tags, layers, index, waste })
+    }
+
+    /// Bytes the image stores over all layers.
+    pub fn stored_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| l.bytes).sum()
+    }
+}

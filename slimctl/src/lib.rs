@@ -1,0 +1,18 @@
+//! slimctl: make container images small by keeping only what the application uses.
+//!
+//! Data flows one way: [`image`] (inspect: config + file index) → run and trace (the sensor crate)
+//! → [`closure`] (select the keep-set) → [`write`] (the slim image) → verify.
+
+pub mod build;
+pub mod closure;
+pub mod digest;
+pub mod elf;
+pub mod error;
+pub mod image;
+pub mod ldso;
+pub mod naming;
+pub mod progress;
+pub mod resolve;
+pub mod units;
+pub mod write;
+pub mod xray;

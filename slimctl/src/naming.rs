@@ -1,0 +1,49 @@
+//! The slim image's default name, like SlimToolkit's: `<repo>.slim:<tag>`.
+
+/// Splits `registry:5000/ns/app:1.2@sha256:…` into (`registry:5000/ns/app`, `1.2`).
+pub fn split_reference(reference: &str) -> (String, String) {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    match without_digest[last_slash..].rfind(':') {
+        Some(i) => (without_digest[..last_slash + i].to_owned(), without_digest[last_slash + i + 1..].to_owned()),
+        None => (without_digest.to_owned(), "latest".to_owned()),
+    }
+}
+
+fn looks_like_id(reference: &str) -> bool {
+    let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+    hex.len() >= 12 && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The default tag for the slim image of `reference` (an engine name or id), given the tags the
+/// image carries.
+pub fn slim_tag(reference: &str, repo_tags: &[String]) -> String {
+    let named = if looks_like_id(reference) {
+        match repo_tags.iter().find(|t| !t.contains("<none>")) {
+            Some(t) => t.clone(),
+            None => {
+                let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+                return format!("slimctl-{}.slim:latest", &hex[..12]);
+            }
+        }
+    } else {
+        reference.to_owned()
+    };
+    let (repo, tag) = split_reference(&named);
+    format!("{}.slim:{tag}", repo.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(slim_tag("app", &[]), "app.slim:latest");
+        assert_eq!(slim_tag("app:1.2", &[]), "app.slim:1.2");
+        assert_eq!(slim_tag("localhost:5000/team/app:v3", &[]), "localhost:5000/team/app.slim:v3");
+        assert_eq!(slim_tag("app@sha256:abcd", &[]), "app.slim:latest");
+        assert_eq!(slim_tag("0123456789abcdef", &["web:2".into()]), "web.slim:2");
+        assert_eq!(slim_tag("sha256:0123456789abcdef0000", &[]), "slimctl-0123456789ab.slim:latest");
+    }
+}

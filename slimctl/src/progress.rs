@@ -1,0 +1,48 @@
+//! Progress on stderr for long steps; silent when stderr is not a terminal or when disabled.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+pub fn disable() {
+    DISABLED.store(true, Ordering::Relaxed);
+}
+
+fn visible() -> bool {
+    !DISABLED.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
+
+/// A bar counting bytes read (a spinner when the total is unknown).
+pub fn bytes_bar(msg: &str, total: Option<u64>) -> ProgressBar {
+    if !visible() {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(t) if t > 0 => ProgressBar::new(t).with_style(
+            ProgressStyle::with_template("{spinner} {msg} {bytes}/{total_bytes} ({bytes_per_sec}, {elapsed})")
+                .expect("static template"),
+        ),
+        _ => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})").expect("static template"),
+        ),
+    };
+    bar.set_draw_target(ProgressDrawTarget::stderr());
+    bar.set_message(msg.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A spinner for a step without a byte count.
+pub fn spinner(msg: &str) -> ProgressBar {
+    if !visible() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner()
+        .with_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("static template"));
+    bar.set_message(msg.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}

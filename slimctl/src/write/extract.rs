@@ -1,0 +1,96 @@
+//! The second pass over the original image: the contents of kept files are copied, as the layers
+//! stream by, into one spool file. Layers arrive in archive order, not path order, so the layer
+//! writer reads them back from the spool in sorted order. The spool holds only kept bytes.
+
+use crate::closure::KeepSet;
+use crate::error::ImageError;
+use crate::image::entry::normalize_member;
+use crate::image::{FileIndex, Image, ImageSource};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+pub struct Spool {
+    file: File,
+    /// (layer, path) → (offset, length)
+    chunks: HashMap<(usize, String), (u64, u64)>,
+}
+
+/// The (layer, path) pairs whose contents the slim image needs.
+pub fn wanted_contents(index: &FileIndex, keep: &KeepSet) -> HashSet<(usize, String)> {
+    keep.paths
+        .keys()
+        .filter_map(|p| index.get(p).and_then(|e| e.content_source(p)).map(|(l, s)| (l, s.to_owned())))
+        .collect()
+}
+
+impl Spool {
+    pub fn collect(source: &dyn ImageSource, image: &Image, keep: &KeepSet, dir: &Path) -> Result<Spool, ImageError> {
+        let wanted = wanted_contents(&image.index, keep);
+        let mut by_key: HashMap<&str, HashSet<usize>> = HashMap::new();
+        for (layer, _) in &wanted {
+            by_key.entry(image.layers[*layer].key.as_str()).or_default().insert(*layer);
+        }
+        let spool_path = dir.join("contents.spool");
+        let werr = |source: std::io::Error| ImageError::Write { path: spool_path.clone(), source };
+        let mut file = File::options().read(true).write(true).create_new(true).open(&spool_path).map_err(werr)?;
+        let mut chunks = HashMap::new();
+        let mut offset = 0u64;
+        let what = source.name().to_owned();
+
+        source.read_layers(&|key| by_key.contains_key(key), &mut |key, reader| {
+            let layers = &by_key[key];
+            let mut archive = tar::Archive::new(reader);
+            let entries = archive.entries().map_err(|e| ImageError::corrupt(&what, e.to_string()))?;
+            for item in entries {
+                let mut entry = item.map_err(|e| ImageError::corrupt(&what, format!("layer {key}: {e}")))?;
+                if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) {
+                    continue;
+                }
+                let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let Some(path) = normalize_member(&name) else { continue };
+                for &layer in layers {
+                    if !wanted.contains(&(layer, path.clone())) || chunks.contains_key(&(layer, path.clone())) {
+                        continue;
+                    }
+                    // A blob used at two layer positions is read once; later positions share the bytes.
+                    if let Some(&(o, l)) = layers.iter().find_map(|other| chunks.get(&(*other, path.clone()))) {
+                        chunks.insert((layer, path.clone()), (o, l));
+                        continue;
+                    }
+                    let n = std::io::copy(&mut entry, &mut file).map_err(|e| {
+                        ImageError::corrupt(&what, format!("layer {key}: {path}: {e}"))
+                    })?;
+                    chunks.insert((layer, path.clone()), (offset, n));
+                    offset += n;
+                }
+            }
+            Ok(())
+        })?;
+        file.flush().map_err(werr)?;
+
+        if let Some((layer, path)) = wanted.iter().find(|w| !chunks.contains_key(*w)) {
+            return Err(ImageError::corrupt(
+                &what,
+                format!("{path} (layer {layer}) was indexed but not found on the second read; did the image change?"),
+            ));
+        }
+        Ok(Spool { file, chunks })
+    }
+
+    /// A reader over the content of (layer, path).
+    pub fn open(&mut self, layer: usize, path: &str) -> std::io::Result<impl Read + '_> {
+        let &(offset, len) = self
+            .chunks
+            .get(&(layer, path.to_owned()))
+            .ok_or_else(|| std::io::Error::other(format!("{path}: not collected")))?;
+        self.file.seek(SeekFrom::Start(offset))?;
+        Ok((&mut self.file).take(len))
+    }
+
+    #[cfg(test)]
+    pub fn from_parts(file: File, chunks: HashMap<(usize, String), (u64, u64)>) -> Spool {
+        Spool { file, chunks }
+    }
+}

@@ -1,0 +1,103 @@
+//! Writes the slim layer: exactly the keep-set, in path order, with the original metadata and
+//! xattrs. Deterministic: sorted entries, no host-dependent fields, mtimes clamped to
+//! SOURCE_DATE_EPOCH when it is set, so the same input gives the same bytes.
+
+use super::extract::Spool;
+use crate::closure::KeepSet;
+use crate::digest::HashingWriter;
+use crate::image::{Entry, FileIndex, Kind};
+use std::collections::HashMap;
+use std::io::Write;
+
+#[derive(Debug, Clone)]
+pub struct LayerBlob {
+    /// `sha256:HEX` of the uncompressed tar: both the diff_id and the blob digest.
+    pub digest: String,
+    pub size: u64,
+    pub files: u64,
+    /// Regular-file bytes in the layer (hard links counted once).
+    pub content_bytes: u64,
+}
+
+fn header_for(entry: &Entry, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(entry.mode);
+    h.set_uid(entry.uid);
+    h.set_gid(entry.gid);
+    h.set_mtime(mtime);
+    h.set_size(0);
+    h
+}
+
+/// Writes the layer for `keep` to `out` and returns its digest and size.
+pub fn write_layer<W: Write>(
+    index: &FileIndex,
+    keep: &KeepSet,
+    spool: &mut Spool,
+    source_date_epoch: Option<u64>,
+    out: W,
+) -> std::io::Result<(LayerBlob, W)> {
+    let mut builder = tar::Builder::new(HashingWriter::new(out));
+    builder.mode(tar::HeaderMode::Complete);
+    // Content source → the first kept path (in path order) that carries it; the others link to it.
+    let mut first_holder: HashMap<(usize, String), String> = HashMap::new();
+    let mut files = 0u64;
+    let mut content_bytes = 0u64;
+
+    for path in keep.paths.keys() {
+        if path == "/" {
+            continue;
+        }
+        let Some(entry) = index.get(path) else {
+            return Err(std::io::Error::other(format!("{path}: kept but not in the index")));
+        };
+        let mtime = source_date_epoch.map_or(entry.mtime, |e| entry.mtime.min(e));
+        let mut h = header_for(entry, mtime);
+        let name = &path[1..];
+
+        if !entry.xattrs.is_empty() {
+            let exts: Vec<(String, &[u8])> =
+                entry.xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice())).collect();
+            builder.append_pax_extensions(exts.iter().map(|(k, v)| (k.as_str(), *v)))?;
+        }
+        files += 1;
+        match &entry.kind {
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                builder.append_data(&mut h, format!("{name}/"), std::io::empty())?;
+            }
+            Kind::Symlink { target } => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                builder.append_link(&mut h, name, target)?;
+            }
+            Kind::File | Kind::Hardlink { .. } => {
+                let (layer, src) = entry.content_source(path).expect("files have content");
+                let key = (layer, src.to_owned());
+                if let Some(holder) = first_holder.get(&key) {
+                    h.set_entry_type(tar::EntryType::Link);
+                    builder.append_link(&mut h, name, &holder[1..])?;
+                } else {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(entry.size);
+                    let reader = spool.open(layer, src)?;
+                    builder.append_data(&mut h, name, reader)?;
+                    content_bytes += entry.size;
+                    first_holder.insert(key, path.clone());
+                }
+            }
+            Kind::Char { major, minor } | Kind::Block { major, minor } => {
+                h.set_entry_type(if matches!(entry.kind, Kind::Char { .. }) { tar::EntryType::Char } else { tar::EntryType::Block });
+                h.set_device_major(*major)?;
+                h.set_device_minor(*minor)?;
+                builder.append_data(&mut h, name, std::io::empty())?;
+            }
+            Kind::Fifo => {
+                h.set_entry_type(tar::EntryType::Fifo);
+                builder.append_data(&mut h, name, std::io::empty())?;
+            }
+        }
+    }
+    let hashing = builder.into_inner()?;
+    let (digest, size, out) = hashing.finish();
+    Ok((LayerBlob { digest, size, files, content_bytes }, out))
+}

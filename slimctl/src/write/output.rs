@@ -1,0 +1,142 @@
+//! Where the slim image goes: loaded into the engine under a tag, an OCI image layout directory,
+//! or a docker-archive tarball. All three hold the same config and layer bytes.
+
+use super::manifest::SlimImage;
+use crate::error::ImageError;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Load into the engine and tag.
+    Engine,
+    OciDir(PathBuf),
+    DockerArchive(PathBuf),
+}
+
+impl std::str::FromStr for Output {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Output, String> {
+        if s == "docker" || s == "engine" {
+            Ok(Output::Engine)
+        } else if let Some(p) = s.strip_prefix("oci:").filter(|p| !p.is_empty()) {
+            Ok(Output::OciDir(p.into()))
+        } else if let Some(p) = s.strip_prefix("docker-archive:").filter(|p| !p.is_empty()) {
+            Ok(Output::DockerArchive(p.into()))
+        } else {
+            Err(format!("{s:?}: expected `docker`, `oci:DIR` or `docker-archive:FILE`"))
+        }
+    }
+}
+
+fn hex_of(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, size: u64, data: impl Read) -> std::io::Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_size(size);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, name, data)
+}
+
+/// Writes a docker-archive (the `docker save`/`docker load` format) with one image.
+pub fn write_docker_archive<W: Write>(slim: &SlimImage, layer_file: &Path, tag: Option<&str>, out: W) -> std::io::Result<W> {
+    let layer_hex = hex_of(&slim.layer.digest);
+    let config_name = format!("{}.json", hex_of(&slim.config_digest));
+    let layer_name = format!("{layer_hex}/layer.tar");
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": tag.map(|t| vec![t.to_owned()]).unwrap_or_default(),
+        "Layers": [layer_name],
+    }]);
+    let manifest = serde_json::to_vec(&manifest).expect("json");
+
+    let mut b = tar::Builder::new(out);
+    let mut dir = tar::Header::new_ustar();
+    dir.set_mode(0o755);
+    dir.set_mtime(0);
+    dir.set_size(0);
+    dir.set_entry_type(tar::EntryType::Directory);
+    b.append_data(&mut dir, format!("{layer_hex}/"), std::io::empty())?;
+    append_file(&mut b, &layer_name, slim.layer.size, File::open(layer_file)?)?;
+    append_file(&mut b, &config_name, slim.config.len() as u64, &slim.config[..])?;
+    append_file(&mut b, "manifest.json", manifest.len() as u64, &manifest[..])?;
+    b.into_inner()
+}
+
+/// Writes an OCI image layout into `dir`, which must not exist or be empty.
+pub fn write_oci_dir(slim: &SlimImage, layer_file: &Path, tag: Option<&str>, dir: &Path) -> Result<(), ImageError> {
+    let werr = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ImageError::Write { path, source }
+    };
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).map_err(werr(dir))?;
+        if entries.next().is_some() {
+            return Err(ImageError::Write {
+                path: dir.to_owned(),
+                source: std::io::Error::other("the directory is not empty; slimctl does not overwrite it, choose a new one"),
+            });
+        }
+    }
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).map_err(werr(&blobs))?;
+    let layer_dst = blobs.join(hex_of(&slim.layer.digest));
+    std::fs::copy(layer_file, &layer_dst).map_err(werr(&layer_dst))?;
+    for (digest, bytes) in [(&slim.config_digest, &slim.config), (&slim.manifest_digest, &slim.manifest)] {
+        let p = blobs.join(hex_of(digest));
+        std::fs::write(&p, bytes).map_err(werr(&p))?;
+    }
+    let mut desc = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": slim.manifest_digest,
+        "size": slim.manifest.len(),
+        "platform": {"architecture": "amd64", "os": "linux"},
+    });
+    if let Some(t) = tag {
+        desc["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": t });
+    }
+    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [desc] });
+    let files = [
+        (dir.join("oci-layout"), serde_json::to_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"})).expect("json")),
+        (dir.join("index.json"), serde_json::to_vec(&index).expect("json")),
+    ];
+    for (p, bytes) in files {
+        std::fs::write(&p, bytes).map_err(werr(&p))?;
+    }
+    Ok(())
+}
+
+/// Loads the image into the engine (the docker-archive is staged in `work_dir`) and returns the
+/// id the engine gives it.
+pub async fn load_into_engine(
+    docker: &bollard::Docker,
+    slim: &SlimImage,
+    layer_file: &Path,
+    tag: &str,
+    work_dir: &Path,
+) -> Result<String, ImageError> {
+    use futures_util::StreamExt;
+    let archive_path = work_dir.join("slim-image.tar");
+    let werr = |source| ImageError::Write { path: archive_path.clone(), source };
+    let file = File::create(&archive_path).map_err(werr)?;
+    let file = write_docker_archive(slim, layer_file, Some(tag), std::io::BufWriter::new(file)).map_err(werr)?;
+    file.into_inner().map_err(|e| werr(e.into_error()))?.sync_all().map_err(werr)?;
+
+    let file = tokio::fs::File::open(&archive_path).await.map_err(werr)?;
+    let body = tokio_util::io::ReaderStream::new(file);
+    let options = bollard::query_parameters::ImportImageOptionsBuilder::default().quiet(true).build();
+    let mut progress = docker.import_image_stream(options, body, None);
+    while let Some(msg) = progress.next().await {
+        msg.map_err(|e| crate::image::engine::engine_error(&format!("loading the slim image as {tag}"), e))?;
+    }
+    let info = docker
+        .inspect_image(tag)
+        .await
+        .map_err(|e| crate::image::engine::engine_error(&format!("inspecting the loaded image {tag}"), e))?;
+    Ok(info.id.unwrap_or_default())
+}

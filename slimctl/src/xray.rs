@@ -1,0 +1,97 @@
+//! `slimctl xray`: what each layer adds, the largest files, and the bytes lower layers store that
+//! the final image cannot see, with dive's efficiency score and its CI rules.
+
+use crate::image::{Image, LayerInfo};
+use crate::image::index::Inefficiency;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct LargeFile {
+    pub path: String,
+    pub bytes: u64,
+    pub layer: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct XrayReport {
+    pub image: String,
+    pub id: String,
+    pub stored_bytes: u64,
+    pub visible_bytes: u64,
+    pub layers: Vec<LayerInfo>,
+    pub largest_files: Vec<LargeFile>,
+    pub wasted_bytes: u64,
+    /// Wasted bytes over the bytes of all layers but the first (dive's "user" share).
+    pub user_wasted_ratio: f64,
+    pub efficiency: f64,
+    pub inefficiencies: Vec<Inefficiency>,
+}
+
+pub fn analyze(image: &Image, top: usize) -> XrayReport {
+    let waste = image.waste.as_ref().expect("xray opens the image with waste tracking");
+    let mut largest: Vec<LargeFile> = image
+        .index
+        .iter()
+        .filter(|(_, e)| e.stored_bytes() > 0)
+        .map(|(p, e)| LargeFile { path: p.clone(), bytes: e.stored_bytes(), layer: e.layer })
+        .collect();
+    largest.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
+    largest.truncate(top);
+    let wasted = waste.wasted_bytes();
+    let user_bytes: u64 = image.layers.iter().skip(1).map(|l| l.bytes).sum();
+    let mut inefficiencies = waste.inefficiencies();
+    inefficiencies.truncate(top);
+    XrayReport {
+        image: image.name.clone(),
+        id: image.config.digest.clone(),
+        stored_bytes: image.stored_bytes(),
+        visible_bytes: image.index.visible_bytes(),
+        layers: image.layers.clone(),
+        largest_files: largest,
+        wasted_bytes: wasted,
+        user_wasted_ratio: if user_bytes == 0 { 0.0 } else { wasted as f64 / user_bytes as f64 },
+        efficiency: waste.efficiency(),
+        inefficiencies,
+    }
+}
+
+/// dive's CI rules. A `None` threshold is disabled.
+#[derive(Debug, Clone, Serialize)]
+pub struct CiRules {
+    pub lowest_efficiency: Option<f64>,
+    pub highest_wasted_bytes: Option<u64>,
+    pub highest_user_wasted_ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CiResult {
+    pub rule: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+pub fn evaluate(report: &XrayReport, rules: &CiRules) -> Vec<CiResult> {
+    let mut out = Vec::new();
+    if let Some(min) = rules.lowest_efficiency {
+        out.push(CiResult {
+            rule: "lowest-efficiency",
+            passed: report.efficiency >= min,
+            detail: format!("efficiency {:.4} (lowest allowed {min})", report.efficiency),
+        });
+    }
+    if let Some(max) = rules.highest_wasted_bytes {
+        out.push(CiResult {
+            rule: "highest-wasted-bytes",
+            passed: report.wasted_bytes <= max,
+            detail: format!("wasted {} bytes (highest allowed {max})", report.wasted_bytes),
+        });
+    }
+    if let Some(max) = rules.highest_user_wasted_ratio {
+        out.push(CiResult {
+            rule: "highest-user-wasted-percent",
+            passed: report.user_wasted_ratio <= max,
+            detail: format!("user wasted {:.2}% (highest allowed {:.2}%)", report.user_wasted_ratio * 100.0, max * 100.0),
+        });
+    }
+    out
+}
