@@ -176,3 +176,171 @@ impl BuildReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::archive::{walk, LayerVisitor, Manifest};
+    use std::io::Read;
+
+    /// An image archive held in memory, read through the same walker as a docker save stream.
+    struct MemArchive(Vec<u8>);
+
+    impl ImageSource for MemArchive {
+        fn name(&self) -> &str {
+            "memory archive"
+        }
+        fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError> {
+            walk(&self.0[..], "memory archive", want, on_layer)
+        }
+    }
+
+    fn append(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data).unwrap();
+    }
+
+    /// Layer 0: a binary with a capability xattr, two hard links to it, a doc file.
+    /// Layer 1: a config file. Archive members deliberately out of layer order.
+    fn archive() -> Vec<u8> {
+        let mut l0 = tar::Builder::new(Vec::new());
+        l0.append_pax_extensions([("SCHILY.xattr.security.capability", &b"\x01\x00\x00\x02"[..])]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(6);
+        h.set_mode(0o4755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(2_000_000_000);
+        l0.append_data(&mut h, "usr/bin/ping", &b"PING!\n"[..]).unwrap();
+        for name in ["usr/bin/ping4", "usr/bin/ping6"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            h.set_mode(0o4755);
+            l0.append_link(&mut h, name, "usr/bin/ping").unwrap();
+        }
+        append(&mut l0, "usr/share/doc/README", b"docs");
+        let l0 = l0.into_inner().unwrap();
+        let mut l1 = tar::Builder::new(Vec::new());
+        append(&mut l1, "etc/app.conf", b"x=1\n");
+        let l1 = l1.into_inner().unwrap();
+
+        let config = br#"{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z",
+          "config":{"Entrypoint":["/usr/bin/ping6"]},
+          "rootfs":{"type":"layers","diff_ids":["sha256:00","sha256:11"]},
+          "history":[{"created_by":"a"},{"created_by":"b"}]}"#;
+        let manifest = br#"[{"Config":"cfg.json","RepoTags":["mem:1"],"Layers":["bbb/layer.tar","aaa/layer.tar"]}]"#;
+        let mut outer = tar::Builder::new(Vec::new());
+        append(&mut outer, "aaa/layer.tar", &l1);
+        append(&mut outer, "bbb/layer.tar", &l0);
+        append(&mut outer, "cfg.json", config);
+        append(&mut outer, "manifest.json", manifest);
+        outer.into_inner().unwrap()
+    }
+
+    fn run(plan: &BuildPlan) -> (Built, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let built = build(&MemArchive(archive()), plan, dir.path(), &mut Stages::default()).unwrap();
+        let bytes = std::fs::read(&built.layer_file).unwrap();
+        (built, bytes)
+    }
+
+    fn entries(layer: &[u8]) -> Vec<(String, tar::EntryType, Option<String>, u64, Vec<(String, Vec<u8>)>)> {
+        let mut a = tar::Archive::new(layer);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let xattrs = e
+                    .pax_extensions()
+                    .unwrap()
+                    .map(|p| p.flatten().map(|x| (x.key().unwrap().to_owned(), x.value_bytes().to_vec())).collect())
+                    .unwrap_or_default();
+                let h = e.header().clone();
+                let mut content = Vec::new();
+                e.read_to_end(&mut content).unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.entry_type(),
+                    e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned()),
+                    h.mtime().unwrap(),
+                    xattrs,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layer_is_sorted_minimal_and_keeps_metadata() {
+        let (built, layer) = run(&BuildPlan { includes: vec!["/etc/app.conf".into()], ..Default::default() });
+        assert_eq!(built.original.layers.len(), 2);
+        let e = entries(&layer);
+        let names: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(names, ["etc/", "etc/app.conf", "usr/", "usr/bin/", "usr/bin/ping6"]);
+        // The entrypoint is a hard link whose target was dropped: it becomes the regular file.
+        let ping6 = &e[4];
+        assert_eq!(ping6.1, tar::EntryType::Regular);
+        assert_eq!(ping6.4, [("SCHILY.xattr.security.capability".to_owned(), b"\x01\x00\x00\x02".to_vec())]);
+        let mut a = tar::Archive::new(&layer[..]);
+        let mut ping6 = a.entries().unwrap().map(Result::unwrap).find(|x| x.path().unwrap().ends_with("ping6")).unwrap();
+        assert_eq!(ping6.header().mode().unwrap(), 0o4755);
+        let mut body = String::new();
+        ping6.read_to_string(&mut body).unwrap();
+        assert_eq!(body, "PING!\n");
+        assert_eq!(built.slim.layer.content_bytes, 6 + 4);
+    }
+
+    #[test]
+    fn kept_hard_links_stay_links_and_content_is_stored_once() {
+        let (built, layer) = run(&BuildPlan { includes: vec!["/usr/bin".into()], ..Default::default() });
+        let e = entries(&layer);
+        let get = |n: &str| e.iter().find(|x| x.0 == n).unwrap();
+        assert_eq!(get("usr/bin/ping").1, tar::EntryType::Regular);
+        assert_eq!(get("usr/bin/ping4").1, tar::EntryType::Link);
+        assert_eq!(get("usr/bin/ping4").2.as_deref(), Some("usr/bin/ping"));
+        assert_eq!(get("usr/bin/ping6").2.as_deref(), Some("usr/bin/ping"));
+        assert_eq!(built.slim.layer.content_bytes, 6);
+    }
+
+    #[test]
+    fn same_input_gives_same_bytes_and_epoch_clamps_times() {
+        let plan = BuildPlan { includes: vec!["/usr".into()], ..Default::default() };
+        let (a, la) = run(&plan);
+        let (b, lb) = run(&plan);
+        assert_eq!(la, lb);
+        assert_eq!(a.slim.config_digest, b.slim.config_digest);
+        assert_eq!(a.slim.manifest_digest, b.slim.manifest_digest);
+
+        let (c, lc) = run(&BuildPlan { source_date_epoch: Some(1_000_000_000), ..plan });
+        assert_ne!(c.slim.config_digest, a.slim.config_digest);
+        assert!(entries(&lc).iter().all(|x| x.3 <= 1_000_000_000));
+    }
+
+    #[test]
+    fn missing_include_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = BuildPlan { includes: vec!["/opt/nothing".into()], ..Default::default() };
+        let err = build(&MemArchive(archive()), &plan, dir.path(), &mut Stages::default()).err().unwrap();
+        assert!(err.to_string().contains("--include /opt/nothing"), "{err}");
+    }
+
+    #[test]
+    fn truncated_and_garbage_archives_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = archive();
+        for cut in [full.len() / 3, full.len() - 1024 - 512] {
+            let err = build(&MemArchive(full[..cut].to_vec()), &BuildPlan::default(), dir.path(), &mut Stages::default())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("memory archive") && (err.contains("truncated") || err.contains("missing")), "{err}");
+        }
+        let err = build(&MemArchive(b"this is not a tar at all".repeat(50)), &BuildPlan::default(), dir.path(), &mut Stages::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not a valid image"), "{err}");
+    }
+}

@@ -307,7 +307,10 @@ impl<'a> ClosureBuilder<'a> {
                         }
                     }
                 }
-                if let Some(line) = entry.shebang.as_deref() {
+                // The kernel honours `#!` only on exec, which needs an execute bit: a library
+                // module with a stray `#!` line brings in nothing.
+                let executable = entry.mode & 0o111 != 0;
+                if let Some(line) = entry.shebang.as_deref().filter(|_| executable) {
                     let mut words = line.split_whitespace();
                     if let Some(interp) = words.next() {
                         let interp = interp.to_owned();
@@ -324,5 +327,130 @@ impl<'a> ClosureBuilder<'a> {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::layer::scan_layer;
+    use crate::image::{FileIndex, ImageConfig};
+
+    /// A layer holding real host files at their host paths, plus Debian's merged-/usr links, so the
+    /// closure meets genuine ELF headers.
+    fn host_layer() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add_file = |b: &mut tar::Builder<Vec<u8>>, host: &str, at: &str, mode: u32| {
+            let data = std::fs::read(std::fs::canonicalize(host).unwrap()).unwrap();
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, at, &data[..]).unwrap();
+        };
+        let link = |b: &mut tar::Builder<Vec<u8>>, at: &str, to: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_mode(0o777);
+            h.set_size(0);
+            b.append_link(&mut h, at, to).unwrap();
+        };
+        link(&mut b, "lib", "usr/lib");
+        link(&mut b, "lib64", "usr/lib64");
+        link(&mut b, "bin", "usr/bin");
+        add_file(&mut b, "/bin/dash", "usr/bin/dash", 0o755);
+        link(&mut b, "usr/bin/sh", "dash");
+        add_file(&mut b, "/lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libc.so.6", 0o755);
+        add_file(&mut b, "/lib64/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", 0o755);
+        link(&mut b, "usr/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        let script = b"#!/bin/sh\necho hi\n";
+        for (at, mode) in [("app/run.sh", 0o755), ("app/module.py", 0o644)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(script.len() as u64);
+            h.set_mode(mode);
+            b.append_data(&mut h, at, &script[..]).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "etc/passwd", &b"root\n"[..]).unwrap();
+        b.append_data(&mut h, "usr/share/doc/big", &b"doc!\n"[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn index() -> FileIndex {
+        let mut idx = FileIndex::new();
+        let tar = host_layer();
+        idx.apply_layer(scan_layer(&tar[..], 0, "host").unwrap(), None);
+        idx
+    }
+
+    fn config(entrypoint: &str, user: Option<&str>) -> ImageConfig {
+        let user = user.map(|u| format!(r#","User":"{u}""#)).unwrap_or_default();
+        ImageConfig::parse(
+            format!(r#"{{"architecture":"amd64","os":"linux","config":{{"Entrypoint":["{entrypoint}"]{user}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#)
+                .as_bytes(),
+            "t",
+        )
+        .unwrap()
+    }
+
+    fn reasons(c: &Closure, p: &str) -> Vec<Reason> {
+        c.keep.paths.get(p).unwrap_or_else(|| panic!("{p} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>())).reasons.clone()
+    }
+
+    #[test]
+    fn entrypoint_through_path_brings_interpreter_libraries_and_links() {
+        let idx = index();
+        let cfg = config("sh", None);
+        let c = ClosureBuilder::new(&idx, &cfg).config_seeds(&cfg).build();
+        assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
+        // PATH lookup of "sh": /usr/local/... miss, /usr/bin/sh found; /bin is a link to usr/bin.
+        assert!(matches!(&reasons(&c, "/usr/bin/sh")[0], Reason::SymlinkOnPath { to } if to == "/usr/bin/dash"));
+        assert!(matches!(&reasons(&c, "/usr/bin/dash")[0], Reason::Entrypoint { argv0 } if argv0 == "sh"));
+        // PT_INTERP /lib64/ld-linux-x86-64.so.2 → /usr/lib64/... → /lib/... → /usr/lib/...
+        for link in ["/lib64", "/usr/lib64/ld-linux-x86-64.so.2", "/lib"] {
+            assert!(c.keep.contains(link), "{link}");
+        }
+        assert!(matches!(&reasons(&c, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")[0], Reason::ElfInterpreter { .. }));
+        assert!(reasons(&c, "/usr/lib/x86_64-linux-gnu/libc.so.6")
+            .iter()
+            .any(|r| matches!(r, Reason::ElfNeeded { soname, .. } if soname == "libc.so.6")));
+        assert!(matches!(&reasons(&c, "/usr/lib")[0], Reason::Parent { .. }));
+        assert!(!c.keep.contains("/etc/passwd"), "no USER, no passwd");
+        assert!(!c.keep.contains("/usr/share/doc/big"));
+    }
+
+    #[test]
+    fn scripts_bring_their_interpreter_only_when_executable() {
+        let idx = index();
+        let cfg = config("/app/run.sh", Some("1000"));
+        let c = ClosureBuilder::new(&idx, &cfg).config_seeds(&cfg).build();
+        assert!(matches!(&reasons(&c, "/usr/bin/dash")[0], Reason::ScriptInterpreter { .. }));
+        assert!(c.keep.contains("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+        assert!(matches!(&reasons(&c, "/etc/passwd")[0], Reason::UserDatabase { .. }));
+
+        let cfg = config("/app/module.py", None);
+        let c = ClosureBuilder::new(&idx, &cfg).config_seeds(&cfg).build();
+        assert!(!c.keep.contains("/usr/bin/dash"), "a non-executable file's #! is not followed");
+    }
+
+    #[test]
+    fn includes_take_subtrees_excludes_win_and_misses_are_reported() {
+        let idx = index();
+        let cfg = config("/app/run.sh", None);
+        let c = ClosureBuilder::new(&idx, &cfg)
+            .exclude(["/usr/share/doc/".to_owned()])
+            .includes(["/usr/share".to_owned(), "/nope".to_owned()])
+            .build();
+        assert!(c.keep.contains("/usr/share"));
+        assert!(!c.keep.contains("/usr/share/doc/big"));
+        assert_eq!(c.unresolved.len(), 1);
+        assert_eq!(c.unresolved[0].path, "/nope");
+        assert!(matches!(c.unresolved[0].wanted_by, Reason::Included { .. }));
+
+        let c = ClosureBuilder::new(&idx, &cfg).includes(["/app".to_owned()]).build();
+        assert!(matches!(&reasons(&c, "/app/module.py")[0], Reason::InIncludedDir { .. }));
+        assert!(c.keep.contains("/usr/bin/dash"), "an executable script inside an included dir brings its interpreter");
     }
 }

@@ -44,7 +44,7 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
 
     let entries = archive.entries().map_err(|e| corrupt(e.to_string()))?;
     for item in entries {
-        let mut tar_entry = item.map_err(|e| corrupt(format!("reading a tar header: {e}")))?;
+        let mut tar_entry = item.map_err(|e| corrupt(format!("reading a tar header: {e} (the archive is truncated or damaged)")))?;
         let raw_name = tar_entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw_name).into_owned();
         let path = normalize_member(&name)
@@ -62,9 +62,11 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
         }
 
         let header = tar_entry.header();
-        let mode = header.mode().map_err(|e| corrupt(format!("{path}: bad mode: {e}")))?;
-        let uid = header.uid().map_err(|e| corrupt(format!("{path}: bad uid: {e}")))?;
-        let gid = header.gid().map_err(|e| corrupt(format!("{path}: bad gid: {e}")))?;
+        // Go's archive/tar, which Docker writes and reads layers with, takes an empty or
+        // unparsable numeric field as 0; reading it the same way keeps us in step with the engine.
+        let mode = header.mode().unwrap_or(0o644);
+        let uid = header.uid().unwrap_or(0);
+        let gid = header.gid().unwrap_or(0);
         let mtime = header.mtime().unwrap_or(0);
         let size = tar_entry.size();
         let device = |h: &tar::Header| -> (u32, u32) {
@@ -145,6 +147,10 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
                 entry.size = src.size;
                 entry.elf = src.elf.clone();
                 entry.shebang = src.shebang.clone();
+                // Extended attributes belong to the inode, which the link shares.
+                if entry.xattrs.is_empty() {
+                    entry.xattrs = src.xattrs.clone();
+                }
                 if let Kind::Hardlink { target: deeper } = &src.kind {
                     entry.kind = Kind::Hardlink { target: deeper.clone() };
                 }
