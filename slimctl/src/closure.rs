@@ -340,7 +340,7 @@ mod tests {
     /// closure meets genuine ELF headers.
     fn host_layer() -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
-        let mut add_file = |b: &mut tar::Builder<Vec<u8>>, host: &str, at: &str, mode: u32| {
+        let add_file = |b: &mut tar::Builder<Vec<u8>>, host: &str, at: &str, mode: u32| {
             let data = std::fs::read(std::fs::canonicalize(host).unwrap()).unwrap();
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);

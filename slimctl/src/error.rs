@@ -40,7 +40,14 @@ impl ImageError {
         }
     }
 
+    /// Details often quote bytes of the damaged input (the tar crate echoes header fields): keep
+    /// them printable and short so the error stays one readable line.
     pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> ImageError {
-        ImageError::Corrupt { what: what.into(), detail: detail.into() }
+        let detail: String = detail.into();
+        let mut clean: String = detail.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        if clean.chars().count() > 240 {
+            clean = clean.chars().take(240).collect::<String>() + "…";
+        }
+        ImageError::Corrupt { what: what.into(), detail: clean }
     }
 }

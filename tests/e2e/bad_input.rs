@@ -1,1 +1,102 @@
+//! Bad input gets one clear line and a non-zero exit, never a panic; nothing of the user's changes
+//! and nothing is left behind.
 
+use e2e::*;
+use std::process::{Command, Stdio};
+
+#[test]
+fn unknown_image() {
+    require_engine();
+    let out = slimctl(&["build", "slimctl-e2e/no-such-image:404", "--no-trace"]);
+    assert_clear_error(&out, 3, &["slimctl-e2e/no-such-image:404", "not in the Docker engine"]);
+    let out = slimctl(&["xray", "slimctl-e2e/no-such-image:404"]);
+    assert_clear_error(&out, 3, &["no-such-image"]);
+}
+
+#[test]
+fn engine_not_reachable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(Command::new(slimctl_bin())
+        .args(["xray", "anything:1"])
+        .env("DOCKER_HOST", "unix:///nonexistent/slimctl-test.sock")
+        .env("TMPDIR", tmp.path()));
+    assert_clear_error(&out, 4, &["cannot reach the Docker engine", "/nonexistent/slimctl-test.sock"]);
+}
+
+#[test]
+fn corrupt_and_truncated_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, b"definitely not a tar archive\n".repeat(100)).unwrap();
+    let out = slimctl(&["xray", &format!("docker-archive:{}", garbage.display())]);
+    assert_clear_error(&out, 3, &["garbage.tar", "not a valid image"]);
+
+    // A real `docker save`, cut in the middle of a layer.
+    let base = base_image();
+    let saved = dir.path().join("base.tar");
+    docker(&["save", "-o", saved.to_str().unwrap(), base]);
+    let len = std::fs::metadata(&saved).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&saved).unwrap();
+    f.set_len(len / 2).unwrap();
+    let out = slimctl(&["build", &format!("docker-archive:{}", saved.display()), "--no-trace", "--output", "oci:/tmp/never"]);
+    assert_clear_error(&out, 3, &["base.tar", "truncated"]);
+    assert!(!std::path::Path::new("/tmp/never").exists());
+
+    let out = slimctl(&["xray", &format!("docker-archive:{}", dir.path().join("absent.tar").display())]);
+    assert_clear_error(&out, 3, &["absent.tar"]);
+}
+
+#[test]
+fn include_not_in_image_and_unwritable_output() {
+    let base = base_image();
+    let before = image_id(base);
+    let out = slimctl(&["build", base, "--no-trace", "--include", "/opt/does/not/exist"]);
+    assert_clear_error(&out, 3, &["--include /opt/does/not/exist", "no such file"]);
+
+    let out = slimctl(&["build", base, "--no-trace", "--include", "/etc/hostname", "--output", "oci:/proc/slimctl-out"]);
+    assert_clear_error(&out, 4, &["cannot write /proc/slimctl-out"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("precious"), "user data").unwrap();
+    let out = slimctl(&["build", base, "--no-trace", "--output", &format!("oci:{}", dir.path().display())]);
+    assert_clear_error(&out, 4, &["not empty"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("precious")).unwrap(), "user data");
+
+    let out = slimctl(&["build", base, "--no-trace", "--output", "ftp:somewhere"]);
+    assert_eq!(out.status.code(), Some(2), "usage error: {}", text(&out.stderr));
+
+    assert_eq!(image_id(base), before, "the original image must not change");
+    assert!(leftover_containers(base).is_empty());
+}
+
+#[test]
+fn interrupt_removes_temporary_files() {
+    let base = base_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let child = Command::new(slimctl_bin())
+        .args(["build", base, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run has made its work dir, then interrupt it mid-read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(tmp.path()).unwrap().next().is_none() {
+        assert!(std::time::Instant::now() < deadline, "slimctl never created its work dir");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix_kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert_tmp_empty(tmp.path(), &["build (interrupted)"]);
+    assert!(leftover_containers(base).is_empty());
+}
+
+fn nix_kill(pid: u32, sig: &str) {
+    let st = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
+    assert!(st.success());
+}

@@ -36,7 +36,7 @@ fn wants_capture(path: &str) -> bool {
 
 /// Indexes one layer. `what` names the layer in errors.
 pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerIndex, ImageError> {
-    let corrupt = |detail: String| ImageError::Corrupt { what: what.to_owned(), detail };
+    let corrupt = |detail: String| ImageError::corrupt(what, detail);
     let mut archive = tar::Archive::new(reader);
     let mut out = LayerIndex::default();
     // path -> position in `out.entries`, to resolve hard links within the layer.
