@@ -60,7 +60,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
     };
-    let (source, docker, repo_tags) = open_source(&args.image).await?;
+    let (source, docker, repo_tags) = open_source(&args.image, Some(work.path())).await?;
     // Loading needs the engine even when the input is a file.
     let docker = match (&args.output, docker) {
         (Output::Engine, None) => Some(slimctl::image::engine::connect().await?),

@@ -133,14 +133,19 @@ pub async fn run(cli: Cli) -> u8 {
 }
 
 /// Opens an image source from a command-line reference.
+/// With `local_copy`, an engine image's first read is kept there for later passes.
 pub async fn open_source(
     reference: &str,
+    local_copy: Option<&std::path::Path>,
 ) -> Result<(Box<dyn slimctl::image::ImageSource>, Option<bollard::Docker>, Vec<String>), Failure> {
     use slimctl::image::{docker_archive::DockerArchive, engine, oci_dir::OciDir, ImageRef};
     match ImageRef::parse(reference) {
         ImageRef::Engine(name) => {
             let docker = engine::connect().await?;
-            let img = engine::EngineImage::inspect(&docker, &name).await?;
+            let mut img = engine::EngineImage::inspect(&docker, &name).await?;
+            if let Some(dir) = local_copy {
+                img = img.with_local_copy(dir);
+            }
             let tags = img.repo_tags.clone();
             Ok((Box::new(img), Some(docker), tags))
         }

@@ -30,7 +30,7 @@ pub struct XrayArgs {
 }
 
 pub async fn run(args: &XrayArgs) -> Result<u8, Failure> {
-    let (source, _docker, _) = open_source(&args.image).await?;
+    let (source, _docker, _) = open_source(&args.image, None).await?;
     let image = tokio::task::spawn_blocking(move || Image::open(source.as_ref(), true)).await??;
     let report = analyze(&image, args.top);
     let ci = args.ci.then(|| {

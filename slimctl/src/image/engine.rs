@@ -6,6 +6,9 @@ use super::ImageSource;
 use crate::error::ImageError;
 use bollard::Docker;
 use futures_util::TryStreamExt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -45,6 +48,10 @@ pub fn engine_error(action: &str, e: bollard::errors::Error) -> ImageError {
 pub struct EngineImage {
     docker: Docker,
     handle: Handle,
+    /// Where the first read keeps a copy of the stream, so later passes read a local file instead
+    /// of asking the engine to serialize the image again (that costs as much as the first pass).
+    local_copy: Option<PathBuf>,
+    copied: AtomicBool,
     pub id: String,
     name: String,
     pub repo_tags: Vec<String>,
@@ -67,11 +74,35 @@ impl EngineImage {
         Ok(EngineImage {
             docker: docker.clone(),
             handle: Handle::current(),
+            local_copy: None,
+            copied: AtomicBool::new(false),
             name: format!("image {reference}"),
             id,
             repo_tags: info.repo_tags.unwrap_or_default(),
             size: info.size.unwrap_or(0).max(0) as u64,
         })
+    }
+}
+
+impl EngineImage {
+    /// Keep a copy of the first read in `dir` for the passes after it (build reads twice).
+    pub fn with_local_copy(mut self, dir: &Path) -> EngineImage {
+        self.local_copy = Some(dir.join("image.tar"));
+        self
+    }
+}
+
+/// Copies everything read through it into a file.
+struct Tee<R> {
+    inner: R,
+    copy: std::io::BufWriter<std::fs::File>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
     }
 }
 
@@ -86,11 +117,28 @@ impl ImageSource for EngineImage {
 
     /// Must run outside the async runtime's threads (in `spawn_blocking`): it blocks on the stream.
     fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError> {
+        if let (Some(copy), true) = (&self.local_copy, self.copied.load(Ordering::Acquire)) {
+            let file = std::fs::File::open(copy).map_err(|source| ImageError::Read { path: copy.clone(), source })?;
+            return walk(std::io::BufReader::with_capacity(1 << 20, file), &self.name, want, on_layer);
+        }
         let stream = self.docker.export_image(&self.id).map_err(|e| std::io::Error::other(root_cause(&e)));
         let reader = SyncIoBridge::new_with_handle(StreamReader::new(stream), self.handle.clone());
         let bar = crate::progress::bytes_bar(&format!("reading {}", self.name), Some(self.size));
-        let r = walk(bar.wrap_read(std::io::BufReader::with_capacity(1 << 20, reader)), &self.name, want, on_layer);
+        let reader = std::io::BufReader::with_capacity(1 << 20, reader);
+        let r = match &self.local_copy {
+            Some(copy) => {
+                let file = std::fs::File::create(copy).map_err(|source| ImageError::Write { path: copy.clone(), source })?;
+                let mut tee = Tee { inner: reader, copy: std::io::BufWriter::with_capacity(1 << 20, file) };
+                let r = walk(bar.wrap_read(&mut tee), &self.name, want, on_layer);
+                let flushed = tee.copy.flush().map_err(|source| ImageError::Write { path: copy.clone(), source });
+                r.and_then(|m| flushed.map(|_| m))
+            }
+            None => walk(bar.wrap_read(reader), &self.name, want, on_layer),
+        };
         bar.finish_and_clear();
+        if r.is_ok() && self.local_copy.is_some() {
+            self.copied.store(true, Ordering::Release);
+        }
         r
     }
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks for slimctl's build, tests and examples, and checks the engine.
+# Idempotent: installs nothing that is already there.
+set -euo pipefail
+
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v clang >/dev/null || need+=(clang)
+[[ -f /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; then
+  echo "error: the Docker engine is not reachable (is dockerd running? is DOCKER_HOST right?)" >&2
+  exit 1
+fi
