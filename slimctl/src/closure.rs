@@ -35,6 +35,25 @@ pub enum Reason {
     ScriptInterpreter { of: String },
 }
 
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Included { path } => write!(f, "--include {path}"),
+            Reason::InIncludedDir { dir } => write!(f, "inside included {dir}"),
+            Reason::Entrypoint { argv0 } => write!(f, "entrypoint {argv0}"),
+            Reason::UserDatabase { user } => write!(f, "user database for USER {user}"),
+            Reason::WorkingDir => write!(f, "working directory"),
+            Reason::Volume => write!(f, "volume"),
+            Reason::SymlinkOnPath { to } => write!(f, "symlink on the way to {to}"),
+            Reason::SymlinkTarget { of } => write!(f, "target of symlink {of}"),
+            Reason::Parent { of } => write!(f, "parent of {of}"),
+            Reason::ElfInterpreter { of } => write!(f, "ELF interpreter of {of}"),
+            Reason::ElfNeeded { of, soname } => write!(f, "{soname} needed by {of}"),
+            Reason::ScriptInterpreter { of } => write!(f, "#! interpreter of {of}"),
+        }
+    }
+}
+
 /// Reasons kept per path: enough to explain it, bounded so that `/usr` does not list every file.
 const MAX_REASONS: usize = 3;
 

@@ -148,6 +148,6 @@ fn print_summary(r: &BuildReport) {
     println!("time: {}", stages.join(", "));
     let libs: Vec<_> = r.unresolved.iter().filter(|u| !matches!(u.wanted_by, slimctl::closure::Reason::Included { .. })).collect();
     for u in libs.iter().take(10) {
-        eprintln!("warning: {} (wanted as {:?})", u.error, u.wanted_by);
+        eprintln!("warning: {} (wanted as {})", u.error, u.wanted_by);
     }
 }
