@@ -64,8 +64,9 @@ impl WasteTracker {
         v
     }
 
+    /// The sum over [`Self::inefficiencies`], without building and sorting that list.
     pub fn wasted_bytes(&self) -> u64 {
-        self.inefficiencies().iter().map(|i| i.cumulative_bytes).sum()
+        self.paths.values().filter(|w| w.appearances > 1).map(|w| w.cumulative).sum()
     }
 
     /// dive's efficiency score: the bytes each path needs at least once, over all bytes stored.
@@ -130,10 +131,6 @@ impl FileIndex {
         self.entries.values().map(Entry::stored_bytes).sum()
     }
 
-    fn subtree_bytes(&self, dir: &str) -> u64 {
-        self.subtree(dir).map(|(_, e)| e.stored_bytes()).sum()
-    }
-
     fn remove_subtree(&mut self, dir: &str, mut on_removed: impl FnMut(&str, &Entry)) -> u64 {
         let doomed: Vec<String> = self.subtree(dir).map(|(p, _)| p.clone()).collect();
         for p in &doomed {
@@ -160,8 +157,7 @@ impl FileIndex {
             let Some(old) = self.entries.remove(path) else { continue };
             let mut size = old.stored_bytes();
             if old.is_dir() {
-                size += self.subtree_bytes(path);
-                changes.removed += self.remove_subtree(path, |_, _| {});
+                changes.removed += self.remove_subtree(path, |_, e| size += e.stored_bytes());
             }
             changes.removed += 1;
             if let Some(w) = waste.as_deref_mut() {
