@@ -228,12 +228,18 @@ static __always_inline __u32 walk_dirfd(struct scratch *s, __u32 off, int dirfd,
 		dentry = BPF_CORE_READ(task, fs, pwd.dentry);
 		mnt = BPF_CORE_READ(task, fs, pwd.mnt);
 	} else {
-		if (dirfd < 0)
+		/* No directory to walk (a bad fd: the call failed with EBADF). An empty walk would
+		 * read as "/", so flag it instead. */
+		if (dirfd < 0) {
+			*truncated = 1;
 			return off;
+		}
 		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 		unsigned int max = BPF_CORE_READ(fdt, max_fds);
-		if ((unsigned int)dirfd >= max)
+		if ((unsigned int)dirfd >= max) {
+			*truncated = 1;
 			return off;
+		}
 		struct file **fds = BPF_CORE_READ(fdt, fd);
 		struct file *f = NULL;
 		bpf_core_read(&f, sizeof(f), &fds[dirfd]);

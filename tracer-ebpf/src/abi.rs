@@ -141,3 +141,8 @@ macro_rules! records {
     ($($t:ty),*) => { $(impl sealed::Sealed for $t {} impl Record for $t {})* };
 }
 records!(EventHeader, FileEvent, ExecEvent, ForkEvent, ExitEvent, TracerConfig, Tracked, SyscallKey);
+
+// SAFETY: the map key/value types are repr(C) plain old data with explicit padding.
+unsafe impl aya::Pod for TracerConfig {}
+unsafe impl aya::Pod for Tracked {}
+unsafe impl aya::Pod for SyscallKey {}

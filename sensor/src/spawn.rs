@@ -1,0 +1,124 @@
+//! Starts a command in a fresh mount namespace, held before its exec until the sensor is
+//! bound to that namespace: the command's first instruction is traced.
+use crate::error::{Result, SensorError};
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{fork, ForkResult, Pid};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+
+pub struct HeldChild {
+    pub pid: Pid,
+    go: Option<OwnedFd>,
+}
+
+/// Forks a child that enters a new mount namespace and waits; `release` lets it exec `argv`.
+/// The child exits 127 when the exec fails, 126 when the namespace cannot
+/// be created.
+pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
+    if argv.is_empty() {
+        return Err(SensorError::Target("no command given".into()));
+    }
+    // Resolved here, not by execvp in the child: the trace then starts at the command's exec
+    // instead of with our own PATH search.
+    let program = resolve_program(&argv[0])?;
+    let cprog = CString::new(program.as_os_str().as_encoded_bytes())
+        .map_err(|_| SensorError::Target("the command path contains a NUL byte".into()))?;
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| SensorError::Target("a command argument contains a NUL byte".into()))?;
+    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SensorError::io("creating a pipe", e.into()))?;
+    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SensorError::io("creating a pipe", e.into()))?;
+
+    // SAFETY: between fork and exec the child only makes async-signal-safe calls (unshare,
+    // mount, read, write, execvp, _exit) on data prepared before the fork.
+    match unsafe { fork() }.map_err(|e| SensorError::io("fork", e.into()))? {
+        ForkResult::Child => {
+            drop(ready_r);
+            drop(go_w);
+            let status: u8 = if unshare(CloneFlags::CLONE_NEWNS).is_err() {
+                1
+            } else {
+                // Keep mounts made inside from propagating back to the host.
+                let _ = nix::mount::mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                );
+                0
+            };
+            let _ = nix::unistd::write(&ready_w, &[status]);
+            if status != 0 {
+                unsafe { libc::_exit(126) };
+            }
+            let mut b = [0u8; 1];
+            match nix::unistd::read(&go_r, &mut b) {
+                Ok(1) => {
+                    let _ = nix::unistd::execv(&cprog, &cargs);
+                    unsafe { libc::_exit(127) }
+                }
+                _ => unsafe { libc::_exit(125) }, // the sensor went away: do not run untraced
+            }
+        }
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            drop(go_r);
+            let mut b = [0u8; 1];
+            let n = nix::unistd::read(&ready_r, &mut b).map_err(|e| SensorError::io("waiting for the child", e.into()))?;
+            if n != 1 || b[0] != 0 {
+                let _ = nix::sys::wait::waitpid(child, None);
+                return Err(SensorError::Target(
+                    "could not create a mount namespace for the command (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN)"
+                        .into(),
+                ));
+            }
+            Ok(HeldChild { pid: child, go: Some(go_w) })
+        }
+    }
+}
+
+/// `name` as execvp would find it: a path if it has a slash, else the first executable match in PATH.
+fn resolve_program(name: &str) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exec = |p: &std::path::Path| {
+        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    };
+    if name.contains('/') {
+        let p = std::path::PathBuf::from(name);
+        return if is_exec(&p) {
+            Ok(p)
+        } else {
+            Err(SensorError::Target(format!("cannot execute {name}: not an executable file")))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_exec(p))
+        .ok_or_else(|| SensorError::Target(format!("command not found: {name} (searched PATH)")))
+}
+
+impl HeldChild {
+    /// Lets the child exec its command.
+    pub fn release(&mut self) -> Result<()> {
+        if let Some(go) = self.go.take() {
+            nix::unistd::write(&go, &[1]).map_err(|e| SensorError::io("releasing the child", e.into()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HeldChild {
+    fn drop(&mut self) {
+        // Never released (an error in between): closing the pipe makes the child exit 125
+        // without running the command; reap it.
+        if self.go.take().is_some() {
+            let _ = nix::sys::wait::waitpid(self.pid, None);
+        }
+    }
+}
