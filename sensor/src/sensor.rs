@@ -5,9 +5,9 @@ use crate::preflight;
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use tokio::io::unix::AsyncFd;
-use tracer_ebpf::abi::{self, SyscallKey, TracerConfig, Tracked};
+use tracer_ebpf::abi::{self, SyscallSet, TracerConfig, Tracked};
 use tracer_ebpf::maps;
 
 /// Ring-buffer size used when none is given: room for ~200k typical events.
@@ -63,7 +63,12 @@ pub struct Sensor {
     ebpf: Ebpf,
     ring: AsyncFd<RingBuf<MapData>>,
     host_ns: u32,
+    wakeup_bytes: u64,
 }
+
+/// How long the reader sleeps at most between drains: the kernel wakes it only once the
+/// ring is a quarter full, so this bounds the latency of a quiet trace.
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl Sensor {
     /// Loads and attaches the tracer. Nothing is traced until a process execs in a mount
@@ -78,6 +83,7 @@ impl Sensor {
                 opts.ring_size
             )));
         }
+        let wakeup_bytes = u64::from(opts.ring_size / 4);
         let host_ns = preflight::mnt_ns_of("self").map_err(|e| SensorError::io("reading /proc/self/ns/mnt", e))?;
         let btf = Btf::from_sys_fs().map_err(|e| SensorError::Kernel(format!("reading {}: {e}", preflight::KERNEL_BTF)))?;
         let mut ebpf = EbpfLoader::new()
@@ -90,7 +96,7 @@ impl Sensor {
             let mut config: Array<_, TracerConfig> = Array::try_from(map_mut(&mut ebpf, maps::CONFIG)?)
                 .map_err(|e| SensorError::Load(e.to_string()))?;
             config
-                .set(0, TracerConfig { host_mnt_ns: host_ns, bound: 0 }, 0)
+                .set(0, TracerConfig { host_mnt_ns: host_ns, bound: 0, wakeup_bytes }, 0)
                 .map_err(|e| SensorError::Load(format!("writing the config map: {e}")))?;
         }
 
@@ -115,7 +121,7 @@ impl Sensor {
         // the AsyncFd owns the RingBuf.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| SensorError::io("polling the ring buffer", e.into()))?;
-        Ok(Sensor { ebpf, ring, host_ns })
+        Ok(Sensor { ebpf, ring, host_ns, wakeup_bytes })
     }
 
     /// The mount namespace the sensor itself runs in: never traced.
@@ -135,7 +141,7 @@ impl Sensor {
             let mut config: Array<_, TracerConfig> = Array::try_from(map_mut(&mut self.ebpf, maps::CONFIG)?)
                 .map_err(|e| SensorError::Load(e.to_string()))?;
             config
-                .set(0, TracerConfig { host_mnt_ns: self.host_ns, bound: 1 }, 0)
+                .set(0, TracerConfig { host_mnt_ns: self.host_ns, bound: 1, wakeup_bytes: self.wakeup_bytes }, 0)
                 .map_err(|e| SensorError::Load(e.to_string()))?;
         }
         let bound = self.bound_namespaces()?;
@@ -164,7 +170,7 @@ impl Sensor {
         let mut tracked: BpfHashMap<_, u32, Tracked> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TRACKED)?)
             .map_err(|e| SensorError::Load(e.to_string()))?;
         tracked
-            .insert(pid, Tracked { mnt_ns: ns, _pad: 0 }, 0)
+            .insert(pid, Tracked { mnt_ns: ns, ..Default::default() }, 0)
             .map_err(|e| SensorError::Load(format!("tracking pid {pid}: {e}")))
     }
 
@@ -184,26 +190,38 @@ impl Sensor {
         })
     }
 
-    /// Syscalls made by tracked processes of the given namespaces: name -> count.
-    pub fn syscalls(&self, namespaces: &HashSet<u32>) -> Result<BTreeMap<String, u64>> {
-        let seen: BpfHashMap<_, SyscallKey, u64> = BpfHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)
+    /// Names of the syscalls made by the target's processes (those that exited and those
+    /// still tracked) in the given namespaces.
+    pub fn syscalls(&self, namespaces: &HashSet<u32>) -> Result<BTreeSet<String>> {
+        let mut set = SyscallSet::default();
+        let exited: BpfHashMap<_, u32, SyscallSet> = BpfHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)
             .map_err(|e| SensorError::Load(e.to_string()))?;
-        let mut out = BTreeMap::new();
-        for (key, n) in seen.iter().filter_map(|r| r.ok()) {
-            if namespaces.contains(&key.mnt_ns) {
-                let name = syscalls::Sysno::new(key.nr as usize)
-                    .map(|s| s.name().to_string())
-                    .unwrap_or_else(|| format!("syscall_{}", key.nr));
-                *out.entry(name).or_insert(0) += n;
+        for (ns, s) in exited.iter().filter_map(|r| r.ok()) {
+            if namespaces.contains(&ns) {
+                set.union(&s.seen);
             }
         }
-        Ok(out)
+        let live: BpfHashMap<_, u32, Tracked> = BpfHashMap::try_from(map(&self.ebpf, maps::TRACKED)?)
+            .map_err(|e| SensorError::Load(e.to_string()))?;
+        for (_, t) in live.iter().filter_map(|r| r.ok()) {
+            if namespaces.contains(&t.mnt_ns) {
+                set.union(&t.seen);
+            }
+        }
+        Ok(set
+            .numbers()
+            .map(|n| syscalls::Sysno::new(n as usize).map(|s| s.name().to_string()).unwrap_or_else(|| format!("syscall_{n}")))
+            .collect())
     }
 
-    /// Waits until the ring buffer has records.
+    /// Waits until the kernel signals a filling ring buffer, or [`POLL_INTERVAL`] passes.
     pub async fn readable(&mut self) -> Result<()> {
-        let mut guard = self.ring.readable_mut().await.map_err(|e| SensorError::io("polling the ring buffer", e))?;
-        guard.clear_ready();
+        match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
+            Ok(guard) => {
+                guard.map_err(|e| SensorError::io("polling the ring buffer", e))?.clear_ready();
+            }
+            Err(_) => {}
+        }
         Ok(())
     }
 

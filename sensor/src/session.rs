@@ -106,16 +106,11 @@ impl Session {
         &self.exited
     }
 
-    /// Waits for records and returns the target's events among them. Fails as soon as the
-    /// kernel reports a loss.
+    /// Waits for records (or the poll interval) and returns the target's events among them,
+    /// maybe none. Fails as soon as the kernel reports a loss.
     pub async fn next_events(&mut self) -> Result<Vec<Event>> {
-        loop {
-            let out = self.poll_events()?;
-            if !out.is_empty() {
-                return Ok(out);
-            }
-            self.sensor.readable().await?;
-        }
+        self.sensor.readable().await?;
+        self.poll_events()
     }
 
     /// Returns the target's events among the records already in the ring (maybe none).
@@ -147,7 +142,7 @@ impl Session {
         Ok(c)
     }
 
-    pub fn syscalls(&self) -> Result<BTreeMap<String, u64>> {
+    pub fn syscalls(&self) -> Result<std::collections::BTreeSet<String>> {
         self.sensor.syscalls(&self.bound)
     }
 

@@ -19,7 +19,7 @@ pub struct Summary {
     pub incomplete: u64,
     pub processes: usize,
     pub by_op: BTreeMap<FileOp, u64>,
-    pub syscalls: BTreeMap<String, u64>,
+    pub syscalls: BTreeSet<String>,
     pub counters: Counters,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -125,18 +125,23 @@ struct exit_event {
 struct tracer_config {
 	__u32 host_mnt_ns; /* never traced */
 	__u32 bound;       /* 1: only namespaces in the targets map start tracking */
+	__u64 wakeup_bytes; /* wake the reader once this much is waiting in the ring */
 };
 
-/* Value of the tracked-process map, keyed by tgid. */
+#define SYSCALL_WORDS 8 /* bitmap of syscall numbers 0..511 */
+
+/* Value of the tracked-process map, keyed by tgid: the process's namespace and the syscalls
+ * it made (a per-process bitmap costs one load per syscall; it is merged into the
+ * namespace's set when the process exits). */
 struct tracked {
 	__u32 mnt_ns;
 	__u32 _pad;
+	__u64 seen[SYSCALL_WORDS];
 };
 
-/* Key of the syscalls-seen map. */
-struct syscall_key {
-	__u32 mnt_ns;
-	__u32 nr;
+/* Value of the syscalls map, keyed by mount namespace: syscalls of exited processes. */
+struct syscall_set {
+	__u64 seen[SYSCALL_WORDS];
 };
 
 #endif

@@ -71,9 +71,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct syscall_key);
-	__type(value, __u64);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct syscall_set);
 } syscalls SEC(".maps");
 
 /* Room for the largest record: the fixed part, then up to four strings. */
@@ -134,7 +134,15 @@ static __always_inline int output(void *rec, __u64 size, __u32 data_len)
 	if (data_len > DATA_CAP)
 		return 0;
 	size += data_len;
-	if (bpf_ringbuf_output(&events, rec, size, 0)) {
+	/* Waking the reader for every record costs the traced process more than recording it
+	 * (an irq_work and a cross-CPU wake-up each time). Wake it only when the ring is filling
+	 * up; it also polls on a short timer, so quiet periods cost no latency beyond that. */
+	__u32 zero = 0;
+	struct tracer_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	__u64 wake = BPF_RB_NO_WAKEUP;
+	if (!cfg || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, rec, size, wake)) {
 		count(CNT_RING_FULL);
 		return -1;
 	}
@@ -253,22 +261,33 @@ static __always_inline __u32 walk_dirfd(struct scratch *s, __u32 off, int dirfd,
 	return walk(s, off, dentry, mnt, task, truncated);
 }
 
-static __always_inline void note_syscall(__u32 ns, __u32 nr)
+/* Merges an exiting process's syscalls into its namespace's set. */
+static __always_inline void merge_syscalls(struct tracked *t)
 {
-	struct syscall_key key = { .mnt_ns = ns, .nr = nr };
-	__u64 *n = bpf_map_lookup_elem(&syscalls, &key);
-	if (n) {
-		__sync_fetch_and_add(n, 1);
-		return;
+	__u32 ns = t->mnt_ns;
+	struct syscall_set *set = bpf_map_lookup_elem(&syscalls, &ns);
+	if (!set) {
+		struct syscall_set empty = {};
+		if (bpf_map_update_elem(&syscalls, &ns, &empty, BPF_NOEXIST) == -7 /* E2BIG */) {
+			count(CNT_SYSCALL_TABLE_FULL);
+			return;
+		}
+		set = bpf_map_lookup_elem(&syscalls, &ns);
+		if (!set)
+			return;
 	}
-	__u64 one = 1;
-	if (bpf_map_update_elem(&syscalls, &key, &one, BPF_NOEXIST) == -7 /* E2BIG */)
-		count(CNT_SYSCALL_TABLE_FULL);
+	for (int i = 0; i < SYSCALL_WORDS; i++) {
+		__u64 w = t->seen[i];
+		if (w)
+			__sync_fetch_and_or(&set->seen[i], w);
+	}
 }
 
 static __always_inline int track(__u32 tgid, __u32 ns)
 {
 	struct tracked v = { .mnt_ns = ns };
+	/* the exec that made it wanted, seen from inside */
+	v.seen[59 >> 6] = 1ULL << (59 & 63);
 	long err = bpf_map_update_elem(&tracked, &tgid, &v, BPF_NOEXIST);
 	if (err && err != -17 /* EEXIST */) {
 		count(CNT_TABLE_FULL);
@@ -417,7 +436,8 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	if (!t)
 		return 0;
 	/* exit_group never returns, so sys_exit cannot see it */
-	note_syscall(t->mnt_ns, 231);
+	__sync_fetch_and_or(&t->seen[231 >> 6], 1ULL << (231 & 63));
+	merge_syscalls(t);
 	struct exit_event e = {};
 	fill_header(&e.h, EV_EXIT, tgid, pid, t->mnt_ns);
 	e.exit_code = BPF_CORE_READ(p, exit_code);
@@ -435,16 +455,20 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (!t)
 		return 0;
 	__u32 ns = t->mnt_ns;
-	long nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr < 0)
+	/* regs is a BTF-typed argument: direct loads, no helper calls */
+	long nr = regs->orig_ax;
+	if (nr < 0 || nr >= SYSCALL_WORDS * 64)
 		return 0;
-	note_syscall(ns, nr);
+	__u64 bit = 1ULL << (nr & 63);
+	__u64 *word = &t->seen[(nr >> 6) & (SYSCALL_WORDS - 1)];
+	if (!(*word & bit))
+		__sync_fetch_and_or(word, bit);
 
-	unsigned long a0 = BPF_CORE_READ(regs, di);
-	unsigned long a1 = BPF_CORE_READ(regs, si);
-	unsigned long a2 = BPF_CORE_READ(regs, dx);
-	unsigned long a3 = BPF_CORE_READ(regs, r10);
-	unsigned long a4 = BPF_CORE_READ(regs, r8);
+	unsigned long a0 = regs->di;
+	unsigned long a1 = regs->si;
+	unsigned long a2 = regs->dx;
+	unsigned long a3 = regs->r10;
+	unsigned long a4 = regs->r8;
 
 	__u16 op;
 	int dirfd = AT_FDCWD, dirfd2 = NO_DIRFD;

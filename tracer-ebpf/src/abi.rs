@@ -105,20 +105,36 @@ pub struct ExitEvent {
 pub struct TracerConfig {
     pub host_mnt_ns: u32,
     pub bound: u32,
+    pub wakeup_bytes: u64,
 }
+
+pub const SYSCALL_WORDS: usize = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tracked {
     pub mnt_ns: u32,
     pub _pad: u32,
+    pub seen: [u64; SYSCALL_WORDS],
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SyscallKey {
-    pub mnt_ns: u32,
-    pub nr: u32,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallSet {
+    pub seen: [u64; SYSCALL_WORDS],
+}
+
+impl SyscallSet {
+    pub fn union(&mut self, other: &[u64; SYSCALL_WORDS]) {
+        for (a, b) in self.seen.iter_mut().zip(other) {
+            *a |= b;
+        }
+    }
+
+    /// The syscall numbers in the set, ascending.
+    pub fn numbers(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..(SYSCALL_WORDS * 64) as u32).filter(|n| self.seen[*n as usize / 64] & (1 << (n % 64)) != 0)
+    }
 }
 
 /// Reads a `#[repr(C)]` record from the front of a byte slice (ring-buffer records are only
@@ -140,9 +156,9 @@ mod sealed {
 macro_rules! records {
     ($($t:ty),*) => { $(impl sealed::Sealed for $t {} impl Record for $t {})* };
 }
-records!(EventHeader, FileEvent, ExecEvent, ForkEvent, ExitEvent, TracerConfig, Tracked, SyscallKey);
+records!(EventHeader, FileEvent, ExecEvent, ForkEvent, ExitEvent, TracerConfig, Tracked, SyscallSet);
 
 // SAFETY: the map key/value types are repr(C) plain old data with explicit padding.
 unsafe impl aya::Pod for TracerConfig {}
 unsafe impl aya::Pod for Tracked {}
-unsafe impl aya::Pod for SyscallKey {}
+unsafe impl aya::Pod for SyscallSet {}

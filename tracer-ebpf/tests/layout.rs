@@ -83,9 +83,9 @@ fn abi_structs_match_the_compiled_object() {
         [h, ppid, old_tid, filename_len, interp_len, base_len, exe_len, args_len, cgroup_len, flags_ex, _pad]);
     check!(structs, "fork_event", ForkEvent, [h, ppid, _pad]);
     check!(structs, "exit_event", ExitEvent, [h, exit_code, _pad]);
-    check!(structs, "tracer_config", TracerConfig, [host_mnt_ns, bound]);
-    check!(structs, "tracked", Tracked, [mnt_ns, _pad]);
-    check!(structs, "syscall_key", SyscallKey, [mnt_ns, nr]);
+    check!(structs, "tracer_config", TracerConfig, [host_mnt_ns, bound, wakeup_bytes]);
+    check!(structs, "tracked", Tracked, [mnt_ns, _pad, seen]);
+    check!(structs, "syscall_set", SyscallSet, [seen]);
 }
 
 #[test]
