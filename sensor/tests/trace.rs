@@ -149,17 +149,25 @@ fn a_child_living_under_a_millisecond_is_recorded() {
     let dir = tempdir();
     let marker = dir.path().join("child-marker");
     std::fs::write(&marker, "x").unwrap();
-    let t = trace(&[], &[fsprobe().to_str().unwrap(), "quickchild", marker.to_str().unwrap()]);
-    ok(&t);
-    let fork = t.of_kind("fork").next().expect("fork event");
-    let child = fork["pid"].clone();
-    let exit = t.of_kind("exit").find(|e| e["pid"] == child).expect("child's exit");
-    assert_eq!(exit["status"], 7 << 8);
-    let lived_ns = exit["ts_ns"].as_u64().unwrap() - fork["ts_ns"].as_u64().unwrap();
-    assert!(lived_ns < 1_000_000, "the premise: the child lived {lived_ns} ns");
-    let opens = t.at(marker.to_str().unwrap());
-    assert_eq!(opens.len(), 1);
-    assert_eq!(opens[0]["pid"], child, "opened by the child");
+    // Every run must record the child; on a loaded machine a child may happen to live longer,
+    // so runs repeat until one proves the point with a child under a millisecond.
+    let mut shortest = u64::MAX;
+    for _ in 0..10 {
+        let t = trace(&[], &[fsprobe().to_str().unwrap(), "quickchild", marker.to_str().unwrap()]);
+        ok(&t);
+        let fork = t.of_kind("fork").next().expect("fork event");
+        let child = fork["pid"].clone();
+        let exit = t.of_kind("exit").find(|e| e["pid"] == child).expect("child's exit");
+        assert_eq!(exit["status"], 7 << 8);
+        let opens = t.at(marker.to_str().unwrap());
+        assert_eq!(opens.len(), 1);
+        assert_eq!(opens[0]["pid"], child, "opened by the child");
+        shortest = shortest.min(exit["ts_ns"].as_u64().unwrap() - fork["ts_ns"].as_u64().unwrap());
+        if shortest < 1_000_000 {
+            break;
+        }
+    }
+    assert!(shortest < 1_000_000, "no run had a child living under 1 ms (shortest {shortest} ns)");
 }
 
 #[test]
