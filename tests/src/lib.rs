@@ -24,6 +24,18 @@ pub fn slimctl_bin() -> PathBuf {
     bin
 }
 
+/// The sensor binary: $SENSOR_BIN, or the one cargo built next to this test.
+pub fn sensor_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SENSOR_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let bin = dir.join("sensor");
+    assert!(bin.is_file(), "sensor binary not found at {}: run `cargo build -p sensor` first (or set SENSOR_BIN)", bin.display());
+    bin
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");
     cmd.output().unwrap_or_else(|e| panic!("cannot run {shown}: {e}"))
