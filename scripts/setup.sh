@@ -8,6 +8,9 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v clang >/dev/null || need+=(clang)
 [[ -f /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
 command -v curl >/dev/null || need+=(curl)
+# The sensor tests compile a static helper program.
+command -v gcc >/dev/null || need+=(gcc)
+[[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
