@@ -12,6 +12,7 @@
 pub mod error;
 pub mod event;
 pub mod preflight;
+pub mod route;
 pub mod sensor;
 pub mod session;
 pub mod spawn;

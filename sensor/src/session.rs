@@ -9,6 +9,7 @@
 //! order; others are dropped.
 use crate::error::{Result, SensorError};
 use crate::event::{decode, Event};
+use crate::route::Router;
 use crate::sensor::{Counters, Sensor};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -28,31 +29,19 @@ pub enum Target {
 
 pub struct Session {
     sensor: Sensor,
-    container: Option<String>,
-    bound: HashSet<u32>,
-    accepted: HashSet<u32>,
-    pending: Vec<Event>,
+    router: Router,
     last_check: Instant,
-    /// Accepted processes that exited, and their exit codes.
-    exited: BTreeMap<u32, i32>,
 }
 
 impl Session {
     pub fn new(sensor: Sensor, target: Target) -> Result<Session> {
-        let mut s = Session {
-            sensor,
-            container: None,
-            bound: HashSet::new(),
-            accepted: HashSet::new(),
-            pending: Vec::new(),
-            last_check: Instant::now(),
-            exited: BTreeMap::new(),
+        let router = match &target {
+            Target::Container(id) => Router::for_container(id),
+            Target::Namespace(_) => Router::default(),
         };
-        match target {
-            Target::Namespace(ns) => {
-                s.bind(ns)?;
-            }
-            Target::Container(id) => s.container = Some(id),
+        let mut s = Session { sensor, router, last_check: Instant::now() };
+        if let Target::Namespace(ns) = target {
+            s.bind(ns)?;
         }
         Ok(s)
     }
@@ -62,15 +51,21 @@ impl Session {
     }
 
     pub fn is_bound(&self) -> bool {
-        !self.bound.is_empty()
+        self.router.is_bound()
     }
 
     pub fn namespaces(&self) -> &HashSet<u32> {
-        &self.bound
+        self.router.namespaces()
     }
 
     /// Binds the target's mount namespace; returns held-back events that now belong to it.
     pub fn bind(&mut self, ns: u32) -> Result<Vec<Event>> {
+        self.check_ns(ns)?;
+        self.sensor.bind(ns)?;
+        Ok(self.router.bind(ns))
+    }
+
+    fn check_ns(&self, ns: u32) -> Result<()> {
         if ns == self.sensor.host_ns() {
             return Err(SensorError::Target(
                 "the target shares the sensor's own mount namespace; the sensor only traces processes in \
@@ -78,32 +73,23 @@ impl Session {
                     .into(),
             ));
         }
-        if !self.bound.insert(ns) {
-            return Ok(Vec::new());
-        }
-        self.sensor.bind(ns)?;
-        let pending = std::mem::take(&mut self.pending);
-        let mut out = Vec::new();
-        for ev in pending {
-            self.accept(ev, &mut out);
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// Adopts a process that already runs in the target (it exec'd before the sensor attached).
     pub fn adopt(&mut self, pid: u32, ns: u32) -> Result<()> {
         self.sensor.track(pid, ns)?;
-        self.accepted.insert(pid);
+        self.router.adopt(pid);
         Ok(())
     }
 
     /// Processes of the target still alive, as far as the trace shows.
     pub fn live(&self) -> usize {
-        self.accepted.len()
+        self.router.live()
     }
 
     pub fn exited(&self) -> &BTreeMap<u32, i32> {
-        &self.exited
+        self.router.exited()
     }
 
     /// Waits for records (or the poll interval) and returns the target's events among them,
@@ -130,7 +116,17 @@ impl Session {
         }
         let mut out = Vec::new();
         for ev in raw {
-            self.route(ev, &mut out)?;
+            let routed = self.router.route(ev);
+            if let Some(ns) = routed.bind {
+                self.check_ns(ns)?;
+                self.sensor.bind(ns)?;
+            }
+            out.extend(routed.events);
+            if self.router.pending() >= PENDING_LIMIT {
+                return Err(SensorError::Target(format!(
+                    "{PENDING_LIMIT} events arrived before the target's namespace was known; giving up"
+                )));
+            }
         }
         Ok(out)
     }
@@ -143,54 +139,6 @@ impl Session {
     }
 
     pub fn syscalls(&self) -> Result<std::collections::BTreeSet<String>> {
-        self.sensor.syscalls(&self.bound)
-    }
-
-    fn route(&mut self, ev: Event, out: &mut Vec<Event>) -> Result<()> {
-        if !self.is_bound() {
-            if let (Event::Exec(x), Some(id)) = (&ev, &self.container) {
-                if !id.is_empty() && x.cgroup.contains(id.as_str()) {
-                    let ns = x.proc.mnt_ns;
-                    self.pending.push(ev);
-                    out.extend(self.bind(ns)?);
-                    return Ok(());
-                }
-            }
-            if self.pending.len() >= PENDING_LIMIT {
-                return Err(SensorError::Target(format!(
-                    "{PENDING_LIMIT} events arrived before the target's namespace was known; giving up"
-                )));
-            }
-            self.pending.push(ev);
-            return Ok(());
-        }
-        self.accept(ev, out);
-        Ok(())
-    }
-
-    fn accept(&mut self, ev: Event, out: &mut Vec<Event>) {
-        let pid = ev.proc().pid;
-        let ns = ev.proc().mnt_ns;
-        let take = match &ev {
-            Event::Exec(_) => self.accepted.contains(&pid) || self.bound.contains(&ns),
-            // A child of the target, wherever it runs; or a process of the namespace that
-            // predates the sensor forking.
-            Event::Fork(f) => self.accepted.contains(&f.ppid) || self.bound.contains(&ns),
-            Event::File(_) | Event::Exit(_) => self.accepted.contains(&pid),
-        };
-        if !take {
-            return;
-        }
-        match &ev {
-            Event::Exec(_) | Event::Fork(_) => {
-                self.accepted.insert(pid);
-            }
-            Event::Exit(x) => {
-                self.accepted.remove(&pid);
-                self.exited.insert(pid, x.code());
-            }
-            Event::File(_) => {}
-        }
-        out.push(ev);
+        self.sensor.syscalls(self.router.namespaces())
     }
 }

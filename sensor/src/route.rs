@@ -1,0 +1,240 @@
+//! Which traced processes belong to the target: pure bookkeeping over the event stream, kept
+//! apart from the kernel so it can be tested with fixtures.
+//!
+//! Before the target's mount namespace is known every event is held back; once bound, held
+//! events are replayed in order. A process belongs to the target when it execs in a bound
+//! namespace, is a child of a process that belongs, or was adopted (it already ran there).
+use crate::event::Event;
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Debug, Default)]
+pub struct Router {
+    container: Option<String>,
+    bound: HashSet<u32>,
+    accepted: HashSet<u32>,
+    pending: Vec<Event>,
+    exited: BTreeMap<u32, i32>,
+}
+
+/// What routing one event asks of the caller.
+#[derive(Debug, Default, PartialEq)]
+pub struct Routed {
+    /// Events of the target, in order.
+    pub events: Vec<Event>,
+    /// A namespace to bind in the kernel: this event revealed the target's.
+    pub bind: Option<u32>,
+}
+
+impl Router {
+    /// A router for a container known by id: it binds on the first exec whose cgroup names it.
+    pub fn for_container(id: &str) -> Router {
+        Router { container: Some(id.to_string()), ..Default::default() }
+    }
+
+    pub fn is_bound(&self) -> bool {
+        !self.bound.is_empty()
+    }
+
+    pub fn namespaces(&self) -> &HashSet<u32> {
+        &self.bound
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn live(&self) -> usize {
+        self.accepted.len()
+    }
+
+    pub fn exited(&self) -> &BTreeMap<u32, i32> {
+        &self.exited
+    }
+
+    /// Binds a namespace; returns the held-back events that belong to the target. False-y
+    /// (empty) when it was bound already.
+    pub fn bind(&mut self, ns: u32) -> Vec<Event> {
+        if !self.bound.insert(ns) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for ev in std::mem::take(&mut self.pending) {
+            self.accept(ev, &mut out);
+        }
+        out
+    }
+
+    pub fn adopt(&mut self, pid: u32) {
+        self.accepted.insert(pid);
+    }
+
+    pub fn route(&mut self, ev: Event) -> Routed {
+        let mut r = Routed::default();
+        if !self.is_bound() {
+            let reveals = match (&ev, &self.container) {
+                (Event::Exec(x), Some(id)) if !id.is_empty() && x.cgroup.contains(id.as_str()) => Some(x.proc.mnt_ns),
+                _ => None,
+            };
+            self.pending.push(ev);
+            if let Some(ns) = reveals {
+                r.events = self.bind(ns);
+                r.bind = Some(ns);
+            }
+            return r;
+        }
+        self.accept(ev, &mut r.events);
+        r
+    }
+
+    fn accept(&mut self, ev: Event, out: &mut Vec<Event>) {
+        let pid = ev.proc().pid;
+        let ns = ev.proc().mnt_ns;
+        let take = match &ev {
+            Event::Exec(_) => self.accepted.contains(&pid) || self.bound.contains(&ns),
+            // A child of the target, wherever it runs; or a process of the namespace that
+            // predates the sensor forking.
+            Event::Fork(f) => self.accepted.contains(&f.ppid) || self.bound.contains(&ns),
+            Event::File(_) | Event::Exit(_) => self.accepted.contains(&pid),
+        };
+        if !take {
+            return;
+        }
+        match &ev {
+            Event::Exec(_) | Event::Fork(_) => {
+                self.accepted.insert(pid);
+            }
+            Event::Exit(x) => {
+                self.accepted.remove(&pid);
+                self.exited.insert(pid, x.code());
+            }
+            Event::File(_) => {}
+        }
+        out.push(ev);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Exec, Exit, FileAccess, FileOp, Fork, Proc};
+
+    const TARGET: u32 = 4026532001;
+    const OTHER: u32 = 4026532002;
+
+    fn proc(pid: u32, ns: u32) -> Proc {
+        Proc { pid, tid: pid, comm: "x".into(), mnt_ns: ns, ts_ns: 0 }
+    }
+
+    fn exec(pid: u32, ns: u32, cgroup: &str) -> Event {
+        Event::Exec(Exec {
+            proc: proc(pid, ns),
+            ppid: 1,
+            filename: "/bin/x".into(),
+            abs: Some("/bin/x".into()),
+            interp: "/bin/x".into(),
+            exe: Some("/bin/x".into()),
+            args: vec![],
+            cgroup: cgroup.into(),
+            incomplete: false,
+        })
+    }
+
+    fn open(pid: u32, ns: u32, path: &str) -> Event {
+        Event::File(FileAccess {
+            proc: proc(pid, ns),
+            op: FileOp::Open,
+            syscall: "openat",
+            path: Some(path.into()),
+            abs: Some(path.into()),
+            path2: None,
+            abs2: None,
+            dirfd: -100,
+            flags: 0,
+            mode: 0,
+            result: 3,
+            incomplete: false,
+        })
+    }
+
+    fn fork(child: u32, parent: u32, ns: u32) -> Event {
+        Event::Fork(Fork { proc: proc(child, ns), ppid: parent })
+    }
+
+    fn exit(pid: u32, ns: u32, code: i32) -> Event {
+        Event::Exit(Exit { proc: proc(pid, ns), status: code << 8 })
+    }
+
+    fn paths(evs: &[Event]) -> Vec<String> {
+        evs.iter()
+            .filter_map(|e| match e {
+                Event::File(f) => f.abs.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_before_binding_are_held_then_released_in_order_for_the_target_only() {
+        let mut r = Router::for_container("abc123");
+        // the neighbour starts first
+        assert_eq!(r.route(exec(20, OTHER, "def456")), Routed::default());
+        assert_eq!(r.route(open(20, OTHER, "/neighbour")), Routed::default());
+        assert_eq!(r.pending(), 2);
+        let routed = r.route(exec(10, TARGET, "abc123"));
+        assert_eq!(routed.bind, Some(TARGET));
+        assert_eq!(routed.events.len(), 1, "the target's exec, nothing of the neighbour");
+        let routed = r.route(open(10, TARGET, "/etc/app.conf"));
+        assert_eq!(paths(&routed.events), vec!["/etc/app.conf"]);
+        assert!(r.route(open(20, OTHER, "/neighbour2")).events.is_empty());
+        assert_eq!(r.pending(), 0);
+    }
+
+    #[test]
+    fn a_cgroup_that_does_not_name_the_container_never_binds() {
+        let mut r = Router::for_container("abc123");
+        assert_eq!(r.route(exec(20, OTHER, "def456")).bind, None);
+        assert!(!r.is_bound());
+    }
+
+    #[test]
+    fn children_follow_their_parent_even_into_another_namespace() {
+        let mut r = Router::default();
+        r.bind(TARGET);
+        r.route(exec(10, TARGET, ""));
+        let routed = r.route(fork(11, 10, OTHER)); // the app unshared a namespace for a child
+        assert_eq!(routed.events.len(), 1);
+        assert_eq!(paths(&r.route(open(11, OTHER, "/data")).events), vec!["/data"]);
+        assert_eq!(r.live(), 2);
+    }
+
+    #[test]
+    fn exits_are_recorded_and_a_reused_pid_is_not_the_target() {
+        let mut r = Router::default();
+        r.bind(TARGET);
+        r.route(exec(10, TARGET, ""));
+        assert_eq!(r.route(exit(10, TARGET, 3)).events.len(), 1);
+        assert_eq!(r.exited().get(&10), Some(&3));
+        assert_eq!(r.live(), 0);
+        // pid 10 reused by a host process that was never exec'd in the namespace
+        assert!(r.route(open(10, OTHER, "/host")).events.is_empty());
+    }
+
+    #[test]
+    fn adopted_processes_belong_and_their_forks_too() {
+        let mut r = Router::default();
+        r.bind(TARGET);
+        r.adopt(30);
+        assert_eq!(paths(&r.route(open(30, TARGET, "/a")).events), vec!["/a"]);
+        assert_eq!(r.route(fork(31, 30, TARGET)).events.len(), 1);
+        assert_eq!(paths(&r.route(open(31, TARGET, "/b")).events), vec!["/b"]);
+    }
+
+    #[test]
+    fn file_events_of_unknown_processes_in_the_namespace_are_not_taken() {
+        // A process of the namespace that never exec'd under the sensor (the runtime's set-up
+        // before the entrypoint's exec) is not the app.
+        let mut r = Router::default();
+        r.bind(TARGET);
+        assert!(r.route(open(40, TARGET, "/proc/self/fd/5")).events.is_empty());
+    }
+}
