@@ -33,6 +33,11 @@ pub enum Reason {
     ElfNeeded { of: String, soname: String },
     /// The `#!` interpreter of a kept script.
     ScriptInterpreter { of: String },
+    /// Used by the traced container: `how` is the access (open, exec, stat, list, ...), `by`
+    /// the process (`comm[pid]`).
+    Traced { how: String, by: String },
+    /// A directory the traced container created files in (what it created is not copied).
+    WrittenIn { by: String },
 }
 
 impl std::fmt::Display for Reason {
@@ -50,6 +55,8 @@ impl std::fmt::Display for Reason {
             Reason::ElfInterpreter { of } => write!(f, "ELF interpreter of {of}"),
             Reason::ElfNeeded { of, soname } => write!(f, "{soname} needed by {of}"),
             Reason::ScriptInterpreter { of } => write!(f, "#! interpreter of {of}"),
+            Reason::Traced { how, by } => write!(f, "{how} by {by}"),
+            Reason::WrittenIn { by } => write!(f, "written into by {by}"),
         }
     }
 }
@@ -107,6 +114,9 @@ impl KeepSet {
 pub struct Seed {
     pub path: String,
     pub reason: Reason,
+    /// A traced path may not be an image file at all (/proc, a mounted volume, a file the app
+    /// created): then it is skipped quietly instead of reported as unresolved.
+    pub optional: bool,
 }
 
 /// Something the closure could not find. For explicit includes this is the user's error.
@@ -121,6 +131,8 @@ pub struct Unresolved {
 pub struct Closure {
     pub keep: KeepSet,
     pub unresolved: Vec<Unresolved>,
+    /// Optional seeds that are not image files (pseudo-files, volumes, runtime products).
+    pub skipped: usize,
 }
 
 struct Work {
@@ -129,6 +141,7 @@ struct Work {
     reason: Reason,
     /// An explicit include of a directory takes its whole subtree.
     recursive: bool,
+    optional: bool,
 }
 
 pub struct ClosureBuilder<'a> {
@@ -205,13 +218,13 @@ impl<'a> ClosureBuilder<'a> {
 
     pub fn seeds(mut self, seeds: impl IntoIterator<Item = Seed>) -> Self {
         for s in seeds {
-            self.push(s.path, "/", s.reason, false);
+            self.queue.push_back(Work { path: s.path, cwd: "/".into(), reason: s.reason, recursive: false, optional: s.optional });
         }
         self
     }
 
     fn push(&mut self, path: String, cwd: &str, reason: Reason, recursive: bool) {
-        self.queue.push_back(Work { path, cwd: cwd.to_owned(), reason, recursive });
+        self.queue.push_back(Work { path, cwd: cwd.to_owned(), reason, recursive, optional: false });
     }
 
     /// argv[0] as the runtime finds it: a path (relative to the working dir) or a PATH lookup.
@@ -264,7 +277,11 @@ impl<'a> ClosureBuilder<'a> {
                             self.mark(&s, Reason::SymlinkOnPath { to: work.path.clone() });
                         }
                     }
-                    self.out.unresolved.push(Unresolved { path: work.path, wanted_by: work.reason, error: e.to_string() });
+                    if work.optional {
+                        self.out.skipped += 1;
+                    } else {
+                        self.out.unresolved.push(Unresolved { path: work.path, wanted_by: work.reason, error: e.to_string() });
+                    }
                     continue;
                 }
             };

@@ -13,6 +13,8 @@ pub mod ldso;
 pub mod naming;
 pub mod progress;
 pub mod resolve;
+pub mod run;
 pub mod units;
 pub mod write;
+pub mod touched;
 pub mod xray;

@@ -76,6 +76,42 @@ impl ImageConfig {
         v
     }
 
+    /// EXPOSE'd ports as (port, protocol), sorted.
+    pub fn exposed_ports(&self) -> Vec<(u16, String)> {
+        let mut v: Vec<(u16, String)> = self.raw["config"]["ExposedPorts"]
+            .as_object()
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| {
+                        let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+                        Some((port.parse().ok()?, proto.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// STOPSIGNAL, or SIGTERM as the runtime uses by default.
+    pub fn stop_signal(&self) -> String {
+        self.raw["config"]["StopSignal"].as_str().filter(|s| !s.is_empty()).unwrap_or("SIGTERM").to_owned()
+    }
+
+    /// HEALTHCHECK's test as Docker stores it (["CMD", ...] or ["CMD-SHELL", "..."]); None
+    /// when there is none or it is disabled (["NONE"]).
+    pub fn healthcheck(&self) -> Option<Vec<String>> {
+        let test: Vec<String> = self.raw["config"]["Healthcheck"]["Test"]
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        match test.first().map(String::as_str) {
+            Some("CMD") | Some("CMD-SHELL") if test.len() > 1 => Some(test),
+            _ => None,
+        }
+    }
+
     /// History entries that created layers, aligned with the layers (empty_layer entries skipped).
     pub fn layer_history(&self) -> Vec<Option<String>> {
         self.typed
@@ -110,6 +146,9 @@ mod tests {
         assert_eq!(c.workdir(), "/srv");
         assert_eq!(c.layer_history(), [Some("ADD x".to_owned()), Some("RUN z".to_owned())]);
         assert!(c.raw["config"]["Healthcheck"].is_object());
+        assert_eq!(c.exposed_ports(), [(8080, "tcp".to_owned())]);
+        assert_eq!(c.stop_signal(), "SIGTERM");
+        assert_eq!(c.healthcheck(), Some(vec!["CMD".to_owned(), "true".to_owned()]));
     }
 
     #[test]

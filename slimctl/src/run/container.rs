@@ -1,0 +1,193 @@
+//! One container of the target image, driven through the Engine API (1.41 features only).
+use super::cleanup;
+use crate::image::config::ImageConfig;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{CreateContainerOptions, KillContainerOptions, LogsOptions};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// How to run the target: the image's config, and what the user overrides.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    pub image_id: String,
+    pub run_id: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    /// `docker run -v` syntax: SRC:DST[:OPTS].
+    pub mounts: Vec<String>,
+    pub network: Option<String>,
+    /// TCP ports to publish besides the image's EXPOSE'd ones.
+    pub expose: Vec<u16>,
+}
+
+impl RunSpec {
+    /// The argv the container will run: overrides first, then the image's.
+    pub fn argv(&self, config: &ImageConfig) -> Vec<String> {
+        let mut v = self.entrypoint.clone().unwrap_or_else(|| config.entrypoint());
+        // Docker drops the image's CMD when the entrypoint is overridden.
+        let cmd = match (&self.cmd, &self.entrypoint) {
+            (Some(c), _) => c.clone(),
+            (None, Some(_)) => Vec::new(),
+            (None, None) => config.cmd(),
+        };
+        v.extend(cmd);
+        v
+    }
+
+    /// TCP ports to publish: the image's EXPOSE'd ones plus --expose.
+    pub fn tcp_ports(&self, config: &ImageConfig) -> Vec<u16> {
+        let mut v: Vec<u16> = config.exposed_ports().into_iter().filter(|(_, p)| p == "tcp").map(|(n, _)| n).collect();
+        v.extend(&self.expose);
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+pub struct Container {
+    docker: Docker,
+    pub id: String,
+}
+
+fn engine(action: &str, e: bollard::errors::Error) -> RunError {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => RunError::Engine(format!("{action}: {message}")),
+        e => RunError::Engine(format!("{action}: {}", crate::image::engine::root_cause(&e))),
+    }
+}
+
+impl Container {
+    /// Creates (does not start) the container; it is registered for clean-up at once.
+    pub async fn create(docker: &Docker, spec: &RunSpec, config: &ImageConfig) -> Result<Container, RunError> {
+        if spec.argv(config).is_empty() {
+            return Err(RunError::Input(
+                "the image has no ENTRYPOINT or CMD, so there is nothing to run and trace; give one with --cmd or --entrypoint \
+                 (or use --no-trace with --include)"
+                    .into(),
+            ));
+        }
+        let ports = spec.tcp_ports(config);
+        let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
+            .iter()
+            .map(|p| {
+                // Published on loopback only, on a port the engine picks.
+                (format!("{p}/tcp"), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]))
+            })
+            .collect();
+        let mut labels = HashMap::new();
+        labels.insert(super::LABEL.to_owned(), spec.run_id.clone());
+        let host_config = HostConfig {
+            privileged: Some(false),
+            port_bindings: Some(bindings),
+            binds: (!spec.mounts.is_empty()).then(|| spec.mounts.clone()),
+            network_mode: spec.network.clone(),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image_id.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: match (&spec.cmd, &spec.entrypoint) {
+                (Some(c), _) => Some(c.clone()),
+                (None, Some(_)) => Some(Vec::new()),
+                (None, None) => None,
+            },
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            working_dir: spec.workdir.clone(),
+            user: spec.user.clone(),
+            exposed_ports: Some(ports.iter().map(|p| format!("{p}/tcp")).collect()),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptions { name: Some(format!("slimctl-{}", spec.run_id)), ..Default::default() };
+        let created = docker.create_container(Some(opts), body).await.map_err(|e| engine("creating the container", e))?;
+        cleanup::register(docker, &created.id);
+        Ok(Container { docker: docker.clone(), id: created.id })
+    }
+
+    pub async fn start(&self) -> Result<(), RunError> {
+        self.docker.start_container(&self.id, None).await.map_err(|e| match e {
+            bollard::errors::Error::DockerResponseServerError { message, .. } => RunError::Input(format!(
+                "the container could not start: {message}; check the entrypoint and the --mount/--user/--workdir flags"
+            )),
+            e => engine("starting the container", e),
+        })
+    }
+
+    /// The host port (on 127.0.0.1) published for a container port.
+    pub async fn host_port(&self, port: u16) -> Result<Option<u16>, RunError> {
+        let info = self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+        Ok(ports
+            .get(&format!("{port}/tcp"))
+            .and_then(|b| b.as_ref())
+            .and_then(|b| b.iter().find_map(|b| b.host_port.as_deref().and_then(|p| p.parse().ok()))))
+    }
+
+    /// None while running, else the exit code.
+    pub async fn exit_code(&self) -> Result<Option<i64>, RunError> {
+        let info = self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        let st = info.state.unwrap_or_default();
+        Ok(if st.running == Some(true) { None } else { Some(st.exit_code.unwrap_or(0)) })
+    }
+
+    /// Waits until the container exits or `timeout` passes; the exit code if it exited.
+    pub async fn wait(&self, timeout: Duration) -> Result<Option<i64>, RunError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(code) = self.exit_code().await? {
+                return Ok(Some(code));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops like `docker stop`, with the image's stop signal (sent by kill: the engine's stop
+    /// endpoint takes a signal only from API 1.42), then SIGKILL after `timeout`.
+    pub async fn stop(&self, signal: &str, timeout: Duration) -> Result<Option<i64>, RunError> {
+        if self.exit_code().await?.is_some() {
+            return self.exit_code().await;
+        }
+        let _ = self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: signal.to_owned() })).await;
+        if let Some(code) = self.wait(timeout).await? {
+            return Ok(Some(code));
+        }
+        let _ = self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: "SIGKILL".into() })).await;
+        self.wait(Duration::from_secs(10)).await
+    }
+
+    pub async fn remove(&self) {
+        cleanup::remove(&self.docker, &self.id).await;
+    }
+
+    /// The container's output so far (stdout and stderr interleaved), at most the last `tail` lines.
+    pub async fn logs(&self, tail: usize) -> String {
+        let opts = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
+        let mut s = self.docker.logs(&self.id, Some(opts));
+        let mut out = String::new();
+        while let Some(Ok(chunk)) = s.next().await {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        out
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+}

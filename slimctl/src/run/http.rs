@@ -1,0 +1,285 @@
+//! HTTP probes: requests sent to the target's published ports while it is traced, so that the
+//! code paths serving them are exercised and their files recorded.
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpProbe {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Container port; None: every published port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+impl HttpProbe {
+    pub fn get(path: &str) -> HttpProbe {
+        HttpProbe { method: "GET".into(), path: path.into(), body: None, headers: BTreeMap::new(), port: None }
+    }
+
+    /// `METHOD:PATH`, `PATH`, or `METHOD:PORT:PATH` (as `--http-probe-cmd` takes them).
+    pub fn parse(s: &str) -> Result<HttpProbe, String> {
+        let parts: Vec<&str> = s.splitn(3, ':').collect();
+        let (method, port, path) = match parts.as_slice() {
+            [path] => ("GET", None, *path),
+            [m, path] => (*m, None, *path),
+            [m, port, path] => (*m, Some(port.parse::<u16>().map_err(|_| format!("bad port {port:?} in probe {s:?}"))?), *path),
+            _ => unreachable!(),
+        };
+        let method = method.to_ascii_uppercase();
+        if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"].contains(&method.as_str()) {
+            return Err(format!("unknown HTTP method {method:?} in probe {s:?} (use METHOD:/path, e.g. POST:/api/items)"));
+        }
+        if !path.starts_with('/') {
+            return Err(format!("probe path {path:?} must start with / (use METHOD:/path)"));
+        }
+        Ok(HttpProbe { method, path: path.into(), body: None, headers: BTreeMap::new(), port })
+    }
+}
+
+#[derive(Deserialize)]
+struct ProbeFile {
+    #[serde(default)]
+    probes: Vec<HttpProbe>,
+}
+
+/// A probe file: JSON or YAML, `{"probes": [{"method": "POST", "path": "/x", "body": "...",
+/// "headers": {...}, "port": 8080}, ...]}`.
+pub fn load_probe_file(path: &std::path::Path) -> Result<Vec<HttpProbe>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read probe file {}: {e}", path.display()))?;
+    let parsed: Result<ProbeFile, String> = if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| e.to_string())
+    };
+    let f = parsed.map_err(|e| format!("probe file {} is not valid: {e}", path.display()))?;
+    for p in &f.probes {
+        HttpProbe::parse(&format!("{}:{}", p.method, p.path)).map_err(|e| format!("probe file {}: {e}", path.display()))?;
+    }
+    Ok(f.probes)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub method: String,
+    pub path: String,
+    pub port: u16,
+    pub status: Option<u16>,
+    pub bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub ms: u64,
+    /// Found by crawling a page, not asked for.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub crawled: bool,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    #[serde(skip)]
+    pub content_type: String,
+}
+
+impl ProbeResult {
+    pub fn answered(&self) -> bool {
+        self.status.is_some()
+    }
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+const BODY_LIMIT: u64 = 16 << 20;
+
+/// Sends one probe to 127.0.0.1:`host_port` (the container's `port`). Blocking.
+pub fn call(probe: &HttpProbe, port: u16, host_port: u16, timeout: Duration) -> ProbeResult {
+    let started = Instant::now();
+    let url = format!("http://127.0.0.1:{host_port}{}", probe.path);
+    let agent = agent(timeout);
+    let mut result = ProbeResult {
+        method: probe.method.clone(),
+        path: probe.path.clone(),
+        port,
+        status: None,
+        bytes: 0,
+        error: None,
+        ms: 0,
+        crawled: false,
+        body: Vec::new(),
+        content_type: String::new(),
+    };
+    let mut req = ureq::http::Request::builder().method(probe.method.as_str()).uri(&url);
+    for (k, v) in &probe.headers {
+        req = req.header(k, v);
+    }
+    let sent = match &probe.body {
+        Some(b) => req.body(b.clone().into_bytes()).map_err(|e| e.to_string()).and_then(|r| agent.run(r).map_err(|e| e.to_string())),
+        None => req.body(()).map_err(|e| e.to_string()).and_then(|r| agent.run(r).map_err(|e| e.to_string())),
+    };
+    match sent {
+        Ok(mut resp) => {
+            result.status = Some(resp.status().as_u16());
+            result.content_type =
+                resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            match resp.body_mut().with_config().limit(BODY_LIMIT).read_to_vec() {
+                Ok(b) => {
+                    result.bytes = b.len();
+                    result.body = b;
+                }
+                Err(e) => result.error = Some(format!("reading the body: {e}")),
+            }
+        }
+        Err(e) => result.error = Some(e),
+    }
+    result.ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// Links of an HTML page that stay on the same server: href/src attributes with a relative or
+/// root-relative URL (or an absolute one to the same host:port), fragment and query kept out.
+pub fn same_site_links(html: &str, base_path: &str, host_port: u16) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let lower = html.to_ascii_lowercase();
+    for attr in ["href=", "src="] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(attr) {
+            let start = from + i + attr.len();
+            from = start;
+            let rest = &html[start..];
+            let (quote, rest) = match rest.chars().next() {
+                Some(q @ ('"' | '\'')) => (Some(q), &rest[1..]),
+                _ => (None, rest),
+            };
+            let end = match quote {
+                Some(q) => rest.find(q),
+                None => rest.find(|c: char| c.is_whitespace() || c == '>'),
+            }
+            .unwrap_or(rest.len());
+            let url = rest[..end].trim();
+            let url = url.split(['#', '?']).next().unwrap_or("");
+            if url.is_empty() {
+                continue;
+            }
+            let local = format!("http://127.0.0.1:{host_port}");
+            let local2 = format!("http://localhost:{host_port}");
+            let path = if let Some(p) = url.strip_prefix(&local).or_else(|| url.strip_prefix(&local2)) {
+                if p.is_empty() { "/".to_owned() } else { p.to_owned() }
+            } else if url.contains("://") || url.starts_with("//") || url.contains(':') {
+                continue; // another site, mailto:, javascript:, data:
+            } else if url.starts_with('/') {
+                url.to_owned()
+            } else {
+                let dir = &base_path[..base_path.rfind('/').map(|i| i + 1).unwrap_or(0)];
+                normalize(&format!("{dir}{url}"))
+            };
+            out.insert(path);
+        }
+    }
+    out
+}
+
+/// Removes `.` and `..` segments of a URL path (URL semantics, not filesystem ones).
+fn normalize(path: &str) -> String {
+    let mut segs: Vec<&str> = Vec::new();
+    for s in path.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                segs.pop();
+            }
+            s => segs.push(s),
+        }
+    }
+    let trailing = path.ends_with('/') && !segs.is_empty();
+    format!("/{}{}", segs.join("/"), if trailing { "/" } else { "" })
+}
+
+/// Follows same-site links from the HTML answers in `seen`, breadth first, up to `limit`
+/// more requests. Blocking.
+pub fn crawl(start: &[ProbeResult], host_ports: &BTreeMap<u16, u16>, limit: usize, timeout: Duration) -> Vec<ProbeResult> {
+    let mut visited: BTreeSet<(u16, String)> = start.iter().map(|r| (r.port, r.path.clone())).collect();
+    let mut queue: VecDeque<(u16, String)> = VecDeque::new();
+    let enqueue = |r: &ProbeResult, queue: &mut VecDeque<(u16, String)>, visited: &mut BTreeSet<(u16, String)>| {
+        if r.content_type.contains("html") {
+            let hp = host_ports[&r.port];
+            for link in same_site_links(&String::from_utf8_lossy(&r.body), &r.path, hp) {
+                if visited.insert((r.port, link.clone())) {
+                    queue.push_back((r.port, link));
+                }
+            }
+        }
+    };
+    for r in start {
+        enqueue(r, &mut queue, &mut visited);
+    }
+    let mut out = Vec::new();
+    while let Some((port, path)) = queue.pop_front() {
+        if out.len() >= limit {
+            break;
+        }
+        let mut r = call(&HttpProbe::get(&path), port, host_ports[&port], timeout);
+        r.crawled = true;
+        enqueue(&r, &mut queue, &mut visited);
+        out.push(r);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_specs_parse() {
+        assert_eq!(HttpProbe::parse("/health").unwrap(), HttpProbe::get("/health"));
+        let p = HttpProbe::parse("post:/api/items").unwrap();
+        assert_eq!((p.method.as_str(), p.path.as_str(), p.port), ("POST", "/api/items", None));
+        let p = HttpProbe::parse("GET:9090:/metrics").unwrap();
+        assert_eq!(p.port, Some(9090));
+        assert!(HttpProbe::parse("FETCH:/x").unwrap_err().contains("unknown HTTP method"));
+        assert!(HttpProbe::parse("GET:x").unwrap_err().contains("must start with /"));
+    }
+
+    #[test]
+    fn links_stay_on_the_site() {
+        let html = r##"<a href="/about.html">a</a> <link rel=stylesheet href='css/site.css'>
+            <img SRC="../img/logo.png"> <a href="https://example.com/x">ext</a> <a href="#top">t</a>
+            <a href="mailto:x@y">m</a> <script src="/js/app.js?v=3"></script> <a href="http://127.0.0.1:8080/p">p</a>"##;
+        let links = same_site_links(html, "/docs/index.html", 8080);
+        let want: BTreeSet<String> =
+            ["/about.html", "/docs/css/site.css", "/img/logo.png", "/js/app.js", "/p"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(links, want);
+    }
+
+    #[test]
+    fn probe_files_are_json_or_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("p.json");
+        std::fs::write(&j, r#"{"probes":[{"path":"/a"},{"method":"POST","path":"/b","body":"{}","headers":{"Content-Type":"application/json"}}]}"#).unwrap();
+        let probes = load_probe_file(&j).unwrap();
+        assert_eq!(probes.len(), 2);
+        assert_eq!(probes[1].headers["Content-Type"], "application/json");
+        let y = dir.path().join("p.yaml");
+        std::fs::write(&y, "probes:\n  - path: /a\n  - method: DELETE\n    path: /b\n    port: 9000\n").unwrap();
+        let probes = load_probe_file(&y).unwrap();
+        assert_eq!(probes[1].method, "DELETE");
+        assert_eq!(probes[1].port, Some(9000));
+        std::fs::write(&y, "probes:\n  - method: GET\n    path: nope\n").unwrap();
+        assert!(load_probe_file(&y).unwrap_err().contains("must start with /"));
+    }
+}

@@ -1,0 +1,26 @@
+//! Running the target: a container made from the image with its own config (plus the user's
+//! overrides), never privileged, and the clean-up that removes whatever a run created.
+pub mod cleanup;
+pub mod container;
+pub mod exec;
+pub mod http;
+
+pub use container::{Container, RunError, RunSpec};
+
+/// Label on every container slimctl creates; its value is the run id.
+pub const LABEL: &str = "slimctl";
+
+/// A short random id for one run, for labels and names.
+pub fn run_id() -> String {
+    let mut b = [0u8; 6];
+    if getrandom(&mut b).is_err() {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        b.copy_from_slice(&(t.as_nanos() as u64 ^ std::process::id() as u64).to_le_bytes()[..6]);
+    }
+    hex::encode(b)
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}

@@ -1,0 +1,241 @@
+//! What a traced run touched, boiled down from the sensor's events to the paths that seed the
+//! keep-set: every path used successfully (opened, executed, stat'ed, listed, read as a link,
+//! changed, removed), and every directory something was created in. Failed lookups seed
+//! nothing: what was absent stays absent in the slim image.
+use crate::closure::{Reason, Seed};
+use sensor::event::{Event, FileAccess, FileOp};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touch {
+    pub how: &'static str,
+    pub by: String,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TraceStats {
+    pub events: u64,
+    pub file_events: u64,
+    /// File syscalls that failed (mostly lookups of absent files).
+    pub failed: u64,
+    pub execs: u64,
+    pub processes: usize,
+    /// Events whose absolute path could not be determined (reported, not guessed).
+    pub incomplete: u64,
+    /// Distinct paths used successfully.
+    pub paths: usize,
+    /// Distinct directories the run created files in.
+    pub written_in: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Touched {
+    /// First use of each path.
+    pub paths: BTreeMap<String, Touch>,
+    /// Directories files were created in (their new entries are runtime products).
+    pub written_in: BTreeMap<String, Touch>,
+    /// Commands executed, in order: argv.
+    pub commands: Vec<Vec<String>>,
+    pids: BTreeSet<u32>,
+    stats: TraceStats,
+}
+
+fn parent(path: &str) -> &str {
+    match path.trim_end_matches('/').rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+fn op_name(op: FileOp) -> &'static str {
+    match op {
+        FileOp::Open => "open",
+        FileOp::ExecAttempt => "exec",
+        FileOp::Stat => "stat",
+        FileOp::Access => "access",
+        FileOp::Readlink => "readlink",
+        FileOp::List => "list",
+        FileOp::Chdir => "chdir",
+        FileOp::Mkdir => "mkdir",
+        FileOp::Rename => "rename",
+        FileOp::Link => "link",
+        FileOp::Symlink => "symlink",
+        FileOp::Unlink => "unlink",
+        FileOp::Rmdir => "rmdir",
+        FileOp::Mknod => "mknod",
+        FileOp::Setattr => "setattr",
+    }
+}
+
+impl Touched {
+    pub fn add(&mut self, ev: &Event) {
+        self.stats.events += 1;
+        let p = ev.proc();
+        self.pids.insert(p.pid);
+        let by = format!("{}[{}]", p.comm, p.pid);
+        match ev {
+            Event::File(f) => self.add_file(f, by),
+            Event::Exec(x) => {
+                self.stats.execs += 1;
+                if x.incomplete {
+                    self.stats.incomplete += 1;
+                }
+                self.commands.push(x.args.clone());
+                for path in [x.abs.as_deref(), x.exe.as_deref(), Some(x.interp.as_str()).filter(|i| i.starts_with('/'))]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.touch(path, "exec", &by);
+                }
+            }
+            Event::Fork(_) | Event::Exit(_) => {}
+        }
+    }
+
+    fn add_file(&mut self, f: &FileAccess, by: String) {
+        self.stats.file_events += 1;
+        if f.incomplete {
+            self.stats.incomplete += 1;
+        }
+        if !f.ok() {
+            self.stats.failed += 1;
+            return;
+        }
+        let how = op_name(f.op);
+        let Some(abs) = f.abs.as_deref() else { return };
+        match f.op {
+            // The new name does not exist in the image; its directory must.
+            FileOp::Mkdir | FileOp::Mknod | FileOp::Symlink => self.written(parent(abs), how, &by),
+            FileOp::Rename | FileOp::Link => {
+                self.touch(abs, how, &by);
+                if let Some(to) = f.abs2.as_deref() {
+                    // an existing file replaced by a rename was in use too
+                    self.touch(to, how, &by);
+                    self.written(parent(to), how, &by);
+                }
+            }
+            FileOp::Open if f.creates() => {
+                // O_CREAT: maybe an image file opened for writing, maybe a new one.
+                self.touch(abs, how, &by);
+                self.written(parent(abs), how, &by);
+            }
+            _ => self.touch(abs, how, &by),
+        }
+    }
+
+    fn touch(&mut self, path: &str, how: &'static str, by: &str) {
+        if !self.paths.contains_key(path) {
+            self.paths.insert(path.to_owned(), Touch { how, by: by.to_owned() });
+        }
+    }
+
+    fn written(&mut self, dir: &str, how: &'static str, by: &str) {
+        if !self.written_in.contains_key(dir) {
+            self.written_in.insert(dir.to_owned(), Touch { how, by: by.to_owned() });
+        }
+    }
+
+    pub fn stats(&self) -> TraceStats {
+        TraceStats { processes: self.pids.len(), paths: self.paths.len(), written_in: self.written_in.len(), ..self.stats.clone() }
+    }
+
+    /// Seeds for the closure. All optional: a traced path may be no image file at all.
+    pub fn seeds(&self) -> Vec<Seed> {
+        let used = self.paths.iter().map(|(path, t)| Seed {
+            path: path.clone(),
+            reason: Reason::Traced { how: t.how.to_owned(), by: t.by.clone() },
+            optional: true,
+        });
+        let dirs = self.written_in.iter().map(|(dir, t)| Seed {
+            path: dir.clone(),
+            reason: Reason::WrittenIn { by: t.by.clone() },
+            optional: true,
+        });
+        used.chain(dirs).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sensor::event::{Exec, Proc};
+
+    fn proc(pid: u32) -> Proc {
+        Proc { pid, tid: pid, comm: "app".into(), mnt_ns: 1, ts_ns: 0 }
+    }
+
+    fn file(op: FileOp, abs: &str, result: i64, flags: u64) -> Event {
+        Event::File(FileAccess {
+            proc: proc(7),
+            op,
+            syscall: "x",
+            path: Some(abs.into()),
+            abs: Some(abs.into()),
+            path2: None,
+            abs2: None,
+            dirfd: -100,
+            flags,
+            mode: 0,
+            result,
+            incomplete: false,
+        })
+    }
+
+    #[test]
+    fn successful_uses_are_seeds_and_failed_lookups_are_not() {
+        let mut t = Touched::default();
+        t.add(&file(FileOp::Open, "/etc/app.conf", 3, 0));
+        t.add(&file(FileOp::Stat, "/usr/lib/python3/foo.so", -2, 0));
+        t.add(&file(FileOp::List, "/srv/static", 3, 0));
+        t.add(&file(FileOp::Open, "/etc/app.conf", 4, 0)); // again: one seed
+        let seeds = t.seeds();
+        let paths: Vec<_> = seeds.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, vec!["/etc/app.conf", "/srv/static"]);
+        assert!(seeds.iter().all(|s| s.optional));
+        assert_eq!(seeds[0].reason, Reason::Traced { how: "open".into(), by: "app[7]".into() });
+        assert_eq!(t.stats().failed, 1);
+    }
+
+    #[test]
+    fn creations_keep_their_directory_not_themselves() {
+        let mut t = Touched::default();
+        t.add(&file(FileOp::Open, "/var/log/app/run.log", 3, libc_o_creat()));
+        t.add(&file(FileOp::Mkdir, "/var/cache/app/tmp", 0, 0));
+        let dirs: Vec<_> = t.written_in.keys().map(String::as_str).collect();
+        assert_eq!(dirs, vec!["/var/cache/app", "/var/log/app"]);
+        // the O_CREAT path is seeded too (it may be an image file opened for writing); the
+        // closure skips it quietly when it is not in the image
+        assert!(t.paths.contains_key("/var/log/app/run.log"));
+        assert!(!t.paths.contains_key("/var/cache/app/tmp"));
+    }
+
+    #[test]
+    fn exec_keeps_the_name_used_the_resolved_file_and_the_interpreter() {
+        let mut t = Touched::default();
+        t.add(&Event::Exec(Exec {
+            proc: proc(8),
+            ppid: 1,
+            filename: "/usr/local/bin/run".into(),
+            abs: Some("/usr/local/bin/run".into()),
+            interp: "/bin/sh".into(),
+            exe: Some("/usr/bin/dash".into()),
+            args: vec!["run".into()],
+            cgroup: String::new(),
+            incomplete: false,
+        }));
+        let paths: Vec<_> = t.paths.keys().map(String::as_str).collect();
+        assert_eq!(paths, vec!["/bin/sh", "/usr/bin/dash", "/usr/local/bin/run"]);
+        assert_eq!(t.commands, vec![vec!["run".to_string()]]);
+    }
+
+    #[test]
+    fn parent_of_top_level_paths_is_root() {
+        assert_eq!(parent("/x"), "/");
+        assert_eq!(parent("/a/b/"), "/a");
+    }
+
+    fn libc_o_creat() -> u64 {
+        0o100
+    }
+}
