@@ -69,6 +69,17 @@ pub struct Built {
 /// Runs inspect → select → write. Blocking: call it off the async runtime's threads.
 pub fn build(source: &dyn ImageSource, plan: &BuildPlan, work_dir: &Path, stages: &mut Stages) -> Result<Built, BuildError> {
     let original = stages.time("inspect", || Image::open(source, false))?;
+    build_from(source, original, plan, work_dir, stages)
+}
+
+/// select → write for an image already inspected (a traced build inspects before running).
+pub fn build_from(
+    source: &dyn ImageSource,
+    original: Image,
+    plan: &BuildPlan,
+    work_dir: &Path,
+    stages: &mut Stages,
+) -> Result<Built, BuildError> {
     let closure = stages.time("select", || select(&original, plan))?;
 
     let spool = {
@@ -143,6 +154,9 @@ pub struct BuildReport {
     pub ratio: f64,
     pub stages: Vec<Stage>,
     pub unresolved: Vec<Unresolved>,
+    /// The traced run: probes, exit code, sensor counters, syscalls (absent with --no-trace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::run::traced::TraceReport>,
     pub kept: BTreeMap<String, Kept>,
 }
 
@@ -172,6 +186,7 @@ impl BuildReport {
             ratio: if slim_bytes == 0 { f64::INFINITY } else { stored as f64 / slim_bytes as f64 },
             stages,
             unresolved: built.closure.unresolved.clone(),
+            trace: None,
             kept: built.closure.keep.paths.clone(),
         }
     }

@@ -1,7 +1,13 @@
 //! `slimctl build`
 
-use super::{open_source, table, Failure, WorkDir, EXIT_OK};
-use slimctl::build::{build, BuildPlan, BuildReport, Stages};
+use super::{open_source, table, Failure, WorkDir, EXIT_OK, EXIT_PROBE};
+use slimctl::build::{build_from, BuildPlan, BuildReport, Stages};
+use slimctl::error::ErrorClass;
+use slimctl::image::Image;
+use slimctl::run::http::{load_probe_file, HttpProbe};
+use slimctl::run::traced::{trace_run, ContinueAfter, ProbePlan, TraceError};
+use slimctl::run::{RunError, RunSpec};
+use std::time::Duration;
 use slimctl::image::ImageRef;
 use slimctl::naming::slim_tag;
 use slimctl::units::human_bytes;
@@ -22,6 +28,74 @@ pub struct BuildArgs {
     /// Do not run and trace the container: keep only the entrypoint, the includes and their closure.
     #[arg(long)]
     pub no_trace: bool,
+    /// Also keep a shell and basic tools (sh, ls, cat, ...) for debugging the slim image.
+    #[arg(long)]
+    pub include_shell: bool,
+
+    // How the container runs (defaults: the image's own config). Never privileged.
+    /// Set an environment variable in the traced container (KEY=VALUE); repeatable.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", help_heading = "Run")]
+    pub env: Vec<String>,
+    /// Override ENTRYPOINT: a JSON array, or words split on spaces.
+    #[arg(long, value_name = "CMD", help_heading = "Run")]
+    pub entrypoint: Option<String>,
+    /// Override CMD: a JSON array, or words split on spaces.
+    #[arg(long, value_name = "CMD", help_heading = "Run")]
+    pub cmd: Option<String>,
+    #[arg(long, help_heading = "Run")]
+    pub workdir: Option<String>,
+    #[arg(long, help_heading = "Run")]
+    pub user: Option<String>,
+    /// Bind mount for the traced container, as docker run -v: SRC:DST[:ro]; repeatable.
+    #[arg(long = "mount", value_name = "SRC:DST[:OPTS]", help_heading = "Run")]
+    pub mounts: Vec<String>,
+    /// Network of the traced container (default: the engine's default bridge).
+    #[arg(long, help_heading = "Run")]
+    pub network: Option<String>,
+    /// Publish and probe this TCP port too; repeatable.
+    #[arg(long, value_name = "PORT", help_heading = "Run")]
+    pub expose: Vec<u16>,
+    /// Print the container's output while it runs.
+    #[arg(long, help_heading = "Run")]
+    pub show_logs: bool,
+
+    /// An HTTP probe: METHOD:/path or METHOD:PORT:/path; repeatable (default: GET / on every exposed port).
+    #[arg(long = "http-probe-cmd", value_name = "METHOD:PATH", help_heading = "Probes")]
+    pub http_probes: Vec<String>,
+    /// HTTP probes from a JSON or YAML file ({"probes": [{"method", "path", "body", "headers", "port"}]}).
+    #[arg(long = "http-probe-file", value_name = "FILE", help_heading = "Probes")]
+    pub http_probe_file: Option<PathBuf>,
+    /// No HTTP probes (exposed ports are not probed).
+    #[arg(long = "no-http-probe", help_heading = "Probes")]
+    pub no_http_probe: bool,
+    /// Follow same-site links of HTML answers (up to --crawl-limit requests).
+    #[arg(long = "http-probe-crawl", help_heading = "Probes")]
+    pub crawl: bool,
+    #[arg(long, default_value_t = 100, help_heading = "Probes")]
+    pub crawl_limit: usize,
+    /// Run a command inside the container while it is traced (through /bin/sh when the image has one); repeatable.
+    #[arg(long = "exec", value_name = "CMD", help_heading = "Probes")]
+    pub exec: Vec<String>,
+    /// Do not run the image's HEALTHCHECK command as a probe.
+    #[arg(long, help_heading = "Probes")]
+    pub no_healthcheck: bool,
+    /// Seconds to wait for the first answer on each port.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", help_heading = "Probes")]
+    pub probe_timeout: u64,
+    /// When tracing ends: probe, exit, timeout:SECONDS, signal (SIGUSR1). Default: probe when there
+    /// is anything to probe, else exit.
+    #[arg(long, value_name = "WHEN", help_heading = "Probes")]
+    pub continue_after: Option<ContinueAfter>,
+    /// Longest run to completion (continue-after exit) before giving up, in seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS", help_heading = "Probes")]
+    pub run_timeout: u64,
+    /// Seconds between the stop signal and SIGKILL (an app running as PID 1 without a handler
+    /// ignores SIGTERM, so this is often waited in full).
+    #[arg(long, default_value_t = 5, value_name = "SECONDS", help_heading = "Probes")]
+    pub stop_timeout: u64,
+    /// Sensor ring buffer in bytes (power of two); a trace that overflows it fails.
+    #[arg(long, default_value_t = sensor::sensor::DEFAULT_RING_SIZE, help_heading = "Probes")]
+    pub ring_size: u32,
     /// Where the slim image goes: docker (load into the engine), oci:DIR, docker-archive:FILE.
     #[arg(long, default_value = "docker", value_name = "TARGET")]
     pub output: Output,
@@ -47,19 +121,69 @@ fn source_date_epoch() -> Result<Option<u64>, Failure> {
     }
 }
 
-pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
-    if !args.no_trace {
-        return Err(Failure::input(
-            "tracing the running container is not available in this version yet; \
-             pass --no-trace and name what the app needs with --include PATH",
-        ));
+/// Tools kept by --include-shell, when the image has them.
+const SHELL_TOOLS: &[&str] = &[
+    "sh", "bash", "ls", "cat", "cp", "mv", "rm", "mkdir", "echo", "env", "id", "pwd", "ps", "grep", "sed", "head", "tail",
+    "stat", "find", "less", "vi",
+];
+
+fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
+    if s.trim_start().starts_with('[') {
+        serde_json::from_str(s).map_err(|e| Failure::usage(format!("{flag} {s:?}: not a JSON array of strings: {e}")))
+    } else {
+        Ok(s.split_whitespace().map(str::to_owned).collect())
     }
-    let plan = BuildPlan {
+}
+
+fn trace_failure(e: TraceError) -> Failure {
+    match e {
+        TraceError::Sensor(e) => Failure::new(ErrorClass::Environment, e),
+        TraceError::Run(RunError::Input(m)) => Failure::input(m),
+        TraceError::Run(RunError::Engine(m)) => Failure::new(ErrorClass::Environment, m),
+        TraceError::Probe(m) => Failure { code: EXIT_PROBE, message: m },
+    }
+}
+
+fn probe_plan(args: &BuildArgs) -> Result<ProbePlan, Failure> {
+    let mut http_probes = Vec::new();
+    for p in &args.http_probes {
+        http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
+    }
+    if let Some(f) = &args.http_probe_file {
+        http_probes.extend(load_probe_file(f).map_err(Failure::input)?);
+    }
+    Ok(ProbePlan {
+        http_probes,
+        http: !args.no_http_probe,
+        crawl: args.crawl,
+        crawl_limit: args.crawl_limit,
+        exec: args.exec.clone(),
+        healthcheck: !args.no_healthcheck,
+        probe_timeout: Duration::from_secs(args.probe_timeout),
+        continue_after: args.continue_after.clone(),
+        run_timeout: Duration::from_secs(args.run_timeout),
+        stop_timeout: Duration::from_secs(args.stop_timeout),
+        show_logs: args.show_logs,
+        ring_size: args.ring_size,
+        ..Default::default()
+    })
+}
+
+pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
+    let mut plan = BuildPlan {
         includes: args.includes.clone(),
         excludes: args.excludes.clone(),
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
     };
+    let probes = if args.no_trace { None } else { Some(probe_plan(args)?) };
+    if probes.is_some() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
+        return Err(Failure::input(format!(
+            "{}: tracing runs the image, so it must be in the engine: `docker load -i FILE` first, or use --no-trace \
+             with --include",
+            args.image
+        )));
+    }
     let (source, docker, repo_tags) = open_source(&args.image, Some(work.path())).await?;
     // Loading needs the engine even when the input is a file.
     let docker = match (&args.output, docker) {
@@ -71,10 +195,54 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         _ => "slimctl-output.slim:latest".to_owned(),
     });
 
+    let mut stages = Stages::default();
+    let source: std::sync::Arc<dyn slimctl::image::ImageSource> = std::sync::Arc::from(source);
+    let original: Image = {
+        let src = source.clone();
+        let t = std::time::Instant::now();
+        let img = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false)).await??;
+        stages.0.push(slimctl::build::Stage { name: "inspect", seconds: t.elapsed().as_secs_f64() });
+        img
+    };
+
+    if args.include_shell {
+        for dir in original.config.path_dirs() {
+            for tool in SHELL_TOOLS {
+                let p = format!("{}/{tool}", dir.trim_end_matches('/'));
+                if slimctl::resolve::resolve(&original.index, &p, "/", true).is_ok() && !plan.includes.contains(&p) {
+                    plan.includes.push(p);
+                }
+            }
+        }
+    }
+
+    let mut trace_report = None;
+    if let Some(probes) = probes {
+        let docker = docker.as_ref().expect("engine images come with the engine");
+        let spec = RunSpec {
+            image_id: original.config.digest.clone(),
+            run_id: slimctl::run::run_id(),
+            entrypoint: args.entrypoint.as_deref().map(|s| argv_arg("--entrypoint", s)).transpose()?,
+            cmd: args.cmd.as_deref().map(|s| argv_arg("--cmd", s)).transpose()?,
+            env: args.env.clone(),
+            workdir: args.workdir.clone(),
+            user: args.user.clone(),
+            mounts: args.mounts.clone(),
+            network: args.network.clone(),
+            expose: args.expose.clone(),
+        };
+        let has_shell = slimctl::resolve::resolve(&original.index, "/bin/sh", "/", true).is_ok();
+        let t = std::time::Instant::now();
+        eprintln!("slimctl: running {} under the sensor: {:?}", args.image, spec.argv(&original.config));
+        let traced = trace_run(docker, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
+        stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
+        plan.seeds = traced.touched.seeds();
+        trace_report = Some(traced.report);
+    }
+
     let work_path = work.path().to_owned();
     let (built, stages) = tokio::task::spawn_blocking(move || {
-        let mut stages = Stages::default();
-        let built = build(source.as_ref(), &plan, &work_path, &mut stages);
+        let built = build_from(source.as_ref(), original, &plan, &work_path, &mut stages);
         built.map(|b| (b, stages))
     })
     .await??;
@@ -112,7 +280,8 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     };
     stages.0.push(slimctl::build::Stage { name: "output", seconds: started.elapsed().as_secs_f64() });
 
-    let report = BuildReport::new(&built, output_desc, tag_out, stages.0);
+    let mut report = BuildReport::new(&built, output_desc, tag_out, stages.0);
+    report.trace = trace_report;
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report).map_err(Failure::internal)?;
         std::fs::write(path, json).map_err(|e| {
@@ -144,6 +313,24 @@ fn print_summary(r: &BuildReport) {
         r.original.paths.saturating_sub(r.slim.paths as usize),
         r.slim.id
     );
+    if let Some(t) = &r.trace {
+        let answered = t.http.iter().filter(|p| p.answered()).count();
+        let mut line = format!(
+            "traced: {} events from {} processes, {} paths used, {} directories written into",
+            t.stats.events, t.stats.processes, t.stats.paths, t.stats.written_in
+        );
+        if !t.http.is_empty() {
+            line.push_str(&format!("; HTTP probes answered {answered}/{}", t.http.len()));
+        }
+        if !t.exec.is_empty() {
+            let ok = t.exec.iter().filter(|e| e.exit_code == Some(0)).count();
+            line.push_str(&format!("; exec probes ok {ok}/{}", t.exec.len()));
+        }
+        if t.exited_by_itself {
+            line.push_str(&format!("; exited with code {}", t.exit_code.unwrap_or(-1)));
+        }
+        println!("{line}");
+    }
     let stages: Vec<String> = r.stages.iter().map(|s| format!("{} {:.2}s", s.name, s.seconds)).collect();
     println!("time: {}", stages.join(", "));
     let libs: Vec<_> = r.unresolved.iter().filter(|u| !matches!(u.wanted_by, slimctl::closure::Reason::Included { .. })).collect();

@@ -12,6 +12,9 @@ pub const EXIT_INTERNAL: u8 = 1;
 pub const EXIT_INPUT: u8 = 3;
 pub const EXIT_ENVIRONMENT: u8 = 4;
 pub const EXIT_CI_GATE: u8 = 5;
+/// The traced target failed under its probes: never answered, exited early, a probe errored.
+pub const EXIT_PROBE: u8 = 6;
+pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser, Debug)]
@@ -48,6 +51,9 @@ impl Failure {
     }
     pub fn input(message: impl std::fmt::Display) -> Failure {
         Failure::new(ErrorClass::Input, message)
+    }
+    pub fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure { code: EXIT_USAGE, message: message.to_string() }
     }
     pub fn internal(message: impl std::fmt::Display) -> Failure {
         Failure { code: EXIT_INTERNAL, message: message.to_string() }
@@ -117,8 +123,11 @@ pub async fn run(cli: Cli) -> u8 {
             }
         } => r,
         sig = interrupted() => {
+            // The command's future is gone (its sensor detached with it); remove what it created.
+            let containers = slimctl::run::cleanup::remove_all().await;
             drop(work);
-            eprintln!("slimctl: interrupted by {sig}; temporary files removed, nothing was changed");
+            let what = if containers > 0 { format!("{containers} container(s) and temporary files") } else { "temporary files".into() };
+            eprintln!("slimctl: interrupted by {sig}; {what} removed, nothing was changed");
             return EXIT_INTERRUPTED;
         }
     };

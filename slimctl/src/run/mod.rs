@@ -4,6 +4,7 @@ pub mod cleanup;
 pub mod container;
 pub mod exec;
 pub mod http;
+pub mod traced;
 
 pub use container::{Container, RunError, RunSpec};
 
