@@ -19,11 +19,21 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn build_without_no_trace_says_what_to_do() {
-    let out = slimctl(&["build", "some-image"]);
+fn tracing_an_archive_says_what_to_do() {
+    let out = slimctl(&["build", "docker-archive:/tmp/some.tar"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--no-trace") && err.contains("--include"), "{err}");
+    assert!(err.contains("docker load") && err.contains("--no-trace"), "{err}");
+}
+
+#[test]
+fn bad_probe_flags_are_usage_errors() {
+    let out = slimctl(&["build", "img", "--http-probe-cmd", "FETCH:/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown HTTP method"));
+    let out = slimctl(&["build", "img", "--continue-after", "later"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timeout:SECONDS"));
 }
 
 #[test]

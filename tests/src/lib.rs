@@ -77,6 +77,33 @@ pub fn assert_clear_error(out: &Output, code: i32, needles: &[&str]) {
     }
 }
 
+/// Asserts a failure whose message may run over several lines (a traced run appends the
+/// container's last output): exit code, starts with slimctl's error line, no panic, needles.
+pub fn assert_error_mentions(out: &Output, code: i32, needles: &[&str]) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "exit code; stderr: {err}");
+    assert!(err.trim_start().starts_with("slimctl: error: "), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr should mention {n:?}: {err}");
+    }
+}
+
+/// Builds examples/NAME into TAG (legacy builder; its base comes from `base_image`).
+pub fn build_example(name: &str, tag: &str) -> ImageGuard {
+    base_image();
+    let dir = repo_root().join("examples").join(name);
+    let out = run(Command::new("docker").args(["build", "-q", "-t", tag, "."]).env("DOCKER_BUILDKIT", "0").current_dir(&dir));
+    assert!(out.status.success(), "docker build of examples/{name} failed: {}", text(&out.stderr));
+    ImageGuard(tag.to_owned())
+}
+
+/// Containers slimctl created (its label) from `image`. Per image: tests run in parallel.
+pub fn slimctl_containers(image: &str) -> Vec<String> {
+    let ancestor = format!("ancestor={image}");
+    docker(&["ps", "-aq", "--filter", "label=slimctl", "--filter", &ancestor]).split_whitespace().map(str::to_owned).collect()
+}
+
 pub fn image_id(image: &str) -> String {
     docker(&["image", "inspect", "-f", "{{.Id}}", image]).trim().to_owned()
 }

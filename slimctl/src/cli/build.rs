@@ -233,7 +233,6 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         };
         let has_shell = slimctl::resolve::resolve(&original.index, "/bin/sh", "/", true).is_ok();
         let t = std::time::Instant::now();
-        eprintln!("slimctl: running {} under the sensor: {:?}", args.image, spec.argv(&original.config));
         let traced = trace_run(docker, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
         stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
         plan.seeds = traced.touched.seeds();

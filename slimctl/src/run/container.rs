@@ -60,6 +60,7 @@ impl RunSpec {
 pub struct Container {
     docker: Docker,
     pub id: String,
+    name: String,
 }
 
 fn engine(action: &str, e: bollard::errors::Error) -> RunError {
@@ -112,10 +113,19 @@ impl Container {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let opts = CreateContainerOptions { name: Some(format!("slimctl-{}", spec.run_id)), ..Default::default() };
-        let created = docker.create_container(Some(opts), body).await.map_err(|e| engine("creating the container", e))?;
-        cleanup::register(docker, &created.id);
-        Ok(Container { docker: docker.clone(), id: created.id })
+        let name = format!("slimctl-{}", spec.run_id);
+        // Registered by name before the request: an interrupt while it is in flight still
+        // finds and removes the container.
+        cleanup::register(docker, &name);
+        let opts = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+        let created = match docker.create_container(Some(opts), body).await {
+            Ok(c) => c,
+            Err(e) => {
+                cleanup::remove(docker, &name).await;
+                return Err(engine("creating the container", e));
+            }
+        };
+        Ok(Container { docker: docker.clone(), id: created.id, name })
     }
 
     pub async fn start(&self) -> Result<(), RunError> {
@@ -173,7 +183,7 @@ impl Container {
     }
 
     pub async fn remove(&self) {
-        cleanup::remove(&self.docker, &self.id).await;
+        cleanup::remove(&self.docker, &self.name).await;
     }
 
     /// The container's output so far (stdout and stderr interleaved), at most the last `tail` lines.

@@ -1,0 +1,138 @@
+//! `slimctl build` with tracing, on the real engine and the real sensor: the examples slim by
+//! what they use and still answer, and every failure is clear and leaves nothing behind.
+use e2e::*;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `image` published on loopback; GETs each path; returns the bodies (headers stripped).
+fn answers(image: &str, port: u16, paths: &[&str]) -> Vec<String> {
+    let (_c, host_port) = run_published(image, port);
+    paths
+        .iter()
+        .map(|p| {
+            let raw = http_get(host_port, p);
+            raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or(raw)
+        })
+        .collect()
+}
+
+fn report(path: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+#[test]
+fn python_http_example_slims_by_tracing_and_still_answers() {
+    let image = build_example("python-http", "slimctl-e2e/python-http:traced");
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let slim = ImageGuard("slimctl-e2e/python-http.slim:traced".into());
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--report", rep.to_str().unwrap()]);
+    assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
+    assert!(slimctl_containers(&image.0).is_empty(), "slimctl left containers: {:?}", slimctl_containers(&image.0));
+
+    let r = report(&rep);
+    let ratio = r["ratio"].as_f64().unwrap();
+    assert!(ratio >= 5.0, "only {ratio:.1}x smaller");
+    let t = &r["trace"];
+    assert_eq!(t["http"][0]["status"], 200, "{t:#}");
+    assert_eq!(t["counters"]["ring_full"], 0);
+    assert!(t["syscalls"].as_array().unwrap().iter().any(|s| s == "accept4" || s == "accept"), "{}", t["syscalls"]);
+    // Why a file is there: the interpreter's stdlib module was opened by python3.
+    let kept = r["kept"].as_object().unwrap();
+    let json_init = kept.get("/usr/lib/python3.11/json/__init__.py").expect("json module kept");
+    assert_eq!(json_init["reasons"][0]["kind"], "traced", "{json_init}");
+    assert!(!kept.contains_key("/usr/lib/python3.11/tkinter/__init__.py"), "unused module kept");
+
+    let paths = ["/", "/health", "/missing"];
+    assert_eq!(answers(&slim.0, 8080, &paths), answers(&image.0, 8080, &paths), "slim and original answer alike");
+}
+
+/// A tiny image from the base: its Dockerfile lines after FROM.
+fn image_from_base(tag: &str, lines: &str) -> ImageGuard {
+    let base = base_image();
+    build_image(tag, &format!("FROM {base}\n{lines}\n"), &[])
+}
+
+#[test]
+fn a_probe_that_never_gets_an_answer_is_a_clear_error() {
+    let img = image_from_base("slimctl-e2e/silent:1", "EXPOSE 8080\nCMD [\"sleep\", \"300\"]");
+    let started = Instant::now();
+    let out = slimctl(&["build", &img.0, "--probe-timeout", "3", "--stop-timeout", "1"]);
+    assert_error_mentions(&out, 6, &["no answer to GET / on port 8080 within 3 s", "--probe-timeout"]);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(slimctl_containers(&img.0).is_empty(), "left: {:?}", slimctl_containers(&img.0));
+}
+
+#[test]
+fn an_entrypoint_that_exits_at_once_is_a_clear_error_with_its_output() {
+    let img = image_from_base("slimctl-e2e/crash:1", "EXPOSE 8080\nCMD [\"sh\", \"-c\", \"echo config missing >&2; exit 3\"]");
+    let out = slimctl(&["build", &img.0]);
+    assert_error_mentions(&out, 6, &["exited with code 3 before answering", "config missing"]);
+    assert!(slimctl_containers(&img.0).is_empty(), "left: {:?}", slimctl_containers(&img.0));
+}
+
+#[test]
+fn a_probe_port_that_is_not_exposed_is_a_clear_error() {
+    let img = image_from_base("slimctl-e2e/port:1", "EXPOSE 8080\nCMD [\"sleep\", \"300\"]");
+    let out = slimctl(&["build", &img.0, "--http-probe-cmd", "GET:9999:/"]);
+    assert_clear_error(&out, 3, &["port 9999 is not exposed", "8080/tcp", "--expose 9999"]);
+    assert!(slimctl_containers(&img.0).is_empty());
+}
+
+#[test]
+fn an_image_without_entrypoint_or_cmd_is_a_clear_error() {
+    let img = image_from_base("slimctl-e2e/nocmd:1", "ENTRYPOINT []\nCMD []");
+    let out = slimctl(&["build", &img.0]);
+    assert_clear_error(&out, 3, &["no ENTRYPOINT or CMD", "--cmd"]);
+    assert!(slimctl_containers(&img.0).is_empty());
+}
+
+#[test]
+fn missing_ebpf_privileges_are_named() {
+    let img = image_from_base("slimctl-e2e/noprivs:1", "CMD [\"true\"]");
+    // Root's uid (so the engine's socket opens) without any capability.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(Command::new("setpriv")
+        .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
+        .arg(slimctl_bin())
+        .args(["build", &img.0])
+        .env("TMPDIR", tmp.path()));
+    assert_clear_error(&out, 4, &["CAP_BPF", "CAP_PERFMON", "root"]);
+    assert_tmp_empty(tmp.path(), &["build"]);
+    assert!(slimctl_containers(&img.0).is_empty());
+}
+
+#[test]
+fn sigint_during_the_probe_leaves_nothing_behind() {
+    let img = image_from_base("slimctl-e2e/sigint:1", "EXPOSE 8080\nCMD [\"sleep\", \"300\"]");
+    let tmp = tempfile::tempdir().unwrap();
+    let child = Command::new(slimctl_bin())
+        .args(["build", &img.0, "--probe-timeout", "120"])
+        .env("TMPDIR", tmp.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the container exists and runs: slimctl is then probing it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = docker(&["ps", "-q", "--filter", "label=slimctl", "--filter", &format!("ancestor={}", img.0)]);
+        if !running.trim().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the traced container never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    nix_kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("container(s) and temporary files removed"), "{}", text(&out.stderr));
+    assert!(slimctl_containers(&img.0).is_empty(), "left: {:?}", slimctl_containers(&img.0));
+    assert_tmp_empty(tmp.path(), &["build (interrupted)"]);
+}
+
+fn nix_kill(pid: u32, sig: &str) {
+    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(st.success());
+}
