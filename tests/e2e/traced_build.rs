@@ -48,6 +48,75 @@ fn python_http_example_slims_by_tracing_and_still_answers() {
     assert_eq!(answers(&slim.0, 8080, &paths), answers(&image.0, 8080, &paths), "slim and original answer alike");
 }
 
+#[test]
+fn nginx_static_site_slims_by_crawling_and_serves_every_page() {
+    let image = build_example("nginx-static", "slimctl-e2e/nginx-static:traced");
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let slim = ImageGuard("slimctl-e2e/nginx-static.slim:traced".into());
+    // The crawl finds the pages, style sheet and image; the 404 probe exercises the error page.
+    let out = slimctl(&[
+        "build", &image.0, "--tag", &slim.0, "--http-probe-crawl", "--http-probe-cmd", "GET:/", "--http-probe-cmd",
+        "GET:/no-such-page", "--report", rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
+    assert!(slimctl_containers(&image.0).is_empty());
+    let r = report(&rep);
+    assert!(r["ratio"].as_f64().unwrap() >= 5.0, "ratio {}", r["ratio"]);
+    let crawled: Vec<&str> =
+        r["trace"]["http"].as_array().unwrap().iter().filter(|p| p["crawled"] == true).map(|p| p["path"].as_str().unwrap()).collect();
+    for want in ["/about.html", "/css/site.css", "/img/logo.svg"] {
+        assert!(crawled.contains(&want), "{want} not crawled: {crawled:?}");
+    }
+    let paths = ["/", "/about.html", "/css/site.css", "/img/logo.svg", "/no-such-page"];
+    assert_eq!(answers(&slim.0, 8080, &paths), answers(&image.0, 8080, &paths));
+}
+
+#[test]
+fn cli_batch_job_runs_to_completion_and_the_slim_image_gives_the_same_output_and_exit_codes() {
+    let image = build_example("cli-batch", "slimctl-e2e/cli-batch:traced");
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let slim = ImageGuard("slimctl-e2e/cli-batch.slim:traced".into());
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--report", rep.to_str().unwrap()]);
+    assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
+    let r = report(&rep);
+    assert!(r["ratio"].as_f64().unwrap() >= 5.0, "ratio {}", r["ratio"]);
+    assert_eq!(r["trace"]["exit_code"], 0);
+    assert_eq!(r["trace"]["exited_by_itself"], true);
+    assert!(r["trace"]["logs_tail"].as_str().unwrap().contains("rows: 8"), "{}", r["trace"]["logs_tail"]);
+    for args in [vec![], vec!["/no/such.csv"]] {
+        let run_it = |img: &str| {
+            let mut a = vec!["run", "--rm", img];
+            a.extend(args.iter().copied());
+            let o = run(Command::new("docker").args(&a));
+            (o.status.code(), text(&o.stdout), text(&o.stderr))
+        };
+        let (orig, slimmed) = (run_it(&image.0), run_it(&slim.0));
+        assert_eq!(slimmed, orig, "args {args:?}");
+    }
+}
+
+#[test]
+fn c_http_native_binary_slims_to_its_libraries() {
+    let image = build_example("c-http", "slimctl-e2e/c-http:traced");
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let slim = ImageGuard("slimctl-e2e/c-http.slim:traced".into());
+    let out = slimctl(&[
+        "build", &image.0, "--tag", &slim.0, "--http-probe-cmd", "GET:/", "--http-probe-cmd", "GET:/greeting",
+        "--report", rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
+    let r = report(&rep);
+    assert!(r["ratio"].as_f64().unwrap() >= 5.0, "ratio {}", r["ratio"]);
+    let kept = r["kept"].as_object().unwrap();
+    assert!(kept.keys().any(|k| k.contains("libc.so.6")), "libc kept");
+    assert!(kept.contains_key("/usr/share/c-http/greeting.txt"), "the data file read per request");
+    let paths = ["/", "/greeting", "/health"];
+    assert_eq!(answers(&slim.0, 8081, &paths), answers(&image.0, 8081, &paths));
+}
+
 /// A tiny image from the base: its Dockerfile lines after FROM.
 fn image_from_base(tag: &str, lines: &str) -> ImageGuard {
     let base = base_image();

@@ -93,6 +93,11 @@ pub fn assert_error_mentions(out: &Output, code: i32, needles: &[&str]) {
 pub fn build_example(name: &str, tag: &str) -> ImageGuard {
     base_image();
     let dir = repo_root().join("examples").join(name);
+    let prepare = dir.join("prepare.sh");
+    if prepare.exists() {
+        let out = run(Command::new("bash").arg(&prepare));
+        assert!(out.status.success(), "examples/{name}/prepare.sh failed: {}", text(&out.stderr));
+    }
     let out = run(Command::new("docker").args(["build", "-q", "-t", tag, "."]).env("DOCKER_BUILDKIT", "0").current_dir(&dir));
     assert!(out.status.success(), "docker build of examples/{name} failed: {}", text(&out.stderr));
     ImageGuard(tag.to_owned())
