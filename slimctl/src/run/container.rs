@@ -169,17 +169,32 @@ impl Container {
     }
 
     /// Stops like `docker stop`, with the image's stop signal (sent by kill: the engine's stop
-    /// endpoint takes a signal only from API 1.42), then SIGKILL after `timeout`.
+    /// endpoint takes a signal only from API 1.42), then SIGKILL after `timeout` -- or at once
+    /// when the container's init does not catch the signal: as PID 1 of its namespace it then
+    /// ignores it, and waiting would only burn the timeout.
     pub async fn stop(&self, signal: &str, timeout: Duration) -> Result<Option<i64>, RunError> {
-        if self.exit_code().await?.is_some() {
-            return self.exit_code().await;
+        if let Some(code) = self.exit_code().await? {
+            return Ok(Some(code));
         }
+        let catches = self.init_catches(signal).await;
         let _ = self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: signal.to_owned() })).await;
-        if let Some(code) = self.wait(timeout).await? {
+        let wait = if catches == Some(false) { Duration::from_millis(300) } else { timeout };
+        if let Some(code) = self.wait(wait).await? {
             return Ok(Some(code));
         }
         let _ = self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: "SIGKILL".into() })).await;
         self.wait(Duration::from_secs(10)).await
+    }
+
+    /// Whether the container's init process has a handler for `signal` (None: unknown).
+    async fn init_catches(&self, signal: &str) -> Option<bool> {
+        let info = self.docker.inspect_container(&self.id, None).await.ok()?;
+        let pid = info.state?.pid.filter(|p| *p > 0)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?.trim();
+        let mask = u64::from_str_radix(caught, 16).ok()?;
+        let n = signal_number(signal)?;
+        Some(mask & (1u64 << (n - 1)) != 0)
     }
 
     pub async fn remove(&self) {
@@ -199,5 +214,38 @@ impl Container {
 
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+}
+
+/// The number of a signal named like Docker's StopSignal ("SIGTERM", "TERM", "15").
+pub fn signal_number(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let n = name.trim_start_matches("SIG");
+    Some(match n {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "KILL" => 9,
+        "USR1" => 10,
+        "USR2" => 12,
+        "TERM" => 15,
+        "WINCH" => 28,
+        "PWR" => 30,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signal_names() {
+        assert_eq!(signal_number("SIGTERM"), Some(15));
+        assert_eq!(signal_number("QUIT"), Some(3));
+        assert_eq!(signal_number("9"), Some(9));
+        assert_eq!(signal_number("SIGNOPE"), None);
     }
 }

@@ -109,7 +109,10 @@ pub struct TraceReport {
     pub logs_tail: String,
     pub commands: Vec<Vec<String>>,
     pub run_seconds: f64,
+    /// From the container's start to the end of the exercise (probes, or its run to completion).
     pub probe_seconds: f64,
+    /// Stopping the container and collecting the last events.
+    pub stop_seconds: f64,
 }
 
 pub struct TracedRun {
@@ -204,12 +207,14 @@ async fn drive(
 
     let outcome = exercise(c, config, spec, plan, ports, has_shell).await;
     // Whatever happened, stop the container and collect the trace before reporting.
+    let stopping = Instant::now();
     let stop_code = c.stop(&config.stop_signal(), plan.stop_timeout).await;
     let _ = stop_tx.send(());
     let collected = collector.await.map_err(|e| TraceError::Probe(format!("the sensor's reader failed: {e}")))?;
     if let Some(t) = logs_task {
         t.abort();
     }
+    let stop_seconds = stopping.elapsed().as_secs_f64();
     let logs_tail = tail_lines(&c.logs(40).await, 40);
     let (http, exec, probe_seconds, exited_by_itself) = match outcome {
         Ok(o) => o,
@@ -242,6 +247,7 @@ async fn drive(
             commands,
             run_seconds: started.elapsed().as_secs_f64(),
             probe_seconds,
+            stop_seconds,
         },
         touched,
     })
@@ -340,8 +346,6 @@ async fn exercise(
             exec_results.push(exec::run(c, exec::healthcheck_argv(&test), "healthcheck", plan.request_timeout).await?);
         }
     }
-    let probe_seconds = probe_start.elapsed().as_secs_f64();
-
     let after = plan.continue_after.clone().unwrap_or(if probing { ContinueAfter::Probe } else { ContinueAfter::Exit });
     let mut exited = false;
     match after {
@@ -374,6 +378,7 @@ async fn exercise(
         }
     }
     bar.finish_and_clear();
+    let probe_seconds = probe_start.elapsed().as_secs_f64();
     Ok((http_results, exec_results, probe_seconds, exited))
 }
 
