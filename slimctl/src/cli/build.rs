@@ -59,7 +59,8 @@ pub struct BuildArgs {
     #[arg(long, help_heading = "Run")]
     pub show_logs: bool,
 
-    /// An HTTP probe: METHOD:/path or METHOD:PORT:/path; repeatable (default: GET / on every exposed port).
+    /// An HTTP probe: METHOD:/path, METHOD:PORT:/path, or JSON {"method", "path", "body", "headers",
+    /// "port"}; repeatable (default: GET / on every exposed port).
     #[arg(long = "http-probe-cmd", value_name = "METHOD:PATH", help_heading = "Probes")]
     pub http_probes: Vec<String>,
     /// HTTP probes from a JSON or YAML file ({"probes": [{"method", "path", "body", "headers", "port"}]}).
@@ -235,6 +236,16 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         let t = std::time::Instant::now();
         let traced = trace_run(docker, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
         stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
+        for p in traced.report.http.iter().filter(|p| p.status.is_some_and(|s| s >= 500) || p.error.is_some()) {
+            match (p.status, &p.error) {
+                (Some(st), _) => eprintln!("warning: {} {} on port {} answered {st} while traced", p.method, p.path, p.port),
+                (None, Some(e)) => eprintln!("warning: {} {} on port {} failed while traced: {e}", p.method, p.path, p.port),
+                _ => {}
+            }
+        }
+        for e in traced.report.exec.iter().filter(|e| e.exit_code != Some(0)) {
+            eprintln!("warning: {} probe {:?} exited with {:?}", e.source, e.command, e.exit_code);
+        }
         plan.seeds = traced.touched.seeds();
         trace_report = Some(traced.report);
     }

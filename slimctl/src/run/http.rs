@@ -27,8 +27,18 @@ impl HttpProbe {
         HttpProbe { method: "GET".into(), path: path.into(), body: None, headers: BTreeMap::new(), port: None }
     }
 
-    /// `METHOD:PATH`, `PATH`, or `METHOD:PORT:PATH` (as `--http-probe-cmd` takes them).
+    /// `METHOD:PATH`, `PATH`, `METHOD:PORT:PATH`, or a JSON object with method, path, body,
+    /// headers and port (as `--http-probe-cmd` takes them).
     pub fn parse(s: &str) -> Result<HttpProbe, String> {
+        if s.trim_start().starts_with('{') {
+            let p: HttpProbe = serde_json::from_str(s).map_err(|e| format!("probe {s:?} is not a valid JSON probe: {e}"))?;
+            let spec = match p.port {
+                Some(port) => format!("{}:{port}:{}", p.method, p.path),
+                None => format!("{}:{}", p.method, p.path),
+            };
+            HttpProbe::parse(&spec)?;
+            return Ok(HttpProbe { method: p.method.to_ascii_uppercase(), ..p });
+        }
         let parts: Vec<&str> = s.splitn(3, ':').collect();
         let (method, port, path) = match parts.as_slice() {
             [path] => ("GET", None, *path),
@@ -253,6 +263,11 @@ mod tests {
         assert_eq!(p.port, Some(9090));
         assert!(HttpProbe::parse("FETCH:/x").unwrap_err().contains("unknown HTTP method"));
         assert!(HttpProbe::parse("GET:x").unwrap_err().contains("must start with /"));
+        let p = HttpProbe::parse(r#"{"method":"post","path":"/api/items","body":"{\"n\":1}","headers":{"Content-Type":"application/json"}}"#)
+            .unwrap();
+        assert_eq!((p.method.as_str(), p.body.as_deref()), ("POST", Some(r#"{"n":1}"#)));
+        assert_eq!(p.headers["Content-Type"], "application/json");
+        assert!(HttpProbe::parse(r#"{"path":"relative"}"#).unwrap_err().contains("must start with /"));
     }
 
     #[test]
