@@ -1,13 +1,12 @@
 //! `slimctl build`
 
+use super::runargs::{ProbeArgs, RunArgs};
 use super::{open_source, table, Failure, WorkDir, EXIT_OK, EXIT_PROBE};
 use slimctl::build::{build_from, BuildPlan, BuildReport, Stages};
 use slimctl::error::ErrorClass;
 use slimctl::image::Image;
-use slimctl::run::http::{load_probe_file, HttpProbe};
-use slimctl::run::traced::{trace_run, ContinueAfter, ProbePlan, TraceError};
-use slimctl::run::{RunError, RunSpec};
-use std::time::Duration;
+use slimctl::run::traced::{trace_run, TraceError};
+use slimctl::run::RunError;
 use slimctl::image::ImageRef;
 use slimctl::naming::slim_tag;
 use slimctl::units::human_bytes;
@@ -32,71 +31,10 @@ pub struct BuildArgs {
     #[arg(long)]
     pub include_shell: bool,
 
-    // How the container runs (defaults: the image's own config). Never privileged.
-    /// Set an environment variable in the traced container (KEY=VALUE); repeatable.
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", help_heading = "Run")]
-    pub env: Vec<String>,
-    /// Override ENTRYPOINT: a JSON array, or words split on spaces.
-    #[arg(long, value_name = "CMD", help_heading = "Run")]
-    pub entrypoint: Option<String>,
-    /// Override CMD: a JSON array, or words split on spaces.
-    #[arg(long, value_name = "CMD", help_heading = "Run")]
-    pub cmd: Option<String>,
-    #[arg(long, help_heading = "Run")]
-    pub workdir: Option<String>,
-    #[arg(long, help_heading = "Run")]
-    pub user: Option<String>,
-    /// Bind mount for the traced container, as docker run -v: SRC:DST[:ro]; repeatable.
-    #[arg(long = "mount", value_name = "SRC:DST[:OPTS]", help_heading = "Run")]
-    pub mounts: Vec<String>,
-    /// Network of the traced container (default: the engine's default bridge).
-    #[arg(long, help_heading = "Run")]
-    pub network: Option<String>,
-    /// Publish and probe this TCP port too; repeatable.
-    #[arg(long, value_name = "PORT", help_heading = "Run")]
-    pub expose: Vec<u16>,
-    /// Print the container's output while it runs.
-    #[arg(long, help_heading = "Run")]
-    pub show_logs: bool,
-
-    /// An HTTP probe: METHOD:/path, METHOD:PORT:/path, or JSON {"method", "path", "body", "headers",
-    /// "port"}; repeatable (default: GET / on every exposed port).
-    #[arg(long = "http-probe-cmd", value_name = "METHOD:PATH", help_heading = "Probes")]
-    pub http_probes: Vec<String>,
-    /// HTTP probes from a JSON or YAML file ({"probes": [{"method", "path", "body", "headers", "port"}]}).
-    #[arg(long = "http-probe-file", value_name = "FILE", help_heading = "Probes")]
-    pub http_probe_file: Option<PathBuf>,
-    /// No HTTP probes (exposed ports are not probed).
-    #[arg(long = "no-http-probe", help_heading = "Probes")]
-    pub no_http_probe: bool,
-    /// Follow same-site links of HTML answers (up to --crawl-limit requests).
-    #[arg(long = "http-probe-crawl", help_heading = "Probes")]
-    pub crawl: bool,
-    #[arg(long, default_value_t = 100, help_heading = "Probes")]
-    pub crawl_limit: usize,
-    /// Run a command inside the container while it is traced (through /bin/sh when the image has one); repeatable.
-    #[arg(long = "exec", value_name = "CMD", help_heading = "Probes")]
-    pub exec: Vec<String>,
-    /// Do not run the image's HEALTHCHECK command as a probe.
-    #[arg(long, help_heading = "Probes")]
-    pub no_healthcheck: bool,
-    /// Seconds to wait for the first answer on each port.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS", help_heading = "Probes")]
-    pub probe_timeout: u64,
-    /// When tracing ends: probe, exit, timeout:SECONDS, signal (SIGUSR1). Default: probe when there
-    /// is anything to probe, else exit.
-    #[arg(long, value_name = "WHEN", help_heading = "Probes")]
-    pub continue_after: Option<ContinueAfter>,
-    /// Longest run to completion (continue-after exit) before giving up, in seconds.
-    #[arg(long, default_value_t = 600, value_name = "SECONDS", help_heading = "Probes")]
-    pub run_timeout: u64,
-    /// Seconds between the stop signal and SIGKILL (an app running as PID 1 without a handler
-    /// ignores SIGTERM, so this is often waited in full).
-    #[arg(long, default_value_t = 5, value_name = "SECONDS", help_heading = "Probes")]
-    pub stop_timeout: u64,
-    /// Sensor ring buffer in bytes (power of two); a trace that overflows it fails.
-    #[arg(long, default_value_t = sensor::sensor::DEFAULT_RING_SIZE, help_heading = "Probes")]
-    pub ring_size: u32,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
     /// Where the slim image goes: docker (load into the engine), oci:DIR, docker-archive:FILE.
     #[arg(long, default_value = "docker", value_name = "TARGET")]
     pub output: Output,
@@ -128,13 +66,6 @@ const SHELL_TOOLS: &[&str] = &[
     "stat", "find", "less", "vi",
 ];
 
-fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
-    if s.trim_start().starts_with('[') {
-        serde_json::from_str(s).map_err(|e| Failure::usage(format!("{flag} {s:?}: not a JSON array of strings: {e}")))
-    } else {
-        Ok(s.split_whitespace().map(str::to_owned).collect())
-    }
-}
 
 fn trace_failure(e: TraceError) -> Failure {
     match e {
@@ -145,30 +76,6 @@ fn trace_failure(e: TraceError) -> Failure {
     }
 }
 
-fn probe_plan(args: &BuildArgs) -> Result<ProbePlan, Failure> {
-    let mut http_probes = Vec::new();
-    for p in &args.http_probes {
-        http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
-    }
-    if let Some(f) = &args.http_probe_file {
-        http_probes.extend(load_probe_file(f).map_err(Failure::input)?);
-    }
-    Ok(ProbePlan {
-        http_probes,
-        http: !args.no_http_probe,
-        crawl: args.crawl,
-        crawl_limit: args.crawl_limit,
-        exec: args.exec.clone(),
-        healthcheck: !args.no_healthcheck,
-        probe_timeout: Duration::from_secs(args.probe_timeout),
-        continue_after: args.continue_after.clone(),
-        run_timeout: Duration::from_secs(args.run_timeout),
-        stop_timeout: Duration::from_secs(args.stop_timeout),
-        show_logs: args.show_logs,
-        ring_size: args.ring_size,
-        ..Default::default()
-    })
-}
 
 pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let mut plan = BuildPlan {
@@ -177,7 +84,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
     };
-    let probes = if args.no_trace { None } else { Some(probe_plan(args)?) };
+    let probes = if args.no_trace { None } else { Some(args.probes.plan(args.run.show_logs)?) };
     if probes.is_some() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
         return Err(Failure::input(format!(
             "{}: tracing runs the image, so it must be in the engine: `docker load -i FILE` first, or use --no-trace \
@@ -220,18 +127,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let mut trace_report = None;
     if let Some(probes) = probes {
         let docker = docker.as_ref().expect("engine images come with the engine");
-        let spec = RunSpec {
-            image_id: original.config.digest.clone(),
-            run_id: slimctl::run::run_id(),
-            entrypoint: args.entrypoint.as_deref().map(|s| argv_arg("--entrypoint", s)).transpose()?,
-            cmd: args.cmd.as_deref().map(|s| argv_arg("--cmd", s)).transpose()?,
-            env: args.env.clone(),
-            workdir: args.workdir.clone(),
-            user: args.user.clone(),
-            mounts: args.mounts.clone(),
-            network: args.network.clone(),
-            expose: args.expose.clone(),
-        };
+        let spec = args.run.spec(&original.config.digest)?;
         let has_shell = slimctl::resolve::resolve(&original.index, "/bin/sh", "/", true).is_ok();
         let t = std::time::Instant::now();
         let traced = trace_run(docker, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;

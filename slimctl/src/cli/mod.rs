@@ -1,6 +1,7 @@
 //! Commands and their exit codes.
 
 mod build;
+mod runargs;
 mod table;
 mod xray;
 

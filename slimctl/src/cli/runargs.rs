@@ -1,0 +1,133 @@
+//! Flags shared by the commands that run the target (build, verify): how it runs and how it is
+//! exercised.
+use super::Failure;
+use slimctl::run::http::{load_probe_file, HttpProbe};
+use slimctl::run::traced::{ContinueAfter, ProbePlan};
+use slimctl::run::RunSpec;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the container runs (defaults: the image's own config). Never privileged.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Set an environment variable in the traced container (KEY=VALUE); repeatable.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", help_heading = "Run")]
+    pub env: Vec<String>,
+    /// Override ENTRYPOINT: a JSON array, or words split on spaces.
+    #[arg(long, value_name = "CMD", help_heading = "Run")]
+    pub entrypoint: Option<String>,
+    /// Override CMD: a JSON array, or words split on spaces.
+    #[arg(long, value_name = "CMD", help_heading = "Run")]
+    pub cmd: Option<String>,
+    #[arg(long, help_heading = "Run")]
+    pub workdir: Option<String>,
+    #[arg(long, help_heading = "Run")]
+    pub user: Option<String>,
+    /// Bind mount for the traced container, as docker run -v: SRC:DST[:ro]; repeatable.
+    #[arg(long = "mount", value_name = "SRC:DST[:OPTS]", help_heading = "Run")]
+    pub mounts: Vec<String>,
+    /// Network of the traced container (default: the engine's default bridge).
+    #[arg(long, help_heading = "Run")]
+    pub network: Option<String>,
+    /// Publish and probe this TCP port too; repeatable.
+    #[arg(long, value_name = "PORT", help_heading = "Run")]
+    pub expose: Vec<u16>,
+    /// Print the container's output while it runs.
+    #[arg(long, help_heading = "Run")]
+    pub show_logs: bool,
+
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// An HTTP probe: METHOD:/path, METHOD:PORT:/path, or JSON {"method", "path", "body", "headers",
+    /// "port"}; repeatable (default: GET / on every exposed port).
+    #[arg(long = "http-probe-cmd", value_name = "METHOD:PATH", help_heading = "Probes")]
+    pub http_probes: Vec<String>,
+    /// HTTP probes from a JSON or YAML file ({"probes": [{"method", "path", "body", "headers", "port"}]}).
+    #[arg(long = "http-probe-file", value_name = "FILE", help_heading = "Probes")]
+    pub http_probe_file: Option<PathBuf>,
+    /// No HTTP probes (exposed ports are not probed).
+    #[arg(long = "no-http-probe", help_heading = "Probes")]
+    pub no_http_probe: bool,
+    /// Follow same-site links of HTML answers (up to --crawl-limit requests).
+    #[arg(long = "http-probe-crawl", help_heading = "Probes")]
+    pub crawl: bool,
+    #[arg(long, default_value_t = 100, help_heading = "Probes")]
+    pub crawl_limit: usize,
+    /// Run a command inside the container while it is traced (through /bin/sh when the image has one); repeatable.
+    #[arg(long = "exec", value_name = "CMD", help_heading = "Probes")]
+    pub exec: Vec<String>,
+    /// Do not run the image's HEALTHCHECK command as a probe.
+    #[arg(long, help_heading = "Probes")]
+    pub no_healthcheck: bool,
+    /// Seconds to wait for the first answer on each port.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", help_heading = "Probes")]
+    pub probe_timeout: u64,
+    /// When tracing ends: probe, exit, timeout:SECONDS, signal (SIGUSR1). Default: probe when there
+    /// is anything to probe, else exit.
+    #[arg(long, value_name = "WHEN", help_heading = "Probes")]
+    pub continue_after: Option<ContinueAfter>,
+    /// Longest run to completion (continue-after exit) before giving up, in seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS", help_heading = "Probes")]
+    pub run_timeout: u64,
+    /// Seconds between the stop signal and SIGKILL (not waited when the container's init does
+    /// not catch the signal: as PID 1 it would ignore it).
+    #[arg(long, default_value_t = 5, value_name = "SECONDS", help_heading = "Probes")]
+    pub stop_timeout: u64,
+    /// Sensor ring buffer in bytes (power of two); a trace that overflows it fails.
+    #[arg(long, default_value_t = sensor::sensor::DEFAULT_RING_SIZE, help_heading = "Probes")]
+    pub ring_size: u32,
+}
+
+fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
+    if s.trim_start().starts_with('[') {
+        serde_json::from_str(s).map_err(|e| Failure::usage(format!("{flag} {s:?}: not a JSON array of strings: {e}")))
+    } else {
+        Ok(s.split_whitespace().map(str::to_owned).collect())
+    }
+}
+
+impl RunArgs {
+    pub fn spec(&self, image_id: &str) -> Result<RunSpec, Failure> {
+        Ok(RunSpec {
+            image_id: image_id.to_owned(),
+            run_id: slimctl::run::run_id(),
+            entrypoint: self.entrypoint.as_deref().map(|s| argv_arg("--entrypoint", s)).transpose()?,
+            cmd: self.cmd.as_deref().map(|s| argv_arg("--cmd", s)).transpose()?,
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            mounts: self.mounts.clone(),
+            network: self.network.clone(),
+            expose: self.expose.clone(),
+        })
+    }
+}
+
+impl ProbeArgs {
+    pub fn plan(&self, show_logs: bool) -> Result<ProbePlan, Failure> {
+        let mut http_probes = Vec::new();
+        for p in &self.http_probes {
+            http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
+        }
+        if let Some(f) = &self.http_probe_file {
+            http_probes.extend(load_probe_file(f).map_err(Failure::input)?);
+        }
+        Ok(ProbePlan {
+            http_probes,
+            http: !self.no_http_probe,
+            crawl: self.crawl,
+            crawl_limit: self.crawl_limit,
+            exec: self.exec.clone(),
+            healthcheck: !self.no_healthcheck,
+            probe_timeout: Duration::from_secs(self.probe_timeout),
+            continue_after: self.continue_after.clone(),
+            run_timeout: Duration::from_secs(self.run_timeout),
+            stop_timeout: Duration::from_secs(self.stop_timeout),
+            show_logs,
+            ring_size: self.ring_size,
+            ..Default::default()
+        })
+    }
+}
