@@ -37,6 +37,8 @@ pub struct BuildPlan {
     /// Seeds from a trace (later issues); empty with `--no-trace`.
     pub seeds: Vec<Seed>,
     pub source_date_epoch: Option<u64>,
+    /// Coverage rules switched off (by name, e.g. "python-imports").
+    pub rules_off: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,7 +61,7 @@ impl Stages {
 
 /// Everything the pipeline produced, before the image is placed anywhere.
 pub struct Built {
-    pub original: Image,
+    pub original: std::sync::Arc<Image>,
     pub closure: Closure,
     pub slim: SlimImage,
     /// The slim layer tar, in the work dir.
@@ -69,13 +71,13 @@ pub struct Built {
 /// Runs inspect → select → write. Blocking: call it off the async runtime's threads.
 pub fn build(source: &dyn ImageSource, plan: &BuildPlan, work_dir: &Path, stages: &mut Stages) -> Result<Built, BuildError> {
     let original = stages.time("inspect", || Image::open(source, false))?;
-    build_from(source, original, plan, work_dir, stages)
+    build_from(source, std::sync::Arc::new(original), plan, work_dir, stages)
 }
 
 /// select → write for an image already inspected (a traced build inspects before running).
 pub fn build_from(
     source: &dyn ImageSource,
-    original: Image,
+    original: std::sync::Arc<Image>,
     plan: &BuildPlan,
     work_dir: &Path,
     stages: &mut Stages,
@@ -113,6 +115,7 @@ pub fn build_from(
 pub fn select(image: &Image, plan: &BuildPlan) -> Result<Closure, BuildError> {
     let closure = ClosureBuilder::new(&image.index, &image.config)
         .exclude(plan.excludes.iter().cloned())
+        .python_imports(!plan.rules_off.iter().any(|r| r == "python-imports"))
         .config_seeds(&image.config)
         .includes(plan.includes.iter().cloned())
         .seeds(plan.seeds.iter().cloned())
@@ -157,6 +160,12 @@ pub struct BuildReport {
     /// The traced run: probes, exit code, sensor counters, syscalls (absent with --no-trace).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<crate::run::traced::TraceReport>,
+    /// Bytes of the slim image by why its files are there (first reason): traced, closure,
+    /// coverage:RULE, healed, included, config -- the cost of each coverage rule.
+    pub bytes_by_reason: BTreeMap<String, u64>,
+    /// Verify rounds: checks, missing files, what each round added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::VerifyReport>,
     pub kept: BTreeMap<String, Kept>,
 }
 
@@ -187,6 +196,16 @@ impl BuildReport {
             stages,
             unresolved: built.closure.unresolved.clone(),
             trace: None,
+            verify: None,
+            bytes_by_reason: {
+                let mut m = BTreeMap::new();
+                for (path, kept) in &built.closure.keep.paths {
+                    let bytes = o.index.get(path).map(|e| e.stored_bytes()).unwrap_or(0);
+                    let cat = kept.reasons.first().map(|r| r.category()).unwrap_or("closure");
+                    *m.entry(cat.to_owned()).or_insert(0) += bytes;
+                }
+                m
+            },
             kept: built.closure.keep.paths.clone(),
         }
     }

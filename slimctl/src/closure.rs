@@ -38,6 +38,30 @@ pub enum Reason {
     Traced { how: String, by: String },
     /// A directory the traced container created files in (what it created is not copied).
     WrittenIn { by: String },
+    /// Looked up and not found by the slim image in verify round `round`, present in the original.
+    Healed { by: String, round: u32 },
+    /// Coverage rule python-imports: a module that kept Python code imports (maybe lazily).
+    PythonImport { of: String, module: String },
+}
+
+impl Reason {
+    /// Which part of the keep-set the reason belongs to, for the size accounting: what the run
+    /// used, what that needs (closure), what a coverage rule added, what the user asked for.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Reason::Traced { .. } | Reason::WrittenIn { .. } => "traced",
+            Reason::Healed { .. } => "healed",
+            Reason::PythonImport { .. } => "coverage:python-imports",
+            Reason::Included { .. } | Reason::InIncludedDir { .. } => "included",
+            Reason::Entrypoint { .. } | Reason::UserDatabase { .. } | Reason::WorkingDir | Reason::Volume => "config",
+            Reason::SymlinkOnPath { .. }
+            | Reason::SymlinkTarget { .. }
+            | Reason::Parent { .. }
+            | Reason::ElfInterpreter { .. }
+            | Reason::ElfNeeded { .. }
+            | Reason::ScriptInterpreter { .. } => "closure",
+        }
+    }
 }
 
 impl std::fmt::Display for Reason {
@@ -57,6 +81,8 @@ impl std::fmt::Display for Reason {
             Reason::ScriptInterpreter { of } => write!(f, "#! interpreter of {of}"),
             Reason::Traced { how, by } => write!(f, "{how} by {by}"),
             Reason::WrittenIn { by } => write!(f, "written into by {by}"),
+            Reason::Healed { by, round } => write!(f, "missing in the slim image for {by} (added in round {round})"),
+            Reason::PythonImport { of, module } => write!(f, "module {module} imported by {of}"),
         }
     }
 }
@@ -152,6 +178,12 @@ pub struct ClosureBuilder<'a> {
     queue: VecDeque<Work>,
     examined: HashSet<String>,
     out: Closure,
+    python_imports: bool,
+    /// Python files kept only because a rule found them (not run by the app).
+    static_python: HashSet<String>,
+    /// sys.path of the image's Python installations, found on first use.
+    py_path: Option<Vec<String>>,
+    pythonpath: Vec<String>,
 }
 
 impl<'a> ClosureBuilder<'a> {
@@ -164,7 +196,20 @@ impl<'a> ClosureBuilder<'a> {
             queue: VecDeque::new(),
             examined: HashSet::new(),
             out: Closure::default(),
+            python_imports: true,
+            static_python: HashSet::new(),
+            py_path: None,
+            pythonpath: config
+                .env_var("PYTHONPATH")
+                .map(|p| p.split(':').filter(|d| d.starts_with('/')).map(|d| d.trim_end_matches('/').to_owned()).collect())
+                .unwrap_or_default(),
         }
+    }
+
+    /// Coverage rule python-imports (on by default): follow the imports of kept Python code.
+    pub fn python_imports(mut self, on: bool) -> Self {
+        self.python_imports = on;
+        self
     }
 
     /// Paths (and their subtrees) never kept, except as parents of kept paths.
@@ -297,6 +342,139 @@ impl<'a> ClosureBuilder<'a> {
         self.out
     }
 
+    /// sys.path as the image's interpreters would build it: each `*/lib/pythonX.Y` with its
+    /// lib-dynload, site- and dist-packages, Debian's /usr/lib/python3/dist-packages, PYTHONPATH.
+    fn python_path(&mut self) -> Vec<String> {
+        if let Some(p) = &self.py_path {
+            return p.clone();
+        }
+        let mut dirs: Vec<String> = self.pythonpath.clone();
+        for prefix in ["/usr/lib/python3.", "/usr/local/lib/python3.", "/opt/"] {
+            let roots: Vec<String> = self
+                .index
+                .with_prefix(prefix)
+                .filter(|(p, e)| {
+                    e.is_dir() && {
+                        let name = p.rsplit('/').next().unwrap_or("");
+                        name.starts_with("python3.") && name[8..].chars().all(|c| c.is_ascii_digit()) && p.contains("/lib/")
+                    }
+                })
+                .map(|(p, _)| p.clone())
+                .collect();
+            for root in roots {
+                dirs.push(root.clone());
+                for sub in ["lib-dynload", "site-packages", "dist-packages"] {
+                    let d = format!("{root}/{sub}");
+                    if self.index.get(&d).is_some_and(|e| e.is_dir()) {
+                        dirs.push(d);
+                    }
+                }
+                // Debian's local packages: /usr/local/lib/python3.X/dist-packages
+                let local = root.replacen("/usr/lib/", "/usr/local/lib/", 1) + "/dist-packages";
+                if self.index.get(&local).is_some_and(|e| e.is_dir()) && !dirs.contains(&local) {
+                    dirs.push(local);
+                }
+            }
+        }
+        if self.index.get("/usr/lib/python3/dist-packages").is_some_and(|e| e.is_dir()) {
+            dirs.push("/usr/lib/python3/dist-packages".into());
+        }
+        self.py_path = Some(dirs.clone());
+        dirs
+    }
+
+    /// The files that make `module` importable from `dirs`: each package's `__init__.py` on
+    /// the way and the module itself (`.py`, a package, or a compiled extension), plus its
+    /// cached bytecode when the image has it.
+    fn find_python_module(&self, module: &str, dirs: &[String]) -> Option<Vec<String>> {
+        let parts: Vec<&str> = module.split('.').collect();
+        'dirs: for dir in dirs {
+            let mut files = Vec::new();
+            let mut cur = dir.clone();
+            for (i, part) in parts.iter().enumerate() {
+                let next = format!("{cur}/{part}");
+                let last = i + 1 == parts.len();
+                let init = format!("{next}/__init__.py");
+                if !last {
+                    if self.index.get(&init).is_some() {
+                        files.push(init);
+                    } else if !self.index.get(&next).is_some_and(|e| e.is_dir()) {
+                        continue 'dirs;
+                    }
+                    cur = next;
+                    continue;
+                }
+                let py = format!("{next}.py");
+                if self.index.get(&py).is_some() {
+                    files.push(py);
+                } else if self.index.get(&init).is_some() {
+                    files.push(init);
+                } else {
+                    // Compiled extension: NAME.cpython-311-x86_64-linux-gnu.so, NAME.abi3.so, NAME.so
+                    let ext_prefix = format!("{next}.");
+                    let ext = self.index.with_prefix(&ext_prefix).find(|(p, _)| p.ends_with(".so")).map(|(p, _)| p.clone());
+                    match ext {
+                        Some(so) => files.push(so),
+                        None => continue 'dirs,
+                    }
+                }
+                // bytecode next to it, as the interpreter would find it
+                if let Some(src) = files.last().filter(|f| f.ends_with(".py")).cloned() {
+                    let (d, name) = src.rsplit_once('/').unwrap_or(("", &src));
+                    let stem = name.trim_end_matches(".py");
+                    let cache_prefix = format!("{d}/__pycache__/{stem}.cpython-");
+                    let pyc: Vec<String> = self
+                        .index
+                        .with_prefix(&cache_prefix)
+                        .filter(|(p, _)| p.ends_with(".pyc") && !p.contains(".opt-"))
+                        .map(|(p, _)| p.clone())
+                        .collect();
+                    files.extend(pyc);
+                }
+            }
+            return Some(files);
+        }
+        None
+    }
+
+    fn follow_python_imports(&mut self, path: &str, imports: &[String], eager_only: bool) {
+        let mut dirs = self.python_path();
+        let file_dir = parent(path).to_owned();
+        // A script outside sys.path (the app's own code) imports its siblings first.
+        if !dirs.iter().any(|d| path.starts_with(&format!("{d}/"))) {
+            dirs.insert(0, file_dir.clone());
+        }
+        for raw in imports {
+            let imp = crate::pyimports::decode(raw);
+            if eager_only && imp.lazy {
+                continue;
+            }
+            let (module, search): (String, Vec<String>) = if imp.module.starts_with('.') {
+                let level = imp.module.len() - imp.module.trim_start_matches('.').len();
+                let mut pkg = file_dir.clone();
+                for _ in 1..level {
+                    pkg = parent(&pkg).to_owned();
+                }
+                (imp.module[level..].to_owned(), vec![pkg])
+            } else {
+                (imp.module.clone(), dirs.clone())
+            };
+            if module.is_empty() {
+                continue;
+            }
+            // Optional imports (try/except ImportError) are common: a module not found is not an error.
+            if let Some(files) = self.find_python_module(&module, &search) {
+                let reason = Reason::PythonImport { of: path.to_owned(), module: imp.module.clone() };
+                for f in files {
+                    if !self.out.keep.contains(&f) {
+                        self.static_python.insert(f.clone());
+                    }
+                    self.push(f, "/", reason.clone(), false);
+                }
+            }
+        }
+    }
+
     /// Follows what a kept path needs: its subtree (for a recursive include), its link target,
     /// its ELF interpreter and libraries, its script interpreter.
     fn examine(&mut self, path: &str, recursive: bool) {
@@ -341,6 +519,14 @@ impl<'a> ClosureBuilder<'a> {
                                 error: format!("library {soname} not found in the image"),
                             }),
                         }
+                    }
+                }
+                if self.python_imports {
+                    if let Some(imports) = entry.py_imports.as_deref() {
+                        // Code the app ran may call any of its functions: all its imports. A
+                        // module found statically runs its module level on import: those only.
+                        let eager_only = self.static_python.contains(path);
+                        self.follow_python_imports(path, imports, eager_only);
                     }
                 }
                 // The kernel honours `#!` only on exec, which needs an execute bit: a library
@@ -488,5 +674,71 @@ mod tests {
         let c = ClosureBuilder::new(&idx, &cfg).includes(["/app".to_owned()]).build();
         assert!(matches!(&reasons(&c, "/app/module.py")[0], Reason::InIncludedDir { .. }));
         assert!(c.keep.contains("/usr/bin/dash"), "an executable script inside an included dir brings its interpreter");
+    }
+
+    fn python_index() -> FileIndex {
+        let files: &[(&str, &str)] = &[
+            ("app/app.py", "import json\nfrom pkg import helpers\n\ndef report():\n    import hashlib\n    return 1\n"),
+            ("app/pkg/__init__.py", ""),
+            ("app/pkg/helpers.py", "from . import sibling\n"),
+            ("app/pkg/sibling.py", ""),
+            ("usr/lib/python3.11/json/__init__.py", "from .decoder import JSONDecoder\n"),
+            ("usr/lib/python3.11/json/decoder.py", "import re\n"),
+            ("usr/lib/python3.11/re.py", ""),
+            ("usr/lib/python3.11/hashlib.py", "import _hashlib\n\ndef _test():\n    import doctest\n"),
+            ("usr/lib/python3.11/__pycache__/hashlib.cpython-311.pyc", "bytecode"),
+            ("usr/lib/python3.11/lib-dynload/_hashlib.cpython-311-x86_64-linux-gnu.so", "not really ELF"),
+            ("usr/lib/python3.11/doctest.py", "import unittest\n"),
+            ("usr/lib/python3.11/unused.py", ""),
+        ];
+        let mut b = tar::Builder::new(Vec::new());
+        for (at, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, at, data.as_bytes()).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let mut idx = FileIndex::new();
+        idx.apply_layer(scan_layer(&tar[..], 0, "py").unwrap(), None);
+        idx
+    }
+
+    fn traced(path: &str) -> Seed {
+        Seed { path: path.into(), reason: Reason::Traced { how: "open".into(), by: "python3[1]".into() }, optional: true }
+    }
+
+    #[test]
+    fn python_imports_of_run_code_are_kept_with_packages_extensions_and_bytecode() {
+        let idx = python_index();
+        let cfg = config("/app/app.py", None);
+        let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/app/app.py")]).build();
+        for kept in [
+            "/usr/lib/python3.11/json/__init__.py",
+            "/usr/lib/python3.11/json/decoder.py", // relative import inside the package
+            "/usr/lib/python3.11/re.py",           // module level of a statically found module
+            "/app/pkg/__init__.py",
+            "/app/pkg/helpers.py", // `from pkg import helpers`: a submodule
+            "/app/pkg/sibling.py",
+            "/usr/lib/python3.11/hashlib.py", // imported inside a function of run code
+            "/usr/lib/python3.11/__pycache__/hashlib.cpython-311.pyc",
+            "/usr/lib/python3.11/lib-dynload/_hashlib.cpython-311-x86_64-linux-gnu.so",
+        ] {
+            assert!(c.keep.contains(kept), "{kept} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
+        }
+        assert!(matches!(&reasons(&c, "/usr/lib/python3.11/hashlib.py")[0], Reason::PythonImport { module, .. } if module == "hashlib"));
+        // hashlib was found statically: its function-level `import doctest` is not followed.
+        assert!(!c.keep.contains("/usr/lib/python3.11/doctest.py"));
+        assert!(!c.keep.contains("/usr/lib/python3.11/unused.py"));
+        assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
+    }
+
+    #[test]
+    fn the_python_rule_can_be_turned_off() {
+        let idx = python_index();
+        let cfg = config("/app/app.py", None);
+        let c = ClosureBuilder::new(&idx, &cfg).python_imports(false).seeds([traced("/app/app.py")]).build();
+        assert!(!c.keep.contains("/usr/lib/python3.11/hashlib.py"));
+        assert!(!c.keep.contains("/usr/lib/python3.11/json/__init__.py"));
     }
 }

@@ -35,6 +35,8 @@ pub struct Touched {
     pub paths: BTreeMap<String, Touch>,
     /// Directories files were created in (their new entries are runtime products).
     pub written_in: BTreeMap<String, Touch>,
+    /// Paths looked up and not found (ENOENT/ENOTDIR): what a slim image may be missing.
+    pub missing: BTreeMap<String, Touch>,
     /// Commands executed, in order: argv.
     pub commands: Vec<Vec<String>>,
     pids: BTreeSet<u32>,
@@ -100,6 +102,19 @@ impl Touched {
         }
         if !f.ok() {
             self.stats.failed += 1;
+            const ENOENT: i64 = 2;
+            const ENOTDIR: i64 = 20;
+            let lookup = matches!(
+                f.op,
+                FileOp::Open | FileOp::ExecAttempt | FileOp::Stat | FileOp::Access | FileOp::Readlink | FileOp::Chdir
+            );
+            if lookup && (f.result == -ENOENT || f.result == -ENOTDIR) {
+                if let Some(abs) = f.abs.as_deref() {
+                    if !self.missing.contains_key(abs) {
+                        self.missing.insert(abs.to_owned(), Touch { how: op_name(f.op), by });
+                    }
+                }
+            }
             return;
         }
         let how = op_name(f.op);
@@ -195,6 +210,7 @@ mod tests {
         assert!(seeds.iter().all(|s| s.optional));
         assert_eq!(seeds[0].reason, Reason::Traced { how: "open".into(), by: "app[7]".into() });
         assert_eq!(t.stats().failed, 1);
+        assert_eq!(t.missing.keys().collect::<Vec<_>>(), vec!["/usr/lib/python3/foo.so"]);
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! `slimctl build`
 
 use super::runargs::{ProbeArgs, RunArgs};
-use super::{open_source, table, Failure, WorkDir, EXIT_OK, EXIT_PROBE};
-use slimctl::build::{build_from, BuildPlan, BuildReport, Stages};
+use super::{open_source, table, Failure, WorkDir, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
+use slimctl::build::{build_from, BuildPlan, BuildReport, Built, Stages};
+use slimctl::closure::{Reason, Seed};
+use slimctl::run::http::HttpProbe;
+use slimctl::run::traced::{ProbePlan, TraceReport};
+use slimctl::verify::{compare, missing_files, Round, VerifyReport};
 use slimctl::error::ErrorClass;
 use slimctl::image::Image;
 use slimctl::run::traced::{trace_run, TraceError};
@@ -30,6 +34,10 @@ pub struct BuildArgs {
     /// Also keep a shell and basic tools (sh, ls, cat, ...) for debugging the slim image.
     #[arg(long)]
     pub include_shell: bool,
+    /// Coverage rule off: do not keep the modules that kept Python code imports (also lazily,
+    /// inside functions) unless the run used them.
+    #[arg(long)]
+    pub no_python_imports: bool,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -47,6 +55,21 @@ pub struct BuildArgs {
     /// Also write the JSON report (every kept path and why) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Do not verify: by default the original and the slim image are run with the same probes and
+    /// their answers compared (needs --output docker).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Do not heal: by default files the slim image looked for and the original has are added,
+    /// and the image rebuilt, until verify passes or nothing new is missing.
+    #[arg(long)]
+    pub no_fix: bool,
+    /// Most self-healing rounds.
+    #[arg(long, default_value_t = 3)]
+    pub max_rounds: u32,
+    /// An extra HTTP probe for verify only (same forms as --http-probe-cmd): a smoke test richer
+    /// than the traced probes; repeatable.
+    #[arg(long = "verify-http-probe-cmd", value_name = "METHOD:PATH")]
+    pub verify_http_probes: Vec<String>,
 }
 
 fn source_date_epoch() -> Result<Option<u64>, Failure> {
@@ -67,7 +90,7 @@ const SHELL_TOOLS: &[&str] = &[
 ];
 
 
-fn trace_failure(e: TraceError) -> Failure {
+pub fn trace_failure(e: TraceError) -> Failure {
     match e {
         TraceError::Sensor(e) => Failure::new(ErrorClass::Environment, e),
         TraceError::Run(RunError::Input(m)) => Failure::input(m),
@@ -83,6 +106,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         excludes: args.excludes.clone(),
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
+        rules_off: if args.no_python_imports { vec!["python-imports".to_owned()] } else { Vec::new() },
     };
     let probes = if args.no_trace { None } else { Some(args.probes.plan(args.run.show_logs)?) };
     if probes.is_some() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
@@ -105,12 +129,12 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
 
     let mut stages = Stages::default();
     let source: std::sync::Arc<dyn slimctl::image::ImageSource> = std::sync::Arc::from(source);
-    let original: Image = {
+    let original: std::sync::Arc<Image> = {
         let src = source.clone();
         let t = std::time::Instant::now();
         let img = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false)).await??;
         stages.0.push(slimctl::build::Stage { name: "inspect", seconds: t.elapsed().as_secs_f64() });
-        img
+        std::sync::Arc::new(img)
     };
 
     if args.include_shell {
@@ -124,42 +148,142 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         }
     }
 
-    let mut trace_report = None;
-    if let Some(probes) = probes {
-        let docker = docker.as_ref().expect("engine images come with the engine");
-        let spec = args.run.spec(&original.config.digest)?;
-        let has_shell = slimctl::resolve::resolve(&original.index, "/bin/sh", "/", true).is_ok();
+    let Some(probes) = probes else {
+        let (built, stages) = select_and_write(&source, &original, &plan, work, stages).await?;
+        let (report, _) = emit(args, &docker, &tag, work, &built, stages, None, None).await?;
+        return finish(args, &report, EXIT_OK);
+    };
+
+    // Round 0: the original under the sensor.
+    let docker_ref = docker.as_ref().expect("engine images come with the engine");
+    let spec = args.run.spec(&original.config.digest)?;
+    let has_shell = slimctl::resolve::resolve(&original.index, "/bin/sh", "/", true).is_ok();
+    let t = std::time::Instant::now();
+    let traced = trace_run(docker_ref, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
+    stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
+    warn_probes(&traced.report);
+    plan.seeds = traced.touched.seeds();
+
+    let verify = !args.no_verify && matches!(args.output, Output::Engine);
+    let mut replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
+    for p in &args.verify_http_probes {
+        replay.http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
+    }
+    // With probes of its own, verify needs two runs of the original under its plan; without,
+    // the traced run is the first of them.
+    let mut first_original: Option<TraceReport> = args.verify_http_probes.is_empty().then(|| traced.report.clone());
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut second_original: Option<TraceReport> = None;
+    let mut superseded: Vec<String> = Vec::new();
+    let mut round: u32 = 0;
+    loop {
+        let (built, round_stages) = select_and_write(&source, &original, &plan, work, std::mem::take(&mut stages)).await?;
+        stages = round_stages;
+        if !verify {
+            let (report, _) = emit(args, &docker, &tag, work, &built, stages, Some(traced.report), None).await?;
+            return finish(args, &report, EXIT_OK);
+        }
+        let (_, slim_id) = output(args, &docker, &tag, work, &built, &mut stages).await?;
+
         let t = std::time::Instant::now();
-        let traced = trace_run(docker, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
-        stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
-        for p in traced.report.http.iter().filter(|p| p.status.is_some_and(|s| s >= 500) || p.error.is_some()) {
-            match (p.status, &p.error) {
-                (Some(st), _) => eprintln!("warning: {} {} on port {} answered {st} while traced", p.method, p.path, p.port),
-                (None, Some(e)) => eprintln!("warning: {} {} on port {} failed while traced: {e}", p.method, p.path, p.port),
-                _ => {}
+        while first_original.is_none() || second_original.is_none() {
+            // A second run of the original tells answers that vary by themselves from differences.
+            let bar = slimctl::progress::spinner("verify: running the original");
+            let again = trace_run(docker_ref, &original.config, &args.run.spec(&original.config.digest)?, &replay, has_shell).await;
+            bar.finish_and_clear();
+            let again = again.map_err(trace_failure)?.report;
+            if let Some(f) = &again.failure {
+                return Err(Failure { code: EXIT_PROBE, message: format!("verify: the original failed under the verify probes: {f}") });
+            }
+            if first_original.is_none() {
+                first_original = Some(again);
+            } else {
+                second_original = Some(again);
             }
         }
-        for e in traced.report.exec.iter().filter(|e| e.exit_code != Some(0)) {
-            eprintln!("warning: {} probe {:?} exited with {:?}", e.source, e.command, e.exit_code);
+        let bar = slimctl::progress::spinner("verify: running the slim image");
+        let slim_run = trace_run(docker_ref, &original.config, &args.run.spec(&slim_id)?, &replay, has_shell).await;
+        bar.finish_and_clear();
+        let slim_run = slim_run.map_err(trace_failure)?;
+        let checks = compare(first_original.as_ref().expect("run above"), second_original.as_ref(), &slim_run.report);
+        let missing = missing_files(&slim_run.touched, &original.index, &built.closure.keep);
+        stages.0.push(slimctl::build::Stage { name: "verify", seconds: t.elapsed().as_secs_f64() });
+        let ok = checks.iter().all(|c| c.verdict.ok());
+        let added: Vec<String> = if ok && missing.is_empty() || args.no_fix || round >= args.max_rounds {
+            Vec::new()
+        } else {
+            let seeded: std::collections::HashSet<&str> = plan.seeds.iter().map(|s| s.path.as_str()).collect();
+            missing.iter().map(|m| m.path.clone()).filter(|p| !seeded.contains(p.as_str())).collect()
+        };
+        rounds.push(Round { round, slim_bytes: built.slim.layer.content_bytes, checks, missing: missing.clone(), added: added.clone() });
+        if added.is_empty() {
+            for old in superseded {
+                remove_image(docker_ref, &old).await;
+            }
+            let verify_report = VerifyReport { ok: ok && missing.is_empty(), rounds };
+            let code = if verify_report.ok { EXIT_OK } else { EXIT_VERIFY };
+            let (report, _) = emit_report(args, &tag, &built, stages, Some(traced.report), Some(verify_report))?;
+            return finish(args, &report, code);
         }
-        plan.seeds = traced.touched.seeds();
-        trace_report = Some(traced.report);
+        // Self-healing: what the slim image looked for and the original has goes in, with its closure.
+        round += 1;
+        for m in &missing {
+            if added.contains(&m.path) {
+                plan.seeds.push(Seed { path: m.path.clone(), reason: Reason::Healed { by: m.by.clone(), round }, optional: true });
+            }
+        }
+        superseded.push(slim_id);
     }
+}
 
-    let work_path = work.path().to_owned();
-    let (built, stages) = tokio::task::spawn_blocking(move || {
+async fn remove_image(docker: &bollard::Docker, id: &str) {
+    let opts = bollard::query_parameters::RemoveImageOptions { force: false, noprune: false, ..Default::default() };
+    let _ = docker.remove_image(id, Some(opts), None).await;
+}
+
+fn warn_probes(r: &TraceReport) {
+    for p in r.http.iter().filter(|p| p.status.is_some_and(|s| s >= 500) || p.error.is_some()) {
+        match (p.status, &p.error) {
+            (Some(st), _) => eprintln!("warning: {} {} on port {} answered {st} while traced", p.method, p.path, p.port),
+            (None, Some(e)) => eprintln!("warning: {} {} on port {} failed while traced: {e}", p.method, p.path, p.port),
+            _ => {}
+        }
+    }
+    for e in r.exec.iter().filter(|e| e.exit_code != Some(0)) {
+        eprintln!("warning: {} probe {:?} exited with {:?}", e.source, e.command, e.exit_code);
+    }
+}
+
+async fn select_and_write(
+    source: &std::sync::Arc<dyn slimctl::image::ImageSource>,
+    original: &std::sync::Arc<Image>,
+    plan: &BuildPlan,
+    work: &WorkDir,
+    mut stages: Stages,
+) -> Result<(Built, Stages), Failure> {
+    let (source, original, plan, work_path) = (source.clone(), original.clone(), plan.clone(), work.path().to_owned());
+    Ok(tokio::task::spawn_blocking(move || {
         let built = build_from(source.as_ref(), original, &plan, &work_path, &mut stages);
         built.map(|b| (b, stages))
     })
-    .await??;
-    let mut stages = stages;
+    .await??)
+}
 
+/// Places the slim image where --output says. Returns the output's description and the image id.
+async fn output(
+    args: &BuildArgs,
+    docker: &Option<bollard::Docker>,
+    tag: &str,
+    work: &WorkDir,
+    built: &Built,
+    stages: &mut Stages,
+) -> Result<(String, String), Failure> {
     let started = std::time::Instant::now();
-    let (output_desc, tag_out) = match &args.output {
+    let desc = match &args.output {
         Output::Engine => {
-            let docker = docker.expect("engine connected above");
+            let docker = docker.as_ref().expect("engine connected above");
             let bar = slimctl::progress::spinner(&format!("loading {tag} into the engine"));
-            let id = load_into_engine(&docker, &built.slim, &built.layer_file, &tag, work.path()).await;
+            let id = load_into_engine(docker, &built.slim, &built.layer_file, tag, work.path()).await;
             bar.finish_and_clear();
             let id = id?;
             if id != built.slim.config_digest {
@@ -168,38 +292,83 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
                     built.slim.config_digest
                 )));
             }
-            (format!("docker:{tag}"), Some(tag.clone()))
+            format!("docker:{tag}")
         }
         Output::OciDir(dir) => {
-            write_oci_dir(&built.slim, &built.layer_file, Some(&tag), dir)?;
-            (format!("oci:{}", dir.display()), Some(tag.clone()))
+            write_oci_dir(&built.slim, &built.layer_file, Some(tag), dir)?;
+            format!("oci:{}", dir.display())
         }
         Output::DockerArchive(file) => {
             let werr = |e: std::io::Error| {
                 Failure::new(slimctl::error::ErrorClass::Environment, format!("cannot write {}: {e}", file.display()))
             };
             let f = std::fs::File::create(file).map_err(werr)?;
-            let w = write_docker_archive(&built.slim, &built.layer_file, Some(&tag), std::io::BufWriter::new(f)).map_err(werr)?;
+            let w = write_docker_archive(&built.slim, &built.layer_file, Some(tag), std::io::BufWriter::new(f)).map_err(werr)?;
             w.into_inner().map_err(|e| werr(e.into_error()))?;
-            (format!("docker-archive:{}", file.display()), Some(tag.clone()))
+            format!("docker-archive:{}", file.display())
         }
     };
     stages.0.push(slimctl::build::Stage { name: "output", seconds: started.elapsed().as_secs_f64() });
+    Ok((desc, built.slim.config_digest.clone()))
+}
 
-    let mut report = BuildReport::new(&built, output_desc, tag_out, stages.0);
-    report.trace = trace_report;
+#[allow(clippy::too_many_arguments)]
+async fn emit(
+    args: &BuildArgs,
+    docker: &Option<bollard::Docker>,
+    tag: &str,
+    work: &WorkDir,
+    built: &Built,
+    mut stages: Stages,
+    trace: Option<TraceReport>,
+    verify: Option<VerifyReport>,
+) -> Result<(BuildReport, ()), Failure> {
+    output(args, docker, tag, work, built, &mut stages).await?;
+    emit_report(args, tag, built, stages, trace, verify)
+}
+
+fn output_desc(args: &BuildArgs, tag: &str) -> String {
+    match &args.output {
+        Output::Engine => format!("docker:{tag}"),
+        Output::OciDir(dir) => format!("oci:{}", dir.display()),
+        Output::DockerArchive(file) => format!("docker-archive:{}", file.display()),
+    }
+}
+
+fn emit_report(
+    args: &BuildArgs,
+    tag: &str,
+    built: &Built,
+    stages: Stages,
+    trace: Option<TraceReport>,
+    verify: Option<VerifyReport>,
+) -> Result<(BuildReport, ()), Failure> {
+    let mut report = BuildReport::new(built, output_desc(args, tag), Some(tag.to_owned()), stages.0);
+    report.trace = trace;
+    report.verify = verify;
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report).map_err(Failure::internal)?;
         std::fs::write(path, json).map_err(|e| {
             Failure::new(slimctl::error::ErrorClass::Environment, format!("cannot write report {}: {e}", path.display()))
         })?;
     }
+    Ok((report, ()))
+}
+
+fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Failure> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
+        println!("{}", serde_json::to_string_pretty(report).map_err(Failure::internal)?);
     } else {
-        print_summary(&report);
+        print_summary(report);
     }
-    Ok(EXIT_OK)
+    if code == EXIT_VERIFY {
+        eprintln!(
+            "slimctl: error: the slim image does not behave like the original (see the verify table{}); \
+             add what it needs with --include, or more probes",
+            if args.no_fix { "; --fix was off" } else { "" }
+        );
+    }
+    Ok(code)
 }
 
 fn print_summary(r: &BuildReport) {
@@ -237,6 +406,31 @@ fn print_summary(r: &BuildReport) {
         }
         println!("{line}");
     }
+    if let Some(v) = &r.verify {
+        for round in &v.rounds {
+            if let Some(last) = v.rounds.last() {
+                if round.round == last.round {
+                    let rows: Vec<Vec<String>> = round
+                        .checks
+                        .iter()
+                        .map(|c| vec![c.what.clone(), c.original.clone(), c.slim.clone(), format!("{:?}", c.verdict).to_lowercase()])
+                        .collect();
+                    if !rows.is_empty() {
+                        print!("{}", table::render(&["verify", "original", "slim", "verdict"], &rows));
+                    }
+                }
+            }
+            for m in &round.missing {
+                println!("round {}: slim image missed {} ({} by {})", round.round, m.path, m.how, m.by);
+            }
+            if !round.added.is_empty() {
+                println!("round {}: added {} path(s) and rebuilt", round.round, round.added.len());
+            }
+        }
+        println!("verify: {}", if v.ok { "the slim image behaves like the original" } else { "MISMATCH" });
+    }
+    let parts: Vec<String> = r.bytes_by_reason.iter().map(|(k, v)| format!("{k} {}", human_bytes(*v))).collect();
+    println!("slim bytes by reason: {}", parts.join(", "));
     let stages: Vec<String> = r.stages.iter().map(|s| format!("{} {:.2}s", s.name, s.seconds)).collect();
     println!("time: {}", stages.join(", "));
     let libs: Vec<_> = r.unresolved.iter().filter(|u| !matches!(u.wanted_by, slimctl::closure::Reason::Included { .. })).collect();

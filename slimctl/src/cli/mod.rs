@@ -3,6 +3,7 @@
 mod build;
 mod runargs;
 mod table;
+mod verify;
 mod xray;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +17,8 @@ pub const EXIT_CI_GATE: u8 = 5;
 /// The traced target failed under its probes: never answered, exited early, a probe errored.
 pub const EXIT_PROBE: u8 = 6;
 pub const EXIT_USAGE: u8 = 2;
+/// Verify found the slim image behaving differently from the original.
+pub const EXIT_VERIFY: u8 = 7;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser, Debug)]
@@ -34,6 +37,8 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Show an image's layers, largest files and wasted space.
     Xray(xray::XrayArgs),
+    /// Run ORIGINAL and SLIM with the same probes and compare their answers.
+    Verify(verify::VerifyArgs),
 }
 
 /// A failure with the exit code it deserves.
@@ -121,6 +126,7 @@ pub async fn run(cli: Cli) -> u8 {
             match &cli.command {
                 Command::Build(args) => build::run(args, &work).await,
                 Command::Xray(args) => xray::run(args).await,
+                Command::Verify(args) => verify::run(args, &work).await,
             }
         } => r,
         sig = interrupted() => {

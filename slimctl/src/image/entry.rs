@@ -39,6 +39,9 @@ pub struct Entry {
     /// Contents of the few small files the closure must read (ld.so configuration).
     #[serde(skip)]
     pub captured: Option<Box<[u8]>>,
+    /// Modules a Python source file imports (see `pyimports::encode`).
+    #[serde(skip)]
+    pub py_imports: Option<Box<[String]>>,
 }
 
 impl Entry {
@@ -76,6 +79,7 @@ impl Entry {
             elf: None,
             shebang: None,
             captured: None,
+            py_imports: None,
         }
     }
 }

@@ -126,6 +126,11 @@ impl FileIndex {
         self.entries.range::<String, _>(range)
     }
 
+    /// Every entry whose path starts with `prefix`, in path order.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
+        self.entries.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)).take_while(move |(p, _)| p.starts_with(prefix))
+    }
+
     /// Bytes visible in the merged filesystem (regular files; hard links counted once).
     pub fn visible_bytes(&self) -> u64 {
         self.entries.values().map(Entry::stored_bytes).sum()

@@ -28,6 +28,9 @@ pub struct LayerIndex {
 }
 
 /// The small files whose contents the keep-set closure reads.
+/// Python sources larger than this are not read for imports (generated tables, vendored blobs).
+const PY_READ_LIMIT: u64 = 2 << 20;
+
 fn wants_capture(path: &str) -> bool {
     path == "/etc/ld.so.conf"
         || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
@@ -129,6 +132,7 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
             elf: None,
             shebang: None,
             captured: None,
+            py_imports: None,
         };
 
         match &entry.kind {
@@ -147,6 +151,7 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
                 entry.size = src.size;
                 entry.elf = src.elf.clone();
                 entry.shebang = src.shebang.clone();
+                entry.py_imports = src.py_imports.clone();
                 // Extended attributes belong to the inode, which the link shares.
                 if entry.xattrs.is_empty() {
                     entry.xattrs = src.xattrs.clone();
@@ -170,6 +175,21 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std:
         let mut buf = Vec::with_capacity(entry.size as usize);
         r.read_to_end(&mut buf)?;
         entry.captured = Some(buf.into_boxed_slice());
+        return Ok(());
+    }
+    if path.ends_with(".py") && entry.size <= PY_READ_LIMIT {
+        let mut buf = Vec::with_capacity(entry.size as usize);
+        r.read_to_end(&mut buf)?;
+        if buf.starts_with(b"#!") {
+            if let Some(line) = buf[2..].split(|b| *b == b'\n').next() {
+                let line = String::from_utf8_lossy(line).trim().to_owned();
+                if !line.is_empty() {
+                    entry.shebang = Some(line.into_boxed_str());
+                }
+            }
+        }
+        let imports = crate::pyimports::parse(&String::from_utf8_lossy(&buf));
+        entry.py_imports = Some(crate::pyimports::encode(&imports));
         return Ok(());
     }
     if entry.size < 4 {

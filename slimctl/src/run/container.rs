@@ -212,6 +212,23 @@ impl Container {
         out
     }
 
+    /// The container's standard output alone, at most `limit` bytes (the end is kept).
+    pub async fn stdout(&self, limit: usize) -> String {
+        let opts = LogsOptions { stdout: true, stderr: false, tail: "all".into(), ..Default::default() };
+        let mut s = self.docker.logs(&self.id, Some(opts));
+        let mut out = Vec::new();
+        while let Some(Ok(chunk)) = s.next().await {
+            out.extend_from_slice(&chunk.into_bytes());
+            if out.len() > 2 * limit {
+                out.drain(..out.len() - limit);
+            }
+        }
+        if out.len() > limit {
+            out.drain(..out.len() - limit);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     pub fn docker(&self) -> &Docker {
         &self.docker
     }

@@ -33,6 +33,8 @@ impl Spool {
             by_key.entry(image.layers[*layer].key.as_str()).or_default().insert(*layer);
         }
         let spool_path = dir.join("contents.spool");
+        // A self-healing rebuild collects again into the same work dir.
+        let _ = std::fs::remove_file(&spool_path);
         let werr = |source: std::io::Error| ImageError::Write { path: spool_path.clone(), source };
         let mut file = File::options().read(true).write(true).create_new(true).open(&spool_path).map_err(werr)?;
         let mut chunks = HashMap::new();

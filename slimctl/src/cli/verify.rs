@@ -1,0 +1,83 @@
+//! `slimctl verify ORIGINAL SLIM`: run both with the same probes and compare.
+use super::runargs::{ProbeArgs, RunArgs};
+use super::{open_source, table, Failure, EXIT_OK, EXIT_VERIFY};
+use slimctl::image::{Image, ImageRef};
+use slimctl::run::traced::{trace_run, ProbePlan};
+use slimctl::verify::{compare, missing_files, Round, VerifyReport};
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The original image (in the engine).
+    pub original: String,
+    /// The slim image (in the engine).
+    pub slim: String,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure> {
+    for img in [&args.original, &args.slim] {
+        if !matches!(ImageRef::parse(img), ImageRef::Engine(_)) {
+            return Err(Failure::input(format!("{img}: verify runs images, so both must be in the engine (docker load first)")));
+        }
+    }
+    let plan = args.probes.plan(args.run.show_logs)?;
+    let (src, docker, _) = open_source(&args.original, Some(work.path())).await?;
+    let docker = docker.expect("engine image");
+    let original = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false)).await??;
+    let (slim_src, _, _) = open_source(&args.slim, None).await?;
+    let slim = tokio::task::spawn_blocking(move || Image::open(slim_src.as_ref(), false)).await??;
+    let has_shell = slimctl::resolve::resolve(&slim.index, "/bin/sh", "/", true).is_ok();
+
+    let bar = slimctl::progress::spinner("verify: running the original");
+    let first = trace_run(&docker, &original.config, &args.run.spec(&original.config.digest)?, &plan, has_shell).await;
+    bar.finish_and_clear();
+    let first = first.map_err(super::build::trace_failure)?;
+    let replay = ProbePlan { lenient: true, ..plan.replay(&first.report) };
+    let bar = slimctl::progress::spinner("verify: running the original again");
+    let second = trace_run(&docker, &original.config, &args.run.spec(&original.config.digest)?, &replay, has_shell).await;
+    bar.finish_and_clear();
+    let second = second.map_err(super::build::trace_failure)?;
+    let bar = slimctl::progress::spinner("verify: running the slim image");
+    let slim_run = trace_run(&docker, &slim.config, &args.run.spec(&slim.config.digest)?, &replay, has_shell).await;
+    bar.finish_and_clear();
+    let slim_run = slim_run.map_err(super::build::trace_failure)?;
+
+    let checks = compare(&first.report, Some(&second.report), &slim_run.report);
+    // Missing: looked up by the slim run, absent from the slim image, present in the original.
+    let slim_paths = slimctl::closure::KeepSet {
+        paths: slim.index.iter().map(|(p, _)| (p.clone(), Default::default())).collect(),
+    };
+    let missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
+    let ok = checks.iter().all(|c| c.verdict.ok()) && missing.is_empty();
+    let report = VerifyReport {
+        ok,
+        rounds: vec![Round { round: 0, slim_bytes: slim.index.visible_bytes(), checks, missing, added: Vec::new() }],
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
+    } else {
+        let round = &report.rounds[0];
+        let rows: Vec<Vec<String>> = round
+            .checks
+            .iter()
+            .map(|c| vec![c.what.clone(), c.original.clone(), c.slim.clone(), format!("{:?}", c.verdict).to_lowercase()])
+            .collect();
+        print!("{}", table::render(&["check", "original", "slim", "verdict"], &rows));
+        for m in &round.missing {
+            println!("missing in the slim image: {} ({} by {}; in the original as {})", m.path, m.how, m.by, m.resolved);
+        }
+        let matched = round.checks.iter().filter(|c| c.verdict.ok()).count();
+        println!("{matched}/{} checks match; {} missing file(s)", round.checks.len(), round.missing.len());
+    }
+    if !ok {
+        eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original);
+        return Ok(EXIT_VERIFY);
+    }
+    Ok(EXIT_OK)
+}
