@@ -11,3 +11,8 @@ tail -n +2 "$input" | awk -F, '{ total[$1] += $3 * $4 } END { for (r in total) p
 echo "== top product by units =="
 tail -n +2 "$input" | awk -F, '{ units[$2] += $3 } END { for (p in units) print units[p], p }' | sort -rn | head -n 1
 echo "rows: $(tail -n +2 "$input" | wc -l)"
+# Only with --regions: a branch the default run never takes (slimctl's shell-commands rule keeps its tools).
+if [ "${2:-}" = "--regions" ]; then
+    echo "== rows per region =="
+    tail -n +2 "$input" | cut -d, -f1 | sort | uniq -c | sort -rn
+fi

@@ -21,6 +21,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"service": "python-http", "python": platform.python_version()})
         elif self.path == "/health":
             self._send(200, {"ok": True})
+        elif self.path == "/stats":
+            # Imported here only: a probe of / never loads it (slimctl's python-imports rule keeps it).
+            import statistics
+
+            latencies = [12, 15, 11, 30, 14]
+            self._send(200, {"mean": statistics.mean(latencies), "median": statistics.median(latencies)})
         else:
             self._send(404, {"error": "not found", "path": self.path})
 

@@ -116,6 +116,8 @@ pub fn select(image: &Image, plan: &BuildPlan) -> Result<Closure, BuildError> {
     let closure = ClosureBuilder::new(&image.index, &image.config)
         .exclude(plan.excludes.iter().cloned())
         .python_imports(!plan.rules_off.iter().any(|r| r == "python-imports"))
+        .shell_commands(!plan.rules_off.iter().any(|r| r == "shell-commands"))
+        .node_requires(!plan.rules_off.iter().any(|r| r == "node-requires"))
         .config_seeds(&image.config)
         .includes(plan.includes.iter().cloned())
         .seeds(plan.seeds.iter().cloned())

@@ -42,6 +42,10 @@ pub enum Reason {
     Healed { by: String, round: u32 },
     /// Coverage rule python-imports: a module that kept Python code imports (maybe lazily).
     PythonImport { of: String, module: String },
+    /// Coverage rule shell-commands: a program a kept shell script names.
+    ShellCommand { of: String, command: String },
+    /// Coverage rule node-requires: a module that kept JavaScript code loads (maybe lazily).
+    NodeRequire { of: String, module: String },
 }
 
 impl Reason {
@@ -52,6 +56,8 @@ impl Reason {
             Reason::Traced { .. } | Reason::WrittenIn { .. } => "traced",
             Reason::Healed { .. } => "healed",
             Reason::PythonImport { .. } => "coverage:python-imports",
+            Reason::ShellCommand { .. } => "coverage:shell-commands",
+            Reason::NodeRequire { .. } => "coverage:node-requires",
             Reason::Included { .. } | Reason::InIncludedDir { .. } => "included",
             Reason::Entrypoint { .. } | Reason::UserDatabase { .. } | Reason::WorkingDir | Reason::Volume => "config",
             Reason::SymlinkOnPath { .. }
@@ -83,6 +89,8 @@ impl std::fmt::Display for Reason {
             Reason::WrittenIn { by } => write!(f, "written into by {by}"),
             Reason::Healed { by, round } => write!(f, "missing in the slim image for {by} (added in round {round})"),
             Reason::PythonImport { of, module } => write!(f, "module {module} imported by {of}"),
+            Reason::ShellCommand { of, command } => write!(f, "command {command} named by {of}"),
+            Reason::NodeRequire { of, module } => write!(f, "module {module} loaded by {of}"),
         }
     }
 }
@@ -179,6 +187,8 @@ pub struct ClosureBuilder<'a> {
     examined: HashSet<String>,
     out: Closure,
     python_imports: bool,
+    shell_commands: bool,
+    node_requires: bool,
     /// Python files kept only because a rule found them (not run by the app).
     static_python: HashSet<String>,
     /// sys.path of the image's Python installations, found on first use.
@@ -197,6 +207,8 @@ impl<'a> ClosureBuilder<'a> {
             examined: HashSet::new(),
             out: Closure::default(),
             python_imports: true,
+            shell_commands: true,
+            node_requires: true,
             static_python: HashSet::new(),
             py_path: None,
             pythonpath: config
@@ -204,6 +216,18 @@ impl<'a> ClosureBuilder<'a> {
                 .map(|p| p.split(':').filter(|d| d.starts_with('/')).map(|d| d.trim_end_matches('/').to_owned()).collect())
                 .unwrap_or_default(),
         }
+    }
+
+    /// Coverage rule node-requires (on by default): follow the require/import of kept JavaScript.
+    pub fn node_requires(mut self, on: bool) -> Self {
+        self.node_requires = on;
+        self
+    }
+
+    /// Coverage rule shell-commands (on by default): keep the programs kept shell scripts name.
+    pub fn shell_commands(mut self, on: bool) -> Self {
+        self.shell_commands = on;
+        self
     }
 
     /// Coverage rule python-imports (on by default): follow the imports of kept Python code.
@@ -475,6 +499,94 @@ impl<'a> ClosureBuilder<'a> {
         }
     }
 
+    fn is_file(&self, p: &str) -> bool {
+        resolve(self.index, p, "/", true).ok().and_then(|r| self.index.get(&r.path)).is_some_and(|e| !e.is_dir())
+    }
+
+    fn is_dir(&self, p: &str) -> bool {
+        resolve(self.index, p, "/", true).ok().and_then(|r| self.index.get(&r.path)).is_some_and(|e| e.is_dir())
+    }
+
+    /// Node's file resolution of X: the file, X.js/.json/.node/.mjs/.cjs, or the directory's
+    /// package.json main / index.js. Returns the files to keep (package.json included).
+    fn node_file(&self, x: &str, depth: u8) -> Option<Vec<String>> {
+        if self.is_file(x) {
+            return Some(vec![x.to_owned()]);
+        }
+        for ext in [".js", ".json", ".node", ".mjs", ".cjs"] {
+            let f = format!("{x}{ext}");
+            if self.is_file(&f) {
+                return Some(vec![f]);
+            }
+        }
+        if !self.is_dir(x) || depth > 3 {
+            return None;
+        }
+        let pkg = format!("{x}/package.json");
+        let main = resolve(self.index, &pkg, "/", true)
+            .ok()
+            .and_then(|r| self.index.get(&r.path))
+            .and_then(|e| e.captured.as_deref())
+            .and_then(crate::jsimports::package_main);
+        let mut files = Vec::new();
+        if self.is_file(&pkg) {
+            files.push(pkg);
+        }
+        if let Some(main) = main {
+            let target = join(x, main.trim_start_matches("./"));
+            if let Some(f) = self.node_file(&target, depth + 1) {
+                files.extend(f);
+                return Some(files);
+            }
+        }
+        for index in ["index.js", "index.json", "index.node"] {
+            let f = format!("{x}/{index}");
+            if self.is_file(&f) {
+                files.push(f);
+                return Some(files);
+            }
+        }
+        None
+    }
+
+    fn follow_node_requires(&mut self, path: &str, specs: &[String]) {
+        let dir = parent(path).to_owned();
+        for spec in specs {
+            if crate::jsimports::is_builtin(spec) {
+                continue;
+            }
+            let found = if spec.starts_with("./") || spec.starts_with("../") || spec == "." || spec == ".." {
+                // `..` is resolved inside the index by the closure, never lexically
+                self.node_file(&join(&dir, spec.trim_end_matches('/')), 0)
+            } else if spec.starts_with('/') {
+                self.node_file(spec, 0)
+            } else {
+                // node_modules of every ancestor, then the global and Debian locations.
+                let mut candidates = Vec::new();
+                let mut d = dir.clone();
+                loop {
+                    if !d.ends_with("/node_modules") {
+                        candidates.push(format!("{}/node_modules/{spec}", d.trim_end_matches('/')));
+                    }
+                    if d == "/" {
+                        break;
+                    }
+                    d = parent(&d).to_owned();
+                }
+                for g in ["/usr/local/lib/node_modules", "/usr/lib/node_modules", "/usr/share/nodejs", "/usr/lib/nodejs"] {
+                    candidates.push(format!("{g}/{spec}"));
+                }
+                candidates.iter().find_map(|c| self.node_file(c, 0))
+            };
+            if let Some(files) = found {
+                let reason = Reason::NodeRequire { of: path.to_owned(), module: spec.clone() };
+                for f in files {
+                    self.push(f, "/", reason.clone(), false);
+                }
+            }
+        }
+    }
+
     /// Follows what a kept path needs: its subtree (for a recursive include), its link target,
     /// its ELF interpreter and libraries, its script interpreter.
     fn examine(&mut self, path: &str, recursive: bool) {
@@ -532,6 +644,30 @@ impl<'a> ClosureBuilder<'a> {
                 // The kernel honours `#!` only on exec, which needs an execute bit: a library
                 // module with a stray `#!` line brings in nothing.
                 let executable = entry.mode & 0o111 != 0;
+                if self.node_requires {
+                    if let Some(specs) = entry.js_imports.as_deref() {
+                        self.follow_node_requires(path, specs);
+                    }
+                }
+                if self.shell_commands && executable {
+                    if let Some(words) = entry.sh_commands.as_deref() {
+                        for w in words {
+                            let found = if w.starts_with('/') {
+                                resolve(self.index, w, "/", true)
+                                    .ok()
+                                    .filter(|r| self.index.get(&r.path).is_some_and(|e| !e.is_dir() && e.mode & 0o111 != 0))
+                                    .map(|_| w.clone())
+                            } else if w.contains('/') {
+                                None
+                            } else {
+                                self.find_program(w, "/")
+                            };
+                            if let Some(p) = found {
+                                self.push(p, "/", Reason::ShellCommand { of: path.to_owned(), command: w.clone() }, false);
+                            }
+                        }
+                    }
+                }
                 if let Some(line) = entry.shebang.as_deref().filter(|_| executable) {
                     let mut words = line.split_whitespace();
                     if let Some(interp) = words.next() {
@@ -740,5 +876,35 @@ mod tests {
         let c = ClosureBuilder::new(&idx, &cfg).python_imports(false).seeds([traced("/app/app.py")]).build();
         assert!(!c.keep.contains("/usr/lib/python3.11/hashlib.py"));
         assert!(!c.keep.contains("/usr/lib/python3.11/json/__init__.py"));
+    }
+
+    #[test]
+    fn node_requires_follow_relative_files_packages_and_skip_builtins() {
+        let files: &[(&str, &str)] = &[
+            ("app/server.js", "const http = require('http');\nfunction h() { return require('./lib/report'); }\nrequire('left-pad');\n"),
+            ("app/lib/report.js", "const zlib = require('node:zlib');\nconst d = require('../data');\n"),
+            ("app/data.json", "{}"),
+            ("app/node_modules/left-pad/package.json", r#"{"name":"left-pad","main":"lib/pad.js"}"#),
+            ("app/node_modules/left-pad/lib/pad.js", "module.exports = 1;\n"),
+            ("app/node_modules/unused/index.js", ""),
+        ];
+        let mut b = tar::Builder::new(Vec::new());
+        for (at, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, at, data.as_bytes()).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let mut idx = FileIndex::new();
+        idx.apply_layer(scan_layer(&tar[..], 0, "js").unwrap(), None);
+        let cfg = config("node", None);
+        let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/app/server.js")]).build();
+        for kept in ["/app/lib/report.js", "/app/data.json", "/app/node_modules/left-pad/package.json", "/app/node_modules/left-pad/lib/pad.js"] {
+            assert!(c.keep.contains(kept), "{kept} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
+        }
+        assert!(!c.keep.contains("/app/node_modules/unused/index.js"));
+        let c = ClosureBuilder::new(&idx, &cfg).node_requires(false).seeds([traced("/app/server.js")]).build();
+        assert!(!c.keep.contains("/app/lib/report.js"));
     }
 }

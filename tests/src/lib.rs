@@ -115,26 +115,28 @@ pub fn image_id(image: &str) -> String {
 
 /// GET http://127.0.0.1:PORT/PATH with a plain socket, retrying while the app starts.
 pub fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-            write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-            let mut body = String::new();
-            s.read_to_string(&mut body)?;
-            if body.is_empty() {
-                return Err(std::io::Error::other("empty answer"));
-            }
-            Ok(body)
-        })();
-        match attempt {
+        match http_try(port, path) {
             Ok(b) => return b,
             Err(e) if std::time::Instant::now() > deadline => panic!("no HTTP answer on 127.0.0.1:{port}{path}: {e}"),
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
         }
     }
+}
+
+/// One GET, no retry: the raw answer, or why there was none.
+pub fn http_try(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    if body.is_empty() {
+        return Err(std::io::Error::other("empty answer"));
+    }
+    Ok(body)
 }
 
 /// A running container removed when dropped.

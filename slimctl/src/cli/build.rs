@@ -38,6 +38,13 @@ pub struct BuildArgs {
     /// inside functions) unless the run used them.
     #[arg(long)]
     pub no_python_imports: bool,
+    /// Coverage rule off: do not keep the programs that kept shell scripts name (on every
+    /// branch) unless the run used them.
+    #[arg(long)]
+    pub no_shell_commands: bool,
+    /// Coverage rule off: do not follow require()/import of kept JavaScript.
+    #[arg(long)]
+    pub no_node_requires: bool,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -106,7 +113,11 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         excludes: args.excludes.clone(),
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
-        rules_off: if args.no_python_imports { vec!["python-imports".to_owned()] } else { Vec::new() },
+        rules_off: [("python-imports", args.no_python_imports), ("shell-commands", args.no_shell_commands), ("node-requires", args.no_node_requires)]
+            .iter()
+            .filter(|(_, off)| *off)
+            .map(|(r, _)| r.to_string())
+            .collect(),
     };
     let probes = if args.no_trace { None } else { Some(args.probes.plan(args.run.show_logs)?) };
     if probes.is_some() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {

@@ -42,6 +42,12 @@ pub struct Entry {
     /// Modules a Python source file imports (see `pyimports::encode`).
     #[serde(skip)]
     pub py_imports: Option<Box<[String]>>,
+    /// Words of a shell script that may name commands (see `shwords`).
+    #[serde(skip)]
+    pub sh_commands: Option<Box<[String]>>,
+    /// Module specifiers a JavaScript file loads (see `jsimports`).
+    #[serde(skip)]
+    pub js_imports: Option<Box<[String]>>,
 }
 
 impl Entry {
@@ -80,6 +86,8 @@ impl Entry {
             shebang: None,
             captured: None,
             py_imports: None,
+            sh_commands: None,
+            js_imports: None,
         }
     }
 }

@@ -28,11 +28,15 @@ pub struct LayerIndex {
 }
 
 /// The small files whose contents the keep-set closure reads.
+/// Shell scripts larger than this are not read for the commands they name.
+const SH_READ_LIMIT: u64 = 256 << 10;
+
 /// Python sources larger than this are not read for imports (generated tables, vendored blobs).
 const PY_READ_LIMIT: u64 = 2 << 20;
 
 fn wants_capture(path: &str) -> bool {
-    path == "/etc/ld.so.conf"
+    path.ends_with("/package.json")
+        || path == "/etc/ld.so.conf"
         || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
         || (path.starts_with("/etc/ld-musl-") && path.ends_with(".path"))
 }
@@ -133,6 +137,8 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
             shebang: None,
             captured: None,
             py_imports: None,
+            sh_commands: None,
+            js_imports: None,
         };
 
         match &entry.kind {
@@ -152,6 +158,8 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
                 entry.elf = src.elf.clone();
                 entry.shebang = src.shebang.clone();
                 entry.py_imports = src.py_imports.clone();
+                entry.sh_commands = src.sh_commands.clone();
+                entry.js_imports = src.js_imports.clone();
                 // Extended attributes belong to the inode, which the link shares.
                 if entry.xattrs.is_empty() {
                     entry.xattrs = src.xattrs.clone();
@@ -175,6 +183,13 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std:
         let mut buf = Vec::with_capacity(entry.size as usize);
         r.read_to_end(&mut buf)?;
         entry.captured = Some(buf.into_boxed_slice());
+        return Ok(());
+    }
+    if (path.ends_with(".js") || path.ends_with(".mjs") || path.ends_with(".cjs")) && entry.size <= PY_READ_LIMIT {
+        let mut buf = Vec::with_capacity(entry.size as usize);
+        r.read_to_end(&mut buf)?;
+        let imports = crate::jsimports::parse(&String::from_utf8_lossy(&buf));
+        entry.js_imports = Some(imports.into_boxed_slice());
         return Ok(());
     }
     if path.ends_with(".py") && entry.size <= PY_READ_LIMIT {
@@ -208,6 +223,11 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std:
         if let Some(line) = buf.split(|b| *b == b'\n').next() {
             let line = String::from_utf8_lossy(line).trim().to_owned();
             if !line.is_empty() {
+                if crate::shwords::is_shell(&line) && entry.size <= SH_READ_LIMIT {
+                    r.read_to_end(&mut buf)?;
+                    let words = crate::shwords::parse(&String::from_utf8_lossy(&buf));
+                    entry.sh_commands = Some(words.into_boxed_slice());
+                }
                 entry.shebang = Some(line.into_boxed_str());
             }
         }

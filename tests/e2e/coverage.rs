@@ -1,0 +1,77 @@
+//! Coverage beyond the probe: each example has a code path the traced probe never reaches (a
+//! lazily imported Python module, a lazily required Node module, a shell branch with its own
+//! tools). With the default rules the slim image serves that path like the original; with the
+//! rule turned off it does not -- so each rule is shown to matter, and what it costs.
+use e2e::*;
+use serde_json::Value;
+use std::process::Command;
+
+fn build(image: &str, tag: &str, extra: &[&str]) -> (ImageGuard, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let slim = ImageGuard(tag.to_owned());
+    let mut args = vec!["build", image, "--tag", tag, "--report", rep.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = slimctl(&args);
+    assert!(out.status.success(), "slimctl {args:?} failed: {}\n{}", text(&out.stderr), text(&out.stdout));
+    (slim, serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap())
+}
+
+/// Status line and body of GET `path` on a fresh container of `image`.
+fn get(image: &str, port: u16, path: &str) -> (String, String) {
+    let (_c, host_port) = run_published(image, port);
+    http_get(host_port, "/"); // up
+    // A failing handler may close the connection or crash the server: that is an answer too.
+    let raw = http_try(host_port, path).unwrap_or_else(|e| format!("no answer: {e}"));
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+}
+
+#[test]
+fn python_module_imported_only_in_an_unprobed_handler() {
+    let image = build_example("python-http", "slimctl-e2e/cov-python:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-python.slim:rules", &[]);
+    let cost = r["bytes_by_reason"]["coverage:python-imports"].as_u64().unwrap();
+    assert!(cost > 0);
+    assert_eq!(r["kept"]["/usr/lib/python3.11/statistics.py"]["reasons"][0]["kind"], "python_import");
+    let original = get(&image.0, 8080, "/stats");
+    assert!(original.0.contains("200"), "{original:?}");
+    assert_eq!(get(&with.0, 8080, "/stats"), original, "with the rule the slim image answers /stats like the original");
+
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-python.slim:norules", &["--no-python-imports", "--no-verify"]);
+    let (status, _) = get(&without.0, 8080, "/stats");
+    assert!(!status.contains("200"), "without the rule /stats should fail, got {status}");
+    println!("python-imports rule: {cost} bytes");
+}
+
+#[test]
+fn node_module_required_only_on_an_unprobed_path() {
+    let image = build_example("node-http", "slimctl-e2e/cov-node:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-node.slim:rules", &[]);
+    assert!(r["bytes_by_reason"]["coverage:node-requires"].as_u64().unwrap() > 0, "{}", r["bytes_by_reason"]);
+    let original = get(&image.0, 8082, "/report");
+    assert!(original.0.contains("200"), "{original:?}");
+    assert_eq!(get(&with.0, 8082, "/report"), original);
+
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-node.slim:norules", &["--no-node-requires", "--no-verify"]);
+    let (status, _) = get(&without.0, 8082, "/report");
+    assert!(!status.contains("200"), "without the rule /report should fail, got {status}");
+}
+
+#[test]
+fn shell_tool_used_only_on_an_untaken_branch() {
+    let image = build_example("cli-batch", "slimctl-e2e/cov-shell:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-shell.slim:rules", &[]);
+    assert!(r["bytes_by_reason"]["coverage:shell-commands"].as_u64().unwrap() > 0, "{}", r["bytes_by_reason"]);
+    let run = |img: &str| {
+        let o = run(Command::new("docker").args(["run", "--rm", img, "/app/data/sales.csv", "--regions"]));
+        (o.status.code(), text(&o.stdout))
+    };
+    let original = run(&image.0);
+    assert_eq!(original.0, Some(0));
+    assert!(original.1.contains("rows per region"));
+    assert_eq!(run(&with.0), original, "with the rule the --regions branch works in the slim image");
+
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-shell.slim:norules", &["--no-shell-commands", "--no-verify"]);
+    assert_ne!(run(&without.0), original, "without the rule the branch's tools are missing");
+}
