@@ -118,6 +118,7 @@ pub fn select(image: &Image, plan: &BuildPlan) -> Result<Closure, BuildError> {
         .python_imports(!plan.rules_off.iter().any(|r| r == "python-imports"))
         .shell_commands(!plan.rules_off.iter().any(|r| r == "shell-commands"))
         .node_requires(!plan.rules_off.iter().any(|r| r == "node-requires"))
+        .runtime_data(!plan.rules_off.iter().any(|r| r == "runtime-data"))
         .config_seeds(&image.config)
         .includes(plan.includes.iter().cloned())
         .seeds(plan.seeds.iter().cloned())

@@ -46,6 +46,8 @@ pub enum Reason {
     ShellCommand { of: String, command: String },
     /// Coverage rule node-requires: a module that kept JavaScript code loads (maybe lazily).
     NodeRequire { of: String, module: String },
+    /// Coverage rule runtime-data: data read by name at run time, kept because `because` is.
+    RuntimeData { what: String, because: String },
 }
 
 impl Reason {
@@ -58,6 +60,7 @@ impl Reason {
             Reason::PythonImport { .. } => "coverage:python-imports",
             Reason::ShellCommand { .. } => "coverage:shell-commands",
             Reason::NodeRequire { .. } => "coverage:node-requires",
+            Reason::RuntimeData { .. } => "coverage:runtime-data",
             Reason::Included { .. } | Reason::InIncludedDir { .. } => "included",
             Reason::Entrypoint { .. } | Reason::UserDatabase { .. } | Reason::WorkingDir | Reason::Volume => "config",
             Reason::SymlinkOnPath { .. }
@@ -91,6 +94,7 @@ impl std::fmt::Display for Reason {
             Reason::PythonImport { of, module } => write!(f, "module {module} imported by {of}"),
             Reason::ShellCommand { of, command } => write!(f, "command {command} named by {of}"),
             Reason::NodeRequire { of, module } => write!(f, "module {module} loaded by {of}"),
+            Reason::RuntimeData { what, because } => write!(f, "{what}, needed at run time by {because}"),
         }
     }
 }
@@ -189,6 +193,8 @@ pub struct ClosureBuilder<'a> {
     python_imports: bool,
     shell_commands: bool,
     node_requires: bool,
+    runtime_data: bool,
+    subtree_reason: Option<Reason>,
     /// Python files kept only because a rule found them (not run by the app).
     static_python: HashSet<String>,
     /// sys.path of the image's Python installations, found on first use.
@@ -209,6 +215,8 @@ impl<'a> ClosureBuilder<'a> {
             python_imports: true,
             shell_commands: true,
             node_requires: true,
+            runtime_data: true,
+            subtree_reason: None,
             static_python: HashSet::new(),
             py_path: None,
             pythonpath: config
@@ -216,6 +224,12 @@ impl<'a> ClosureBuilder<'a> {
                 .map(|p| p.split(':').filter(|d| d.starts_with('/')).map(|d| d.trim_end_matches('/').to_owned()).collect())
                 .unwrap_or_default(),
         }
+    }
+
+    /// Coverage rule runtime-data (on by default): see `runtime_data_seeds`.
+    pub fn runtime_data(mut self, on: bool) -> Self {
+        self.runtime_data = on;
+        self
     }
 
     /// Coverage rule node-requires (on by default): follow the require/import of kept JavaScript.
@@ -336,6 +350,113 @@ impl<'a> ClosureBuilder<'a> {
     }
 
     pub fn build(mut self) -> Closure {
+        self.drain();
+        if self.runtime_data {
+            for (seed, subtree) in self.runtime_data_seeds() {
+                self.queue.push_back(Work { path: seed.path, cwd: "/".into(), reason: seed.reason, recursive: subtree, optional: true });
+            }
+            self.drain();
+        }
+        self.out
+    }
+
+    /// Coverage rule runtime-data: data a kept library or a used data set reads by name at run
+    /// time, kept whole when its user is kept: CA certificates and OpenSSL's config with a TLS
+    /// library, all of zoneinfo once any zone was read, the locale archive once a locale was,
+    /// gconv's module lists with iconv, and the NSS modules nsswitch.conf names with NSS.
+    /// Each seed comes with whether to take its whole subtree.
+    fn runtime_data_seeds(&self) -> Vec<(Seed, bool)> {
+        let keep = &self.out.keep;
+        let any = |pred: &dyn Fn(&str) -> bool| keep.paths.keys().find(|p| pred(p)).cloned();
+        let name = |p: &str| p.rsplit('/').next().unwrap_or("").to_owned();
+        let mut seeds = Vec::new();
+        let add = |path: &str, what: &str, because: &str, subtree: bool, seeds: &mut Vec<(Seed, bool)>| {
+            // A directory kept as a parent still needs its subtree taken.
+            if resolve(self.index, path, "/", true).is_ok() && (subtree || !keep.contains(path)) {
+                let reason = Reason::RuntimeData { what: what.to_owned(), because: because.to_owned() };
+                seeds.push((Seed { path: path.to_owned(), reason, optional: true }, subtree));
+            }
+        };
+        let tls = any(&|p: &str| {
+            let n = name(p);
+            n.starts_with("libssl.so") || n.starts_with("libgnutls.so") || n.starts_with("libmbedtls") || n.starts_with("libwolfssl")
+                || n.starts_with("_ssl.")
+        });
+        if let Some(lib) = tls {
+            for ca in [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/ssl/cert.pem",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/certs/ca-bundle.crt",
+                "/usr/lib/ssl/cert.pem",
+                "/usr/lib/ssl/certs",
+                "/etc/ssl/openssl.cnf",
+                "/usr/lib/ssl/openssl.cnf",
+            ] {
+                add(ca, "CA certificates / TLS config", &lib, false, &mut seeds);
+            }
+        }
+        // A zone the app opened itself (not just /etc/localtime's target, which every libc reads).
+        let localtime = resolve(self.index, "/etc/localtime", "/", true).ok().map(|r| r.path);
+        let zone = keep
+            .paths
+            .iter()
+            .find(|(p, k)| {
+                p.starts_with("/usr/share/zoneinfo/")
+                    && Some(p.as_str()) != localtime.as_deref()
+                    && self.index.get(p).is_some_and(|e| !e.is_dir())
+                    && k.reasons.iter().any(|r| matches!(r, Reason::Traced { .. }))
+            })
+            .map(|(p, _)| p.clone());
+        if let Some(zone) = zone {
+            add("/usr/share/zoneinfo", "zoneinfo", &zone, true, &mut seeds);
+            add("/etc/localtime", "zoneinfo", &zone, false, &mut seeds);
+            add("/etc/timezone", "zoneinfo", &zone, false, &mut seeds);
+        }
+        if let Some(loc) = any(&|p: &str| p.starts_with("/usr/lib/locale/")) {
+            add("/usr/lib/locale/locale-archive", "locale archive", &loc, false, &mut seeds);
+            add("/usr/lib/locale/C.utf8", "locale archive", &loc, true, &mut seeds);
+        }
+        if let Some(g) = any(&|p: &str| p.contains("/gconv/")) {
+            let dir = &g[..g.find("/gconv/").unwrap() + "/gconv".len()];
+            for f in ["gconv-modules", "gconv-modules.cache", "gconv-modules.d"] {
+                add(&format!("{dir}/{f}"), "gconv module lists", &g, f.ends_with(".d"), &mut seeds);
+            }
+        }
+        let nss_used = ["/etc/passwd", "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf"]
+            .iter()
+            .find(|p| keep.contains(p))
+            .map(|p| p.to_string());
+        let libc = any(&|p: &str| name(p).starts_with("libc.so"));
+        if let (Some(used), Some(libc)) = (nss_used, libc) {
+            add("/etc/nsswitch.conf", "NSS configuration", &used, false, &mut seeds);
+            let conf = resolve(self.index, "/etc/nsswitch.conf", "/", true)
+                .ok()
+                .and_then(|r| self.index.get(&r.path))
+                .and_then(|e| e.captured.as_deref())
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .unwrap_or_default();
+            let mut services: Vec<&str> = conf
+                .lines()
+                .filter_map(|l| l.split('#').next())
+                .filter_map(|l| l.split_once(':').map(|(_, v)| v))
+                .flat_map(|v| v.split_whitespace())
+                .filter(|w| !w.starts_with('[') && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .collect();
+            services.sort();
+            services.dedup();
+            if let Some(elf) = self.index.get(&libc).and_then(|e| e.elf.as_deref()) {
+                for svc in services {
+                    if let Some(found) = self.libs.find(self.index, &format!("libnss_{svc}.so.2"), elf, &libc) {
+                        add(&found.path, "NSS module", "/etc/nsswitch.conf", false, &mut seeds);
+                    }
+                }
+            }
+        }
+        seeds
+    }
+
+    fn drain(&mut self) {
         while let Some(work) = self.queue.pop_front() {
             let r = match resolve(self.index, &work.path, &work.cwd, true) {
                 Ok(r) => r,
@@ -361,9 +482,10 @@ impl<'a> ClosureBuilder<'a> {
                 self.mark(s, Reason::SymlinkOnPath { to: r.path.clone() });
             }
             self.mark(&r.path, work.reason.clone());
+            // A subtree taken by a coverage rule is that rule's, not an --include's.
+            self.subtree_reason = matches!(work.reason, Reason::RuntimeData { .. }).then(|| work.reason.clone());
             self.examine(&r.path, work.recursive);
         }
-        self.out
     }
 
     /// sys.path as the image's interpreters would build it: each `*/lib/pythonX.Y` with its
@@ -599,7 +721,8 @@ impl<'a> ClosureBuilder<'a> {
             if recursive {
                 let subtree: Vec<String> = index.subtree(path).map(|(p, _)| p.clone()).collect();
                 for sub in subtree {
-                    if self.mark(&sub, Reason::InIncludedDir { dir: path.to_owned() }) {
+                    let reason = self.subtree_reason.clone().unwrap_or_else(|| Reason::InIncludedDir { dir: path.to_owned() });
+                    if self.mark(&sub, reason) {
                         self.examine(&sub, false);
                     }
                 }
@@ -906,5 +1029,37 @@ mod tests {
         assert!(!c.keep.contains("/app/node_modules/unused/index.js"));
         let c = ClosureBuilder::new(&idx, &cfg).node_requires(false).seeds([traced("/app/server.js")]).build();
         assert!(!c.keep.contains("/app/lib/report.js"));
+    }
+
+    #[test]
+    fn runtime_data_follows_its_users() {
+        let files: &[(&str, &str)] = &[
+            ("usr/lib/x86_64-linux-gnu/libssl.so.3", "x"),
+            ("etc/ssl/certs/ca-certificates.crt", "certs"),
+            ("usr/share/zoneinfo/Europe/Paris", "tz"),
+            ("usr/share/zoneinfo/Asia/Tokyo", "tz"),
+            ("usr/lib/locale/locale-archive", "loc"),
+            ("usr/share/doc/unrelated", "x"),
+        ];
+        let mut b = tar::Builder::new(Vec::new());
+        for (at, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, at, data.as_bytes()).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let mut idx = FileIndex::new();
+        idx.apply_layer(scan_layer(&tar[..], 0, "rt").unwrap(), None);
+        let cfg = config("app", None);
+        let seeds = [traced("/usr/lib/x86_64-linux-gnu/libssl.so.3"), traced("/usr/share/zoneinfo/Europe/Paris")];
+        let c = ClosureBuilder::new(&idx, &cfg).seeds(seeds.clone()).build();
+        assert!(matches!(&reasons(&c, "/etc/ssl/certs/ca-certificates.crt")[0], Reason::RuntimeData { .. }));
+        assert!(c.keep.contains("/usr/share/zoneinfo/Asia/Tokyo"), "every zone once one was read");
+        assert!(!c.keep.contains("/usr/lib/locale/locale-archive"), "no locale was read");
+        assert!(!c.keep.contains("/usr/share/doc/unrelated"));
+        let c = ClosureBuilder::new(&idx, &cfg).runtime_data(false).seeds(seeds).build();
+        assert!(!c.keep.contains("/etc/ssl/certs/ca-certificates.crt"));
+        assert!(!c.keep.contains("/usr/share/zoneinfo/Asia/Tokyo"));
     }
 }

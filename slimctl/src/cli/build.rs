@@ -45,6 +45,10 @@ pub struct BuildArgs {
     /// Coverage rule off: do not follow require()/import of kept JavaScript.
     #[arg(long)]
     pub no_node_requires: bool,
+    /// Coverage rule off: do not add run-time data (CA certificates with a TLS library, all of
+    /// zoneinfo once a zone was read, the locale archive, gconv lists, NSS modules).
+    #[arg(long)]
+    pub no_runtime_data: bool,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -113,7 +117,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         excludes: args.excludes.clone(),
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
-        rules_off: [("python-imports", args.no_python_imports), ("shell-commands", args.no_shell_commands), ("node-requires", args.no_node_requires)]
+        rules_off: [("python-imports", args.no_python_imports), ("shell-commands", args.no_shell_commands), ("node-requires", args.no_node_requires), ("runtime-data", args.no_runtime_data)]
             .iter()
             .filter(|(_, off)| *off)
             .map(|(r, _)| r.to_string())

@@ -36,6 +36,7 @@ const PY_READ_LIMIT: u64 = 2 << 20;
 
 fn wants_capture(path: &str) -> bool {
     path.ends_with("/package.json")
+        || path == "/etc/nsswitch.conf"
         || path == "/etc/ld.so.conf"
         || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
         || (path.starts_with("/etc/ld-musl-") && path.ends_with(".path"))
