@@ -2,7 +2,7 @@
 """Benchmark: `slimctl build` (traced) on every example, per stage, next to the probe time.
 
 Builds each example image (examples/<name>, from the local base), runs the release slimctl with
---json and prints a table: sizes, ratio, seconds per stage, the app's time (from the container's
+--json (verify on, as by default) and prints a table: sizes, ratio, seconds per stage, the app's time (from the container's
 start to the last probe's answer or its exit, plus stopping it), and the total minus the app's
 time: what slimctl itself adds.
 Usage: bench/examples.py [--slimctl target/release/slimctl] [--runs 3]   (needs root, the engine)"""
@@ -20,6 +20,7 @@ EXAMPLES = [
     ("nginx-static", ["--http-probe-crawl", "--http-probe-cmd", "GET:/", "--http-probe-cmd", "GET:/no-such-page"]),
     ("cli-batch", []),
     ("c-http", ["--http-probe-cmd", "GET:/", "--http-probe-cmd", "GET:/greeting"]),
+    ("node-http", []),
 ]
 
 
@@ -54,7 +55,7 @@ def main():
         rows.append((name, rep["original"]["stored_bytes"], rep["slim"]["bytes"], rep["ratio"], stages, probe, total))
         subprocess.run(["docker", "rmi", "-f", tag, f"slimctl-bench/{name}.slim:latest"], capture_output=True)
 
-    names = ["inspect", "run+trace", "select", "collect", "write", "output"]
+    names = ["inspect", "run+trace", "select", "collect", "write", "output", "verify"]
     print("| example | original MB | slim MB | ratio | " + " | ".join(names) + " | app | total | total − app |")
     print("|---|---:|---:|---:|" + "---:|" * len(names) + "---:|---:|---:|")
     for name, o, s, ratio, stages, probe, total in rows:
