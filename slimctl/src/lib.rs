@@ -15,6 +15,7 @@ pub mod naming;
 pub mod progress;
 pub mod pyimports;
 pub mod resolve;
+pub mod seccomp;
 pub mod shwords;
 pub mod run;
 pub mod units;

@@ -74,6 +74,10 @@ pub struct BuildArgs {
     /// and the image rebuilt, until verify passes or nothing new is missing.
     #[arg(long)]
     pub no_fix: bool,
+    /// Write a seccomp profile (Docker/OCI JSON: default deny, allow the syscalls the traced runs
+    /// made plus the runtime's start-up set) to FILE; verify then runs the slim image under it.
+    #[arg(long, value_name = "FILE")]
+    pub seccomp_profile: Option<PathBuf>,
     /// Most self-healing rounds.
     #[arg(long, default_value_t = 3)]
     pub max_rounds: u32,
@@ -178,6 +182,17 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
     warn_probes(&traced.report);
     plan.seeds = traced.touched.seeds();
+    let seccomp_json = match &args.seccomp_profile {
+        Some(path) => {
+            let profile = slimctl::seccomp::profile(&traced.report.syscalls, true);
+            let json = serde_json::to_string_pretty(&profile).map_err(Failure::internal)?;
+            std::fs::write(path, &json).map_err(|e| {
+                Failure::new(ErrorClass::Environment, format!("cannot write seccomp profile {}: {e}", path.display()))
+            })?;
+            Some(json)
+        }
+        None => None,
+    };
 
     let verify = !args.no_verify && matches!(args.output, Output::Engine);
     let mut replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
@@ -217,7 +232,11 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
             }
         }
         let bar = slimctl::progress::spinner("verify: running the slim image");
-        let slim_run = trace_run(docker_ref, &original.config, &args.run.spec(&slim_id)?, &replay, has_shell).await;
+        let mut slim_spec = args.run.spec(&slim_id)?;
+        if let Some(json) = &seccomp_json {
+            slim_spec.security_opt.push(format!("seccomp={json}"));
+        }
+        let slim_run = trace_run(docker_ref, &original.config, &slim_spec, &replay, has_shell).await;
         bar.finish_and_clear();
         let slim_run = slim_run.map_err(trace_failure)?;
         let checks = compare(first_original.as_ref().expect("run above"), second_original.as_ref(), &slim_run.report);

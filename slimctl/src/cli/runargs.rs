@@ -101,6 +101,7 @@ impl RunArgs {
             mounts: self.mounts.clone(),
             network: self.network.clone(),
             expose: self.expose.clone(),
+            security_opt: Vec::new(),
         })
     }
 }

@@ -15,6 +15,9 @@ pub struct VerifyArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub probes: ProbeArgs,
+    /// Run the slim image under this seccomp profile (Docker/OCI JSON).
+    #[arg(long, value_name = "FILE")]
+    pub seccomp: Option<std::path::PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -44,7 +47,14 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
     bar.finish_and_clear();
     let second = second.map_err(super::build::trace_failure)?;
     let bar = slimctl::progress::spinner("verify: running the slim image");
-    let slim_run = trace_run(&docker, &slim.config, &args.run.spec(&slim.config.digest)?, &replay, has_shell).await;
+    let mut slim_spec = args.run.spec(&slim.config.digest)?;
+    if let Some(f) = &args.seccomp {
+        let json = std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read seccomp profile {}: {e}", f.display())))?;
+        serde_json::from_str::<serde_json::Value>(&json)
+            .map_err(|e| Failure::input(format!("seccomp profile {} is not JSON: {e}", f.display())))?;
+        slim_spec.security_opt.push(format!("seccomp={json}"));
+    }
+    let slim_run = trace_run(&docker, &slim.config, &slim_spec, &replay, has_shell).await;
     bar.finish_and_clear();
     let slim_run = slim_run.map_err(super::build::trace_failure)?;
 

@@ -31,6 +31,8 @@ pub struct RunSpec {
     pub network: Option<String>,
     /// TCP ports to publish besides the image's EXPOSE'd ones.
     pub expose: Vec<u16>,
+    /// Security options as the Engine API takes them (`seccomp=<profile JSON>`).
+    pub security_opt: Vec<String>,
 }
 
 impl RunSpec {
@@ -95,6 +97,7 @@ impl Container {
             port_bindings: Some(bindings),
             binds: (!spec.mounts.is_empty()).then(|| spec.mounts.clone()),
             network_mode: spec.network.clone(),
+            security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
             ..Default::default()
         };
         let body = ContainerCreateBody {

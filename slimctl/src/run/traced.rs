@@ -302,7 +302,8 @@ async fn exercise(
     ports: &[u16],
     has_shell: bool,
 ) -> Result<Exercised, TraceError> {
-    c.start().await?;
+    // Under verify, a slim image that cannot even start is a finding, not an error.
+    c.start().await.map_err(|e| if plan.lenient { TraceError::Probe(e.to_string()) } else { e.into() })?;
     let probe_start = Instant::now();
     let http_ports: Vec<u16> = if plan.http { ports.to_vec() } else { Vec::new() };
     let mut http_results = Vec::new();
