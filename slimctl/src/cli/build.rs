@@ -78,6 +78,13 @@ pub struct BuildArgs {
     /// made plus the runtime's start-up set) to FILE; verify then runs the slim image under it.
     #[arg(long, value_name = "FILE")]
     pub seccomp_profile: Option<PathBuf>,
+    /// Build from saved profiles (`slimctl profile`) instead of running the image; several merge
+    /// as a union. Verify (on by default) replays the profiles' probes.
+    #[arg(long = "from-profile", value_name = "FILE")]
+    pub from_profile: Vec<PathBuf>,
+    /// Also save the traced run as a profile, for later `--from-profile` builds.
+    #[arg(long, value_name = "FILE")]
+    pub save_profile: Option<PathBuf>,
     /// Most self-healing rounds.
     #[arg(long, default_value_t = 3)]
     pub max_rounds: u32,
@@ -127,8 +134,11 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
             .map(|(r, _)| r.to_string())
             .collect(),
     };
+    if args.no_trace && !args.from_profile.is_empty() {
+        return Err(Failure::usage("--from-profile builds without running the image already; drop --no-trace"));
+    }
     let probes = if args.no_trace { None } else { Some(args.probes.plan(args.run.show_logs)?) };
-    if probes.is_some() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
+    if probes.is_some() && args.from_profile.is_empty() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
         return Err(Failure::input(format!(
             "{}: tracing runs the image, so it must be in the engine: `docker load -i FILE` first, or use --no-trace \
              with --include",
@@ -173,18 +183,56 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         return finish(args, &report, EXIT_OK);
     };
 
-    // Round 0: the original under the sensor.
     let docker_ref = docker.as_ref().expect("engine images come with the engine");
-    let spec = args.run.spec(&original.config.digest)?;
     let has_shell = slimctl::resolve::resolve(&original.index, "/bin/sh", "/", true).is_ok();
-    let t = std::time::Instant::now();
-    let traced = trace_run(docker_ref, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
-    stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
-    warn_probes(&traced.report);
-    plan.seeds = traced.touched.seeds();
+    // Round 0: the original under the sensor -- or the saved profiles of earlier runs.
+    let (trace_report, syscalls, mut replay, mut first_original): (Option<TraceReport>, std::collections::BTreeSet<String>, ProbePlan, Option<TraceReport>) =
+        if args.from_profile.is_empty() {
+            let spec = args.run.spec(&original.config.digest)?;
+            let t = std::time::Instant::now();
+            let traced = trace_run(docker_ref, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
+            stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
+            warn_probes(&traced.report);
+            plan.seeds = traced.touched.seeds();
+            if let Some(path) = &args.save_profile {
+                write_profile(path, &slimctl::profile::Profile::from_run(&args.image, &original.config.digest, &traced))?;
+            }
+            let replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
+            // With probes of its own, verify needs two runs of the original under its plan;
+            // without, the traced run is the first of them.
+            let first = args.verify_http_probes.is_empty().then(|| traced.report.clone());
+            (Some(traced.report.clone()), traced.report.syscalls.clone(), replay, first)
+        } else {
+            let mut profiles = Vec::new();
+            for f in &args.from_profile {
+                let p = slimctl::profile::Profile::read(f).map_err(Failure::input)?;
+                if p.image.id != original.config.digest {
+                    eprintln!(
+                        "warning: profile {} was recorded against {} ({}), not {} ({}); paths that moved will be missing -- verify will tell",
+                        f.display(),
+                        p.image.name,
+                        p.image.id,
+                        args.image,
+                        original.config.digest
+                    );
+                }
+                profiles.push(p);
+            }
+            plan.seeds = slimctl::profile::merged_seeds(&profiles);
+            let mut http_probes: Vec<HttpProbe> = Vec::new();
+            for p in profiles.iter().flat_map(|p| p.http_probes.iter()) {
+                if !http_probes.contains(p) {
+                    http_probes.push(p.clone());
+                }
+            }
+            let exec: Vec<String> = profiles.iter().flat_map(|p| p.exec_probes.iter()).map(|c| c.join(" ")).collect();
+            let syscalls = profiles.iter().flat_map(|p| p.syscalls.iter().cloned()).collect();
+            let replay = ProbePlan { http_probes, exec, crawl: false, lenient: true, ..probes.clone() };
+            (None, syscalls, replay, None)
+        };
     let seccomp_json = match &args.seccomp_profile {
         Some(path) => {
-            let profile = slimctl::seccomp::profile(&traced.report.syscalls, true);
+            let profile = slimctl::seccomp::profile(&syscalls, true);
             let json = serde_json::to_string_pretty(&profile).map_err(Failure::internal)?;
             std::fs::write(path, &json).map_err(|e| {
                 Failure::new(ErrorClass::Environment, format!("cannot write seccomp profile {}: {e}", path.display()))
@@ -195,13 +243,9 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     };
 
     let verify = !args.no_verify && matches!(args.output, Output::Engine);
-    let mut replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
     for p in &args.verify_http_probes {
         replay.http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
     }
-    // With probes of its own, verify needs two runs of the original under its plan; without,
-    // the traced run is the first of them.
-    let mut first_original: Option<TraceReport> = args.verify_http_probes.is_empty().then(|| traced.report.clone());
     let mut rounds: Vec<Round> = Vec::new();
     let mut second_original: Option<TraceReport> = None;
     let mut superseded: Vec<String> = Vec::new();
@@ -210,7 +254,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         let (built, round_stages) = select_and_write(&source, &original, &plan, work, std::mem::take(&mut stages)).await?;
         stages = round_stages;
         if !verify {
-            let (report, _) = emit(args, &docker, &tag, work, &built, stages, Some(traced.report), None).await?;
+            let (report, _) = emit(args, &docker, &tag, work, &built, stages, trace_report, None).await?;
             return finish(args, &report, EXIT_OK);
         }
         let (_, slim_id) = output(args, &docker, &tag, work, &built, &mut stages).await?;
@@ -256,7 +300,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
             }
             let verify_report = VerifyReport { ok: ok && missing.is_empty(), rounds };
             let code = if verify_report.ok { EXIT_OK } else { EXIT_VERIFY };
-            let (report, _) = emit_report(args, &tag, &built, stages, Some(traced.report), Some(verify_report))?;
+            let (report, _) = emit_report(args, &tag, &built, stages, trace_report, Some(verify_report))?;
             return finish(args, &report, code);
         }
         // Self-healing: what the slim image looked for and the original has goes in, with its closure.
@@ -268,6 +312,12 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         }
         superseded.push(slim_id);
     }
+}
+
+pub fn write_profile(path: &std::path::Path, p: &slimctl::profile::Profile) -> Result<(), Failure> {
+    let json = serde_json::to_vec_pretty(p).map_err(Failure::internal)?;
+    std::fs::write(path, json)
+        .map_err(|e| Failure::new(ErrorClass::Environment, format!("cannot write profile {}: {e}", path.display())))
 }
 
 async fn remove_image(docker: &bollard::Docker, id: &str) {

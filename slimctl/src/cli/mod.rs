@@ -1,6 +1,7 @@
 //! Commands and their exit codes.
 
 mod build;
+mod profile;
 mod runargs;
 mod table;
 mod verify;
@@ -39,6 +40,8 @@ pub enum Command {
     Xray(xray::XrayArgs),
     /// Run ORIGINAL and SLIM with the same probes and compare their answers.
     Verify(verify::VerifyArgs),
+    /// Trace IMAGE under probes and save what it touched (for build --from-profile).
+    Profile(profile::ProfileArgs),
 }
 
 /// A failure with the exit code it deserves.
@@ -127,6 +130,7 @@ pub async fn run(cli: Cli) -> u8 {
                 Command::Build(args) => build::run(args, &work).await,
                 Command::Xray(args) => xray::run(args).await,
                 Command::Verify(args) => verify::run(args, &work).await,
+                Command::Profile(args) => profile::run(args, &work).await,
             }
         } => r,
         sig = interrupted() => {

@@ -1,0 +1,150 @@
+//! A saved trace: what a run of an image touched, with the probes that made it do so. Written by
+//! `slimctl profile`, read by `slimctl build --from-profile` to re-slim a new build of the same
+//! app in seconds, without running it. Profiles merge as a union.
+use crate::closure::{Reason, Seed};
+use crate::run::http::HttpProbe;
+use crate::run::traced::TracedRun;
+use crate::touched::Touch;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProfileImage {
+    pub name: String,
+    /// The image id (config digest) the profile was recorded against.
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Access {
+    pub path: String,
+    pub how: String,
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub version: u32,
+    pub image: ProfileImage,
+    pub argv: Vec<String>,
+    /// Paths used successfully, sorted.
+    pub touched: Vec<Access>,
+    /// Directories the run created files in.
+    pub written_in: Vec<Access>,
+    pub commands: Vec<Vec<String>>,
+    pub syscalls: BTreeSet<String>,
+    /// The requests the run answered (crawled ones included): verify replays them.
+    pub http_probes: Vec<HttpProbe>,
+    pub exec_probes: Vec<Vec<String>>,
+    pub exit_code: Option<i64>,
+}
+
+fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
+    m.iter().map(|(p, t)| Access { path: p.clone(), how: t.how.to_owned(), by: t.by.clone() }).collect()
+}
+
+impl Profile {
+    pub fn from_run(image_name: &str, image_id: &str, run: &TracedRun) -> Profile {
+        let r = &run.report;
+        Profile {
+            version: VERSION,
+            image: ProfileImage { name: image_name.to_owned(), id: image_id.to_owned() },
+            argv: r.argv.clone(),
+            touched: accesses(&run.touched.paths),
+            written_in: accesses(&run.touched.written_in),
+            commands: run.touched.commands.clone(),
+            syscalls: r.syscalls.clone(),
+            http_probes: r
+                .http
+                .iter()
+                .map(|p| HttpProbe { port: Some(p.port), ..HttpProbe::parse(&format!("{}:{}", p.method, p.path)).unwrap_or_else(|_| HttpProbe::get(&p.path)) })
+                .collect(),
+            exec_probes: r.exec.iter().filter(|e| e.source == "exec").map(|e| e.command.clone()).collect(),
+            exit_code: r.exit_code.filter(|_| r.exited_by_itself),
+        }
+    }
+
+    pub fn read(path: &std::path::Path) -> Result<Profile, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
+        let p: Profile =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a slimctl profile: {e}", path.display()))?;
+        if p.version != VERSION {
+            return Err(format!("{}: profile version {} is not supported (this slimctl reads version {VERSION})", path.display(), p.version));
+        }
+        Ok(p)
+    }
+
+    /// Seeds for the closure, as the traced run's would be.
+    pub fn seeds(&self) -> Vec<Seed> {
+        let used = self.touched.iter().map(|a| Seed {
+            path: a.path.clone(),
+            reason: Reason::Traced { how: a.how.clone(), by: a.by.clone() },
+            optional: true,
+        });
+        let dirs = self.written_in.iter().map(|a| Seed { path: a.path.clone(), reason: Reason::WrittenIn { by: a.by.clone() }, optional: true });
+        used.chain(dirs).collect()
+    }
+}
+
+/// The union of several profiles' seeds, first reason per path kept, in the order a single
+/// trace gives them (used paths, then written-into directories): merging one profile gives
+/// exactly that profile's seeds.
+pub fn merged_seeds(profiles: &[Profile]) -> Vec<Seed> {
+    let mut used: BTreeMap<String, Seed> = BTreeMap::new();
+    let mut dirs: BTreeMap<String, Seed> = BTreeMap::new();
+    for p in profiles {
+        for s in p.seeds() {
+            let map = if matches!(s.reason, Reason::WrittenIn { .. }) { &mut dirs } else { &mut used };
+            map.entry(s.path.clone()).or_insert(s);
+        }
+    }
+    used.into_values().chain(dirs.into_values()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(paths: &[&str], dirs: &[&str]) -> Profile {
+        let acc = |p: &&str| Access { path: p.to_string(), how: "open".into(), by: "app[1]".into() };
+        Profile {
+            version: VERSION,
+            image: ProfileImage { name: "app".into(), id: "sha256:aa".into() },
+            argv: vec!["app".into()],
+            touched: paths.iter().map(acc).collect(),
+            written_in: dirs.iter().map(acc).collect(),
+            commands: vec![],
+            syscalls: BTreeSet::new(),
+            http_probes: vec![],
+            exec_probes: vec![],
+            exit_code: None,
+        }
+    }
+
+    #[test]
+    fn profiles_merge_as_a_union() {
+        let a = profile(&["/etc/a", "/usr/bin/app"], &["/tmp"]);
+        let b = profile(&["/etc/b", "/usr/bin/app"], &["/var/log"]);
+        let seeds = merged_seeds(&[a, b]);
+        let paths: Vec<&str> = seeds.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, vec!["/etc/a", "/etc/b", "/usr/bin/app", "/tmp", "/var/log"]);
+        assert!(matches!(seeds[3].reason, Reason::WrittenIn { .. }));
+    }
+
+    #[test]
+    fn versions_are_checked_and_garbage_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.json");
+        let mut p = profile(&["/x"], &[]);
+        p.version = 99;
+        std::fs::write(&f, serde_json::to_vec(&p).unwrap()).unwrap();
+        assert!(Profile::read(&f).unwrap_err().contains("version 99"));
+        std::fs::write(&f, b"{not json").unwrap();
+        assert!(Profile::read(&f).unwrap_err().contains("not a slimctl profile"));
+        p.version = VERSION;
+        std::fs::write(&f, serde_json::to_vec(&p).unwrap()).unwrap();
+        assert_eq!(Profile::read(&f).unwrap().touched.len(), 1);
+    }
+}
