@@ -95,3 +95,47 @@ pub fn evaluate(report: &XrayReport, rules: &CiRules) -> Vec<CiResult> {
     }
     out
 }
+
+/// Thresholds from a dive-style CI file (`.dive-ci`):
+/// `rules: {lowestEfficiency: 0.95, highestWastedBytes: 20MB, highestUserWastedPercent: 0.20}`;
+/// a value of "disabled" turns a rule off. Rules absent from the file are None.
+pub fn dive_ci_rules(text: &str) -> Result<CiRules, String> {
+    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let rules = v.get("rules").ok_or("no `rules:` section")?;
+    let num = |key: &str| -> Result<Option<f64>, String> {
+        match rules.get(key) {
+            None => Ok(None),
+            Some(serde_yaml::Value::String(s)) if s == "disabled" => Ok(None),
+            Some(serde_yaml::Value::Number(n)) => Ok(n.as_f64()),
+            Some(serde_yaml::Value::String(s)) => s.trim().parse().map(Some).map_err(|_| format!("{key}: {s:?} is not a number")),
+            Some(other) => Err(format!("{key}: unexpected value {other:?}")),
+        }
+    };
+    let bytes = match rules.get("highestWastedBytes") {
+        None => None,
+        Some(serde_yaml::Value::String(s)) if s == "disabled" => None,
+        Some(serde_yaml::Value::Number(n)) => n.as_u64(),
+        Some(serde_yaml::Value::String(s)) => Some(crate::units::parse_bytes(s).map_err(|e| format!("highestWastedBytes: {e}"))?),
+        Some(other) => return Err(format!("highestWastedBytes: unexpected value {other:?}")),
+    };
+    Ok(CiRules {
+        lowest_efficiency: num("lowestEfficiency")?,
+        highest_wasted_bytes: bytes,
+        highest_user_wasted_ratio: num("highestUserWastedPercent")?,
+    })
+}
+
+#[cfg(test)]
+mod dive_ci_tests {
+    use super::*;
+
+    #[test]
+    fn reads_dive_ci_files() {
+        let r = dive_ci_rules("rules:\n  lowestEfficiency: 0.95\n  highestWastedBytes: 20MB\n  highestUserWastedPercent: disabled\n").unwrap();
+        assert_eq!(r.lowest_efficiency, Some(0.95));
+        assert_eq!(r.highest_wasted_bytes, Some(20_000_000));
+        assert_eq!(r.highest_user_wasted_ratio, None);
+        assert!(dive_ci_rules("rules:\n  lowestEfficiency: lots\n").unwrap_err().contains("lowestEfficiency"));
+        assert!(dive_ci_rules("other: 1\n").unwrap_err().contains("rules"));
+    }
+}

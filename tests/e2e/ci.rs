@@ -29,3 +29,63 @@ fn the_generated_seccomp_profile_is_enforced_and_sufficient() {
     assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
     assert!(slimctl_containers(&image.0).is_empty() && slimctl_containers(&slim.0).is_empty());
 }
+
+#[test]
+fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
+    let image = build_example("cli-batch", "slimctl-e2e/profile:1");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    let out = slimctl(&["profile", &image.0, "--output", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    assert_eq!(p["version"], 1);
+    assert_eq!(p["image"]["id"].as_str().unwrap(), image_id(&image.0));
+    assert!(p["touched"].as_array().unwrap().iter().any(|t| t["path"] == "/app/data/sales.csv"), "{p:#}");
+    assert!(p["syscalls"].as_array().unwrap().iter().any(|s| s == "execve"));
+
+    let traced = ImageGuard("slimctl-e2e/profile.slim:traced".into());
+    let out = slimctl(&["build", &image.0, "--tag", &traced.0]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from = ImageGuard("slimctl-e2e/profile.slim:from".into());
+    let out = slimctl(&["build", &image.0, "--tag", &from.0, "--from-profile", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(image_id(&from.0), image_id(&traced.0), "same keep-set, same deterministic image; from-profile build said: {}", text(&out.stdout));
+    assert!(!text(&out.stderr).contains("recorded against"), "same image: no warning");
+
+    // A profile from another image is used, with a warning.
+    let other = build_image("slimctl-e2e/profile:2", &format!("FROM {}\nLABEL rebuilt=yes\n", image.0), &[]);
+    let again = ImageGuard("slimctl-e2e/profile.slim:other".into());
+    let out = slimctl(&["build", &other.0, "--tag", &again.0, "--from-profile", profile.to_str().unwrap(), "--no-verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("was recorded against"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn ci_gates_and_dive_ci_thresholds_exit_5() {
+    let image = build_example("c-http", "slimctl-e2e/gates:1");
+    let slim = ImageGuard("slimctl-e2e/gates.slim:1".into());
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--http-probe-cmd", "GET:/", "--no-verify", "--fail-if-larger-than", "1MB", "--min-ratio", "1000"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("--fail-if-larger-than") && err.contains("--min-ratio 1000"), "{err}");
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--http-probe-cmd", "GET:/", "--no-verify", "--fail-if-larger-than", "50MB", "--min-ratio", "5"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // An image wasting 1 MB: a file added, then deleted by a later layer.
+    let blob = "x".repeat(1 << 20);
+    let wasteful = build_image(
+        "slimctl-e2e/gates:waste",
+        &format!("FROM {}\nCOPY blob /opt/blob\nRUN rm /opt/blob\n", base_image()),
+        &[("blob", blob.as_str())],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let strict = dir.path().join("strict.dive-ci");
+    std::fs::write(&strict, "rules:\n  lowestEfficiency: disabled\n  highestWastedBytes: 100KB\n  highestUserWastedPercent: disabled\n").unwrap();
+    let out = slimctl(&["xray", &wasteful.0, "--ci", "--ci-config", strict.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("FAIL"), "{}", text(&out.stdout));
+    let lax = dir.path().join("lax.dive-ci");
+    std::fs::write(&lax, "rules:\n  lowestEfficiency: 0.5\n  highestWastedBytes: 1GB\n  highestUserWastedPercent: disabled\n").unwrap();
+    let out = slimctl(&["xray", &wasteful.0, "--ci", "--ci-config", lax.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+}

@@ -78,6 +78,12 @@ pub struct BuildArgs {
     /// made plus the runtime's start-up set) to FILE; verify then runs the slim image under it.
     #[arg(long, value_name = "FILE")]
     pub seccomp_profile: Option<PathBuf>,
+    /// CI gate: exit 5 when the slim image is larger than SIZE (e.g. 50MB).
+    #[arg(long, value_name = "SIZE", value_parser = slimctl::units::parse_bytes)]
+    pub fail_if_larger_than: Option<u64>,
+    /// CI gate: exit 5 when original/slim is below this ratio (e.g. 3).
+    #[arg(long, value_name = "X")]
+    pub min_ratio: Option<f64>,
     /// Build from saved profiles (`slimctl profile`) instead of running the image; several merge
     /// as a union. Verify (on by default) replays the profiles' probes.
     #[arg(long = "from-profile", value_name = "FILE")]
@@ -444,6 +450,23 @@ fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Failur
         println!("{}", serde_json::to_string_pretty(report).map_err(Failure::internal)?);
     } else {
         print_summary(report);
+    }
+    let mut code = code;
+    if let Some(limit) = args.fail_if_larger_than {
+        if report.slim.bytes > limit {
+            eprintln!(
+                "slimctl: error: CI gate: the slim image is {} (--fail-if-larger-than {})",
+                human_bytes(report.slim.bytes),
+                human_bytes(limit)
+            );
+            code = code.max(super::EXIT_CI_GATE);
+        }
+    }
+    if let Some(min) = args.min_ratio {
+        if report.ratio < min {
+            eprintln!("slimctl: error: CI gate: the slim image is only {:.1}x smaller (--min-ratio {min})", report.ratio);
+            code = code.max(super::EXIT_CI_GATE);
+        }
     }
     if code == EXIT_VERIFY {
         eprintln!(

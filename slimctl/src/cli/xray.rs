@@ -18,31 +18,49 @@ pub struct XrayArgs {
     /// Check the thresholds below and exit with code 5 when one fails (dive's CI mode).
     #[arg(long)]
     pub ci: bool,
-    /// Lowest efficiency score allowed (0..1).
-    #[arg(long, default_value_t = 0.9)]
-    pub lowest_efficiency: f64,
+    /// Thresholds from a dive-style CI file (default with --ci: ./.dive-ci when present);
+    /// flags below override it.
+    #[arg(long, value_name = "FILE")]
+    pub ci_config: Option<std::path::PathBuf>,
+    /// Lowest efficiency score allowed (0..1) [default: 0.9].
+    #[arg(long)]
+    pub lowest_efficiency: Option<f64>,
     /// Highest wasted bytes allowed (e.g. 20MB); off unless set.
     #[arg(long, value_parser = parse_bytes)]
     pub highest_wasted_bytes: Option<u64>,
-    /// Highest share of the non-base layers' bytes that may be wasted, as a ratio like dive's (0.1 = 10%).
-    #[arg(long, default_value_t = 0.1)]
-    pub highest_user_wasted_percent: f64,
+    /// Highest share of the non-base layers' bytes that may be wasted, as a ratio like dive's (0.1 = 10%) [default: 0.1].
+    #[arg(long)]
+    pub highest_user_wasted_percent: Option<f64>,
+}
+
+fn ci_rules(args: &XrayArgs) -> Result<CiRules, Failure> {
+    let file = args.ci_config.clone().or_else(|| {
+        let p = std::path::PathBuf::from(".dive-ci");
+        p.is_file().then_some(p)
+    });
+    let from_file = match &file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+            Some(slimctl::xray::dive_ci_rules(&text).map_err(|e| Failure::input(format!("{}: {e}", f.display())))?)
+        }
+        None => None,
+    };
+    let (fe, fb, fu) = match &from_file {
+        Some(r) => (r.lowest_efficiency, r.highest_wasted_bytes, r.highest_user_wasted_ratio),
+        None => (Some(0.9), None, Some(0.1)),
+    };
+    Ok(CiRules {
+        lowest_efficiency: args.lowest_efficiency.or(fe),
+        highest_wasted_bytes: args.highest_wasted_bytes.or(fb),
+        highest_user_wasted_ratio: args.highest_user_wasted_percent.or(fu),
+    })
 }
 
 pub async fn run(args: &XrayArgs) -> Result<u8, Failure> {
     let (source, _docker, _) = open_source(&args.image, None).await?;
     let image = tokio::task::spawn_blocking(move || Image::open(source.as_ref(), true)).await??;
     let report = analyze(&image, args.top);
-    let ci = args.ci.then(|| {
-        evaluate(
-            &report,
-            &CiRules {
-                lowest_efficiency: Some(args.lowest_efficiency),
-                highest_wasted_bytes: args.highest_wasted_bytes,
-                highest_user_wasted_ratio: Some(args.highest_user_wasted_percent),
-            },
-        )
-    });
+    let ci = if args.ci { Some(evaluate(&report, &ci_rules(args)?)) } else { None };
     if args.json {
         let mut v = serde_json::to_value(&report).map_err(Failure::internal)?;
         if let Some(ci) = &ci {
