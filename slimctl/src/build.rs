@@ -153,6 +153,14 @@ pub struct SlimSummary {
 }
 
 #[derive(Debug, Serialize)]
+pub struct PackagesSummary {
+    pub kept: usize,
+    /// name (files kept/files)
+    pub partial: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
 pub struct BuildReport {
     pub original: ImageSummary,
     pub slim: SlimSummary,
@@ -166,6 +174,8 @@ pub struct BuildReport {
     /// Bytes of the slim image by why its files are there (first reason): traced, closure,
     /// coverage:RULE, healed, included, config -- the cost of each coverage rule.
     pub bytes_by_reason: BTreeMap<String, u64>,
+    /// Packages of the original (dpkg, apk, Python, Node) and how much of each the slim image keeps.
+    pub packages: PackagesSummary,
     /// Verify rounds: checks, missing files, what each round added.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<crate::verify::VerifyReport>,
@@ -200,6 +210,18 @@ impl BuildReport {
             unresolved: built.closure.unresolved.clone(),
             trace: None,
             verify: None,
+            packages: {
+                let changes = crate::packages::compare(&crate::packages::inventory(&o.index), |p| built.closure.keep.contains(p));
+                PackagesSummary {
+                    kept: changes.iter().filter(|c| c.status == "kept").count(),
+                    partial: changes
+                        .iter()
+                        .filter(|c| c.status == "partial")
+                        .map(|c| format!("{} ({}/{})", c.name, c.kept_files, c.files))
+                        .collect(),
+                    removed: changes.iter().filter(|c| c.status == "removed").map(|c| c.name.clone()).collect(),
+                }
+            },
             bytes_by_reason: {
                 let mut m = BTreeMap::new();
                 for (path, kept) in &built.closure.keep.paths {

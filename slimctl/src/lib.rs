@@ -12,6 +12,7 @@ pub mod image;
 pub mod jsimports;
 pub mod ldso;
 pub mod naming;
+pub mod packages;
 pub mod profile;
 pub mod progress;
 pub mod pyimports;

@@ -89,3 +89,33 @@ fn ci_gates_and_dive_ci_thresholds_exit_5() {
     let out = slimctl(&["xray", &wasteful.0, "--ci", "--ci-config", lax.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stdout));
 }
+
+#[test]
+fn diff_lists_the_packages_the_slim_image_dropped_as_dpkg_knows_them() {
+    let image = build_example("cli-batch", "slimctl-e2e/diff:1");
+    let slim = ImageGuard("slimctl-e2e/diff.slim:1".into());
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--no-verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = slimctl(&["diff", &image.0, &slim.0, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkgs = d["packages"].as_array().unwrap();
+    // The image's own dpkg database, asked with dpkg itself.
+    let q = docker(&["run", "--rm", "--entrypoint", "dpkg-query", &image.0, "-W", "-f", "${Package}\\n"]);
+    let installed: std::collections::BTreeSet<&str> = q.lines().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    let ours: std::collections::BTreeSet<&str> = pkgs.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(ours.is_subset(&installed), "not installed per dpkg: {:?}", ours.difference(&installed).collect::<Vec<_>>());
+    assert!(ours.len() + 5 >= installed.len(), "inventory misses packages: {} of {}", ours.len(), installed.len());
+    let status = |name: &str| pkgs.iter().find(|p| p["name"] == name).map(|p| p["status"].as_str().unwrap().to_owned());
+    assert_eq!(status("perl-base").as_deref(), Some("removed"), "nothing in the job runs perl");
+    assert_eq!(status("python3.11-minimal").as_deref(), Some("removed"));
+    assert_eq!(status("mawk").as_deref(), Some("partial"), "the awk binary stays, its docs go");
+    assert!(d["removed"].as_array().unwrap().iter().any(|f| f["path"] == "/usr/bin/perl"));
+    // The build report carries the same summary.
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r.json");
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--no-verify", "--report", rep.to_str().unwrap()]);
+    assert!(out.status.success());
+    let r: Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    assert!(r["packages"]["removed"].as_array().unwrap().iter().any(|p| p == "perl-base"));
+}

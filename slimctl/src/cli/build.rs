@@ -536,6 +536,12 @@ fn print_summary(r: &BuildReport) {
         }
         println!("verify: {}", if v.ok { "the slim image behaves like the original" } else { "MISMATCH" });
     }
+    println!(
+        "packages: {} kept, {} partly kept, {} removed entirely (details: --report)",
+        r.packages.kept,
+        r.packages.partial.len(),
+        r.packages.removed.len()
+    );
     let parts: Vec<String> = r.bytes_by_reason.iter().map(|(k, v)| format!("{k} {}", human_bytes(*v))).collect();
     println!("slim bytes by reason: {}", parts.join(", "));
     let stages: Vec<String> = r.stages.iter().map(|s| format!("{} {:.2}s", s.name, s.seconds)).collect();

@@ -1,6 +1,7 @@
 //! Commands and their exit codes.
 
 mod build;
+mod diff;
 mod profile;
 mod runargs;
 mod table;
@@ -42,6 +43,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Trace IMAGE under probes and save what it touched (for build --from-profile).
     Profile(profile::ProfileArgs),
+    /// Files added/removed/changed between two images, and which packages of A are gone.
+    Diff(diff::DiffArgs),
 }
 
 /// A failure with the exit code it deserves.
@@ -131,6 +134,7 @@ pub async fn run(cli: Cli) -> u8 {
                 Command::Xray(args) => xray::run(args).await,
                 Command::Verify(args) => verify::run(args, &work).await,
                 Command::Profile(args) => profile::run(args, &work).await,
+                Command::Diff(args) => diff::run(args).await,
             }
         } => r,
         sig = interrupted() => {

@@ -34,6 +34,21 @@ const SH_READ_LIMIT: u64 = 256 << 10;
 /// Python sources larger than this are not read for imports (generated tables, vendored blobs).
 const PY_READ_LIMIT: u64 = 2 << 20;
 
+/// Contents kept in memory: what the closure and the package inventory read, with a size cap
+/// per kind (package databases are larger than config files).
+fn capture_limit(path: &str) -> Option<u64> {
+    if path == "/var/lib/dpkg/status" || path == "/lib/apk/db/installed" {
+        return Some(16 << 20);
+    }
+    if (path.starts_with("/var/lib/dpkg/info/") && path.ends_with(".list"))
+        || path.starts_with("/var/lib/dpkg/status.d/")
+        || (path.contains(".dist-info/") && (path.ends_with("/RECORD") || path.ends_with("/METADATA")))
+    {
+        return Some(4 << 20);
+    }
+    wants_capture(path).then_some(64 * 1024)
+}
+
 fn wants_capture(path: &str) -> bool {
     path.ends_with("/package.json")
         || path == "/etc/nsswitch.conf"
@@ -180,7 +195,7 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
 
 /// Reads just enough of a regular file to learn what the closure needs.
 fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std::io::Result<()> {
-    if wants_capture(path) && entry.size <= 64 * 1024 {
+    if capture_limit(path).is_some_and(|limit| entry.size <= limit) {
         let mut buf = Vec::with_capacity(entry.size as usize);
         r.read_to_end(&mut buf)?;
         entry.captured = Some(buf.into_boxed_slice());

@@ -1,0 +1,244 @@
+//! Package inventory: which packages an image holds (Debian's dpkg database, Alpine's apk
+//! database, Python dist-info, Node packages) and their files, so a diff can say which
+//! packages a slim image dropped entirely and which it keeps in part.
+use crate::image::index::FileIndex;
+use crate::resolve::resolve;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Package {
+    pub manager: &'static str,
+    pub name: String,
+    pub version: String,
+    /// Its files (not directories), canonical paths in the image.
+    pub files: Vec<String>,
+}
+
+fn captured<'a>(index: &'a FileIndex, path: &str) -> Option<String> {
+    index.get(path).and_then(|e| e.captured.as_deref()).map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// A listed path as the image really has it (through merged-/usr links), if it is a file.
+fn canonical_file(index: &FileIndex, path: &str) -> Option<String> {
+    // Followed to the end: a listed directory reached through a link (merged /usr) is no file.
+    let r = resolve(index, path, "/", true).ok()?;
+    let e = index.get(&r.path)?;
+    (!e.is_dir()).then_some(r.path)
+}
+
+fn files_of(index: &FileIndex, listed: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = listed.filter_map(|p| canonical_file(index, &p)).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Debian: the status file's installed packages, their files from info/<pkg>[:arch].list;
+/// distroless' status.d/ entries too.
+fn dpkg(index: &FileIndex, out: &mut Vec<Package>) {
+    let mut paragraphs: Vec<String> = Vec::new();
+    if let Some(status) = captured(index, "/var/lib/dpkg/status") {
+        paragraphs.extend(status.split("\n\n").map(str::to_owned));
+    }
+    for (p, e) in index.with_prefix("/var/lib/dpkg/status.d/") {
+        if let Some(c) = e.captured.as_deref() {
+            let _ = p;
+            paragraphs.push(String::from_utf8_lossy(c).into_owned());
+        }
+    }
+    for para in paragraphs {
+        let field = |name: &str| {
+            para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_owned()))
+        };
+        let (Some(name), Some(version)) = (field("Package"), field("Version")) else { continue };
+        if field("Status").is_some_and(|s| !s.ends_with("installed")) {
+            continue;
+        }
+        let arch = field("Architecture").unwrap_or_default();
+        let list = captured(index, &format!("/var/lib/dpkg/info/{name}.list"))
+            .or_else(|| captured(index, &format!("/var/lib/dpkg/info/{name}:{arch}.list")))
+            .unwrap_or_default();
+        let files = files_of(index, list.lines().map(str::to_owned));
+        out.push(Package { manager: "dpkg", name, version, files });
+    }
+}
+
+/// Alpine: P:name, V:version, F:dir, R:file blocks.
+fn apk(index: &FileIndex, out: &mut Vec<Package>) {
+    let Some(db) = captured(index, "/lib/apk/db/installed") else { return };
+    for block in db.split("\n\n") {
+        let (mut name, mut version, mut dir, mut listed) = (String::new(), String::new(), String::new(), Vec::new());
+        for l in block.lines() {
+            match l.split_once(':') {
+                Some(("P", v)) => name = v.to_owned(),
+                Some(("V", v)) => version = v.to_owned(),
+                Some(("F", v)) => dir = v.to_owned(),
+                Some(("R", v)) => listed.push(format!("/{dir}/{v}")),
+                _ => {}
+            }
+        }
+        if !name.is_empty() {
+            let files = files_of(index, listed.into_iter());
+            out.push(Package { manager: "apk", name, version, files });
+        }
+    }
+}
+
+/// Python: *.dist-info with METADATA (Name, Version) and RECORD (paths from the site dir).
+fn python(index: &FileIndex, out: &mut Vec<Package>) {
+    for (path, e) in index.iter() {
+        if !path.ends_with(".dist-info/METADATA") {
+            continue;
+        }
+        let Some(meta) = e.captured.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()) else { continue };
+        let field = |n: &str| meta.lines().find_map(|l| l.strip_prefix(n).map(|v| v.trim().to_owned()));
+        let (Some(name), Some(version)) = (field("Name:"), field("Version:")) else { continue };
+        let info_dir = &path[..path.len() - "/METADATA".len()];
+        let site = &info_dir[..info_dir.rfind('/').unwrap_or(0)];
+        let record = captured(index, &format!("{info_dir}/RECORD")).unwrap_or_default();
+        let listed = record.lines().filter_map(|l| l.split(',').next()).map(|rel| format!("{site}/{rel}"));
+        let files = files_of(index, listed);
+        out.push(Package { manager: "python", name, version, files });
+    }
+}
+
+/// Node: every node_modules/<pkg>/package.json, with the package directory's files (nested
+/// node_modules belong to their own packages).
+fn node(index: &FileIndex, out: &mut Vec<Package>) {
+    for (path, e) in index.iter() {
+        if !path.ends_with("/package.json") || !path.contains("/node_modules/") {
+            continue;
+        }
+        let dir = &path[..path.len() - "/package.json".len()];
+        let tail = &dir[dir.rfind("/node_modules/").unwrap() + "/node_modules/".len()..];
+        if tail.contains('/') && !tail.starts_with('@') {
+            continue; // a package.json deeper inside a package (test fixtures, sub-exports)
+        }
+        let Some(json) = e.captured.as_deref().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else { continue };
+        let (Some(name), Some(version)) = (json["name"].as_str(), json["version"].as_str()) else { continue };
+        let prefix = format!("{dir}/");
+        let files = index
+            .with_prefix(&prefix)
+            .filter(|(p, e)| !e.is_dir() && !p[prefix.len()..].contains("node_modules/"))
+            .map(|(p, _)| p.clone())
+            .collect();
+        out.push(Package { manager: "node", name: name.to_owned(), version: version.to_owned(), files });
+    }
+}
+
+pub fn inventory(index: &FileIndex) -> Vec<Package> {
+    let mut out = Vec::new();
+    dpkg(index, &mut out);
+    apk(index, &mut out);
+    python(index, &mut out);
+    node(index, &mut out);
+    out.sort_by(|a, b| (a.manager, &a.name).cmp(&(b.manager, &b.name)));
+    out
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageChange {
+    pub manager: &'static str,
+    pub name: String,
+    pub version: String,
+    pub files: usize,
+    pub kept_files: usize,
+    /// "kept" (every file), "partial", or "removed" (no file left).
+    pub status: &'static str,
+}
+
+/// How much of each package of `original` the other image (`has`: does it hold this path?) keeps.
+pub fn compare(original: &[Package], has: impl Fn(&str) -> bool) -> Vec<PackageChange> {
+    original
+        .iter()
+        .filter(|p| !p.files.is_empty())
+        .map(|p| {
+            let kept = p.files.iter().filter(|f| has(f)).count();
+            let status = if kept == 0 { "removed" } else if kept == p.files.len() { "kept" } else { "partial" };
+            PackageChange { manager: p.manager, name: p.name.clone(), version: p.version.clone(), files: p.files.len(), kept_files: kept, status }
+        })
+        .collect()
+}
+
+/// Counts per status, for summaries.
+pub fn tally(changes: &[PackageChange]) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for c in changes {
+        *m.entry(c.status).or_insert(0) += 1;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::layer::scan_layer;
+
+    fn index(files: &[(&str, &str)], links: &[(&str, &str)]) -> FileIndex {
+        let mut b = tar::Builder::new(Vec::new());
+        for (at, to) in links {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            b.append_link(&mut h, at, to).unwrap();
+        }
+        for (at, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, at, data.as_bytes()).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let mut idx = FileIndex::new();
+        idx.apply_layer(scan_layer(&tar[..], 0, "t").unwrap(), None);
+        idx
+    }
+
+    #[test]
+    fn dpkg_packages_with_merged_usr_and_their_fate() {
+        let status = "Package: coreutils\nStatus: install ok installed\nArchitecture: amd64\nVersion: 9.1-1\n\n\
+                      Package: gawk\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2\n\n\
+                      Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n";
+        let idx = index(
+            &[
+                ("var/lib/dpkg/status", status),
+                ("var/lib/dpkg/info/coreutils.list", "/.\n/bin\n/bin/ls\n/bin/cat\n"),
+                ("var/lib/dpkg/info/gawk:amd64.list", "/usr/bin/gawk\n"),
+                ("usr/bin/ls", "x"),
+                ("usr/bin/cat", "x"),
+                ("usr/bin/gawk", "x"),
+            ],
+            &[("bin", "usr/bin")],
+        );
+        let inv = inventory(&idx);
+        let names: Vec<&str> = inv.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["coreutils", "gawk"], "deinstalled packages are not inventory");
+        assert_eq!(inv[0].files, vec!["/usr/bin/cat", "/usr/bin/ls"], "listed through /bin -> usr/bin");
+        let slim_has = |p: &str| p == "/usr/bin/ls";
+        let changes = compare(&inv, slim_has);
+        assert_eq!((changes[0].status, changes[0].kept_files), ("partial", 1));
+        assert_eq!(changes[1].status, "removed");
+        assert_eq!(tally(&changes).get("removed"), Some(&1));
+    }
+
+    #[test]
+    fn python_and_node_packages() {
+        let idx = index(
+            &[
+                ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n"),
+                ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/RECORD", "six.py,sha256=x,1\nsix-1.16.0.dist-info/METADATA,,\n"),
+                ("usr/lib/python3/dist-packages/six.py", "x"),
+                ("app/node_modules/left-pad/package.json", r#"{"name":"left-pad","version":"1.3.0"}"#),
+                ("app/node_modules/left-pad/index.js", "x"),
+            ],
+            &[],
+        );
+        let inv = inventory(&idx);
+        let py = inv.iter().find(|p| p.manager == "python").unwrap();
+        assert_eq!((py.name.as_str(), py.files.len()), ("six", 2));
+        let js = inv.iter().find(|p| p.manager == "node").unwrap();
+        assert_eq!((js.name.as_str(), js.version.as_str(), js.files.len()), ("left-pad", "1.3.0", 2));
+    }
+}
