@@ -159,6 +159,63 @@ impl Sensor {
         Ok(())
     }
 
+    /// Idle: bound to no namespace, so nothing new is tracked, and nothing tracked, recorded or
+    /// counted is left from the last target. `arm` makes it ready for the next one. Reusing a
+    /// loaded sensor skips loading and verifying the programs again.
+    pub fn reset(&mut self) -> Result<()> {
+        self.set_bound(1)?;
+        self.clear()
+    }
+
+    /// Ready for a new target, as right after `load`: records every non-host namespace's execs
+    /// until `bind`. Clears what an idle period may have left.
+    pub fn arm(&mut self) -> Result<()> {
+        self.clear()?;
+        self.set_bound(0)
+    }
+
+    fn set_bound(&mut self, bound: u32) -> Result<()> {
+        let mut config: Array<_, TracerConfig> =
+            Array::try_from(map_mut(&mut self.ebpf, maps::CONFIG)?).map_err(|e| SensorError::Load(e.to_string()))?;
+        config
+            .set(0, TracerConfig { host_mnt_ns: self.host_ns, bound, wakeup_bytes: self.wakeup_bytes }, 0)
+            .map_err(|e| SensorError::Load(format!("configuring the sensor: {e}")))
+    }
+
+    fn clear(&mut self) -> Result<()> {
+        let e = |e: aya::maps::MapError| SensorError::Load(format!("resetting the sensor: {e}"));
+        {
+            let mut targets: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?).map_err(e)?;
+            let keys: Vec<u32> = targets.keys().filter_map(|k| k.ok()).collect();
+            for k in keys {
+                let _ = targets.remove(&k);
+            }
+        }
+        {
+            let mut tracked: BpfHashMap<_, u32, Tracked> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TRACKED)?).map_err(e)?;
+            let keys: Vec<u32> = tracked.keys().filter_map(|k| k.ok()).collect();
+            for k in keys {
+                let _ = tracked.remove(&k);
+            }
+        }
+        {
+            let mut seen: BpfHashMap<_, u32, SyscallSet> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::SYSCALLS)?).map_err(e)?;
+            let keys: Vec<u32> = seen.keys().filter_map(|k| k.ok()).collect();
+            for k in keys {
+                let _ = seen.remove(&k);
+            }
+        }
+        {
+            let mut counters: PerCpuArray<_, u64> = PerCpuArray::try_from(map_mut(&mut self.ebpf, maps::COUNTERS)?).map_err(e)?;
+            let cpus = aya::util::nr_cpus().map_err(|(_, err)| SensorError::io("counting CPUs", err))?;
+            for slot in 0..abi::CNT_MAX {
+                counters.set(slot, aya::maps::PerCpuValues::try_from(vec![0u64; cpus]).map_err(|err| SensorError::io("zeroing counters", err))?, 0).map_err(e)?;
+            }
+        }
+        self.drain(|_| {});
+        Ok(())
+    }
+
     fn bound_namespaces(&self) -> Result<HashSet<u32>> {
         let targets: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(map(&self.ebpf, maps::TARGETS)?)
             .map_err(|e| SensorError::Load(e.to_string()))?;

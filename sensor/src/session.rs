@@ -138,6 +138,13 @@ impl Session {
         Ok(c)
     }
 
+    /// Ends the session and hands the sensor back, reset for another target.
+    pub fn into_sensor(self) -> Result<Sensor> {
+        let mut sensor = self.sensor;
+        sensor.reset()?;
+        Ok(sensor)
+    }
+
     pub fn syscalls(&self) -> Result<std::collections::BTreeSet<String>> {
         self.sensor.syscalls(self.router.namespaces())
     }

@@ -119,3 +119,28 @@ fn diff_lists_the_packages_the_slim_image_dropped_as_dpkg_knows_them() {
     let r: Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
     assert!(r["packages"]["removed"].as_array().unwrap().iter().any(|p| p == "perl-base"));
 }
+
+#[test]
+fn several_images_in_one_run_share_the_sensor_and_get_a_combined_summary() {
+    let a = build_example("c-http", "slimctl-e2e/multi:c");
+    let b = build_example("cli-batch", "slimctl-e2e/multi:cli");
+    let _slims = (ImageGuard("slimctl-e2e/multi.slim:c".into()), ImageGuard("slimctl-e2e/multi.slim:cli".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("images.txt");
+    std::fs::write(&list, format!("# the batch job too\n{}\n", b.0)).unwrap();
+    let rep = dir.path().join("reports.json");
+    let out = slimctl(&["build", &a.0, "--images-from", list.to_str().unwrap(), "--http-probe-cmd", "GET:/", "--report", rep.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("slimctl-e2e/multi:c ") && stdout.contains("slimctl-e2e/multi:cli "), "{stdout}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let reports = r.as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["trace"]["sensor_reused"], false);
+    assert_eq!(reports[1]["trace"]["sensor_reused"], true, "one sensor load for the batch");
+    assert!(reports.iter().all(|r| r["verify"]["ok"] == true));
+    // one image failing does not stop the others; the worst exit code wins
+    let out = slimctl(&["build", "slimctl-e2e/no-such:1", &a.0, "--http-probe-cmd", "GET:/", "--no-verify"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("slimctl-e2e/multi:c ") && text(&out.stdout).contains("ok"), "{}", text(&out.stdout));
+}

@@ -18,10 +18,21 @@ use slimctl::write::output::{load_into_engine, write_docker_archive, write_oci_d
 use slimctl::write::Output;
 use std::path::PathBuf;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct BuildArgs {
-    /// The image: NAME[:TAG] or ID in the engine, docker-archive:FILE, or oci:DIR.
+    /// The image(s): NAME[:TAG] or ID in the engine, docker-archive:FILE, or oci:DIR. Several are
+    /// processed one after the other, sharing one sensor, with a combined summary.
+    #[arg(required_unless_present = "images_from")]
+    pub images: Vec<String>,
+    /// Read more images from FILE, one per line (# comments allowed).
+    #[arg(long, value_name = "FILE")]
+    pub images_from: Option<PathBuf>,
+    /// The image being built (set per image).
+    #[arg(skip)]
     pub image: String,
+    /// No summary on stdout (one image of several under --json).
+    #[arg(skip)]
+    pub quiet: bool,
     /// Keep this path (a directory: with everything under it) and what it needs.
     #[arg(long = "include", value_name = "PATH")]
     pub includes: Vec<String>,
@@ -129,6 +140,66 @@ pub fn trace_failure(e: TraceError) -> Failure {
 
 
 pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
+    let mut images = args.images.clone();
+    if let Some(f) = &args.images_from {
+        let text = std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+        images.extend(text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).map(str::to_owned));
+    }
+    if images.is_empty() {
+        return Err(Failure::usage("no image given"));
+    }
+    if images.len() == 1 {
+        let one = BuildArgs { image: images[0].clone(), ..args.clone() };
+        return run_one(&one, work).await;
+    }
+    if args.tag.is_some() || args.save_profile.is_some() || args.seccomp_profile.is_some() || !matches!(args.output, Output::Engine) {
+        return Err(Failure::usage(
+            "with several images, --tag, --save-profile, --seccomp-profile and --output other than docker name one image each: run them one by one",
+        ));
+    }
+    // One after the other; the sensor loaded for the first serves the rest.
+    let mut rows = Vec::new();
+    let mut reports = Vec::new();
+    let mut worst = EXIT_OK;
+    for (i, image) in images.iter().enumerate() {
+        if !args.json {
+            println!("== [{}/{}] {image}", i + 1, images.len());
+        }
+        let report_path = work.path().join(format!("report-{i}.json"));
+        let one = BuildArgs { image: image.clone(), report: Some(report_path.clone()), json: false, quiet: args.json, ..args.clone() };
+        let result = run_one(&one, work).await;
+        let (code, summary) = match result {
+            Ok(code) => {
+                let r: serde_json::Value = std::fs::read(&report_path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                let s = format!("{} -> {} ({:.1}x)", human_bytes(r["original"]["stored_bytes"].as_u64().unwrap_or(0)), human_bytes(r["slim"]["bytes"].as_u64().unwrap_or(0)), r["ratio"].as_f64().unwrap_or(0.0));
+                reports.push(r);
+                (code, s)
+            }
+            Err(f) => {
+                eprintln!("slimctl: error: {image}: {}", f.message);
+                (f.code, f.message.lines().next().unwrap_or("").to_owned())
+            }
+        };
+        worst = worst.max(code);
+        rows.push(vec![image.clone(), if code == EXIT_OK { "ok".into() } else { format!("exit {code}") }, summary]);
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_vec_pretty(&reports).map_err(Failure::internal)?)
+            .map_err(|e| Failure::new(ErrorClass::Environment, format!("cannot write report {}: {e}", path.display())))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports).map_err(Failure::internal)?);
+    } else {
+        println!();
+        print!("{}", table::render(&["image", "result", "size"], &rows));
+    }
+    Ok(worst)
+}
+
+async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let mut plan = BuildPlan {
         includes: args.includes.clone(),
         excludes: args.excludes.clone(),
@@ -446,7 +517,8 @@ fn emit_report(
 }
 
 fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Failure> {
-    if args.json {
+    if args.quiet {
+    } else if args.json {
         println!("{}", serde_json::to_string_pretty(report).map_err(Failure::internal)?);
     } else {
         print_summary(report);

@@ -140,6 +140,7 @@ pub async fn run(cli: Cli) -> u8 {
         sig = interrupted() => {
             // The command's future is gone (its sensor detached with it); remove what it created.
             let containers = slimctl::run::cleanup::remove_all().await;
+            slimctl::run::traced::release_sensor();
             drop(work);
             let what = if containers > 0 { format!("{containers} container(s) and temporary files") } else { "temporary files".into() };
             eprintln!("slimctl: interrupted by {sig}; {what} removed, nothing was changed");

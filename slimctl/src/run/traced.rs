@@ -144,6 +144,32 @@ pub struct TraceReport {
     pub probe_seconds: f64,
     /// Stopping the container and collecting the last events.
     pub stop_seconds: f64,
+    /// The sensor loaded for an earlier run of this process served this one too.
+    pub sensor_reused: bool,
+}
+
+/// The loaded sensor between runs: loading and verifying the eBPF programs takes a few hundred
+/// milliseconds, so every run of one slimctl process (verify's runs, several targets) shares one.
+static SENSOR: std::sync::Mutex<Option<(u32, Sensor)>> = std::sync::Mutex::new(None);
+
+fn take_sensor(ring_size: u32) -> Result<(Sensor, bool), SensorError> {
+    let pooled = SENSOR.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match pooled {
+        Some((size, mut s)) if size == ring_size => {
+            s.arm()?;
+            Ok((s, true))
+        }
+        _ => Ok((Sensor::load(&SensorOptions { ring_size })?, false)),
+    }
+}
+
+fn give_back(ring_size: u32, sensor: Sensor) {
+    *SENSOR.lock().unwrap_or_else(|p| p.into_inner()) = Some((ring_size, sensor));
+}
+
+/// Drops the pooled sensor (detaching its programs) -- for the interrupt path.
+pub fn release_sensor() {
+    SENSOR.lock().unwrap_or_else(|p| p.into_inner()).take();
 }
 
 pub struct TracedRun {
@@ -176,11 +202,17 @@ pub async fn trace_run(
         }
     }
     // Armed before the container exists: nothing it does can precede the sensor.
-    let sensor = Sensor::load(&SensorOptions { ring_size: plan.ring_size })?;
+    let (sensor, reused) = take_sensor(plan.ring_size)?;
     let container = Container::create(docker, spec, config).await?;
     let result = drive(&container, sensor, config, spec, plan, &ports, has_shell).await;
     container.remove().await;
-    result
+    result.map(|(mut run, sensor)| {
+        run.report.sensor_reused = reused;
+        if let Some(sensor) = sensor {
+            give_back(plan.ring_size, sensor);
+        }
+        run
+    })
 }
 
 async fn drive(
@@ -191,7 +223,7 @@ async fn drive(
     plan: &ProbePlan,
     ports: &[u16],
     has_shell: bool,
-) -> Result<TracedRun, TraceError> {
+) -> Result<(TracedRun, Option<Sensor>), TraceError> {
     let started = Instant::now();
     let mut session = Session::new(sensor, Target::Container(c.id.clone()))?;
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -218,7 +250,10 @@ async fn drive(
         }
         let counters = session.finish()?;
         let syscalls = session.syscalls()?;
-        Ok::<_, SensorError>((touched, counters, syscalls, session.is_bound()))
+        let bound = session.is_bound();
+        // Reset for the next run; a sensor that cannot be reset is simply dropped.
+        let sensor = session.into_sensor().ok();
+        Ok::<_, SensorError>((touched, counters, syscalls, bound, sensor))
     });
 
     let logs_task = plan.show_logs.then(|| {
@@ -262,7 +297,7 @@ async fn drive(
         }
         Err(e) => return Err(e),
     };
-    let (touched, counters, syscalls, bound) = collected?;
+    let (touched, counters, syscalls, bound, sensor) = collected?;
     if !bound {
         return Err(TraceError::Probe(
             "the sensor never saw the container's processes start; is the engine on this machine (DOCKER_HOST must be local)?".into(),
@@ -270,7 +305,7 @@ async fn drive(
     }
     let exit_code = stop_code?;
     let commands = touched.commands.clone();
-    Ok(TracedRun {
+    Ok((TracedRun {
         report: TraceReport {
             argv: spec.argv(config),
             stats: touched.stats(),
@@ -287,9 +322,10 @@ async fn drive(
             run_seconds: started.elapsed().as_secs_f64(),
             probe_seconds,
             stop_seconds,
+            sensor_reused: false,
         },
         touched,
-    })
+    }, sensor))
 }
 
 type Exercised = (Vec<ProbeResult>, Vec<ExecResult>, f64, bool);
