@@ -353,7 +353,9 @@ async fn exercise(
             }
             None => {
                 if let Some(code) = c.exit_code().await? {
-                    return Err(TraceError::Probe(format!("the container exited with code {code} right after starting")));
+                    return Err(TraceError::Probe(format!(
+                        "the container exited with code {code} before answering on port {p} (right after starting)"
+                    )));
                 }
                 return Err(TraceError::Probe(format!("port {p} was not published by the engine")));
             }
