@@ -44,12 +44,28 @@ fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
     assert!(p["syscalls"].as_array().unwrap().iter().any(|s| s == "execve"));
 
     let traced = ImageGuard("slimctl-e2e/profile.slim:traced".into());
-    let out = slimctl(&["build", &image.0, "--tag", &traced.0]);
+    let traced_rep = dir.path().join("traced.json");
+    let out = slimctl(&["build", &image.0, "--tag", &traced.0, "--report", traced_rep.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let from = ImageGuard("slimctl-e2e/profile.slim:from".into());
-    let out = slimctl(&["build", &image.0, "--tag", &from.0, "--from-profile", profile.to_str().unwrap()]);
+    let from_rep = dir.path().join("from.json");
+    let out = slimctl(&["build", &image.0, "--tag", &from.0, "--from-profile", profile.to_str().unwrap(), "--report", from_rep.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(image_id(&from.0), image_id(&traced.0), "same keep-set, same deterministic image; from-profile build said: {}", text(&out.stdout));
+    if image_id(&from.0) != image_id(&traced.0) {
+        // Say exactly how they differ before failing.
+        let keys = |p: &std::path::Path| -> std::collections::BTreeSet<String> {
+            let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            v["kept"].as_object().unwrap().keys().cloned().collect()
+        };
+        let (a, b) = (keys(&traced_rep), keys(&from_rep));
+        panic!(
+            "digests differ; only traced: {:?}; only from-profile: {:?}; traced verify: {}; from-profile verify: {}",
+            a.difference(&b).collect::<Vec<_>>(),
+            b.difference(&a).collect::<Vec<_>>(),
+            serde_json::from_slice::<Value>(&std::fs::read(&traced_rep).unwrap()).unwrap()["verify"],
+            serde_json::from_slice::<Value>(&std::fs::read(&from_rep).unwrap()).unwrap()["verify"],
+        );
+    }
     assert!(!text(&out.stderr).contains("recorded against"), "same image: no warning");
 
     // A profile from another image is used, with a warning.
