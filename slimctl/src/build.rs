@@ -100,6 +100,7 @@ pub fn build_from(
             &closure.keep,
             &mut spool,
             plan.source_date_epoch,
+            &closure.overrides,
             std::io::BufWriter::with_capacity(1 << 20, file),
         )
         .map_err(werr)?;
@@ -126,7 +127,28 @@ pub fn select(image: &Image, plan: &BuildPlan) -> Result<Closure, BuildError> {
     if let Some(u) = closure.unresolved.iter().find(|u| matches!(u.wanted_by, Reason::Included { .. })) {
         return Err(BuildError::IncludeMissing { path: u.path.clone(), error: u.error.clone() });
     }
+    let mut closure = closure;
+    if !plan.rules_off.iter().any(|r| r == "package-metadata") {
+        if let Some(status) = package_metadata(image, &closure) {
+            closure.keep.keep_with_parents(DPKG_STATUS, Reason::PackageMetadata);
+            closure.overrides.insert(DPKG_STATUS.to_owned(), status);
+        }
+    }
     Ok(closure)
+}
+
+const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+
+/// The dpkg database for the slim image: the packages that still have files in it, so a
+/// scanner reading it sees what is really inside (and not the packages that are gone).
+fn package_metadata(image: &Image, closure: &Closure) -> Option<Vec<u8>> {
+    if image.index.get(DPKG_STATUS).is_none_or(|e| e.is_dir() || e.is_symlink()) {
+        return None;
+    }
+    let changes = crate::packages::compare(&crate::packages::inventory(&image.index), |p| closure.keep.contains(p));
+    let kept: std::collections::HashSet<&str> =
+        changes.iter().filter(|c| c.manager == "dpkg" && c.status != "removed").map(|c| c.name.as_str()).collect();
+    crate::packages::rewrite_dpkg_status(&image.index, |name| kept.contains(name))
 }
 
 #[derive(Debug, Serialize)]
@@ -225,7 +247,10 @@ impl BuildReport {
             bytes_by_reason: {
                 let mut m = BTreeMap::new();
                 for (path, kept) in &built.closure.keep.paths {
-                    let bytes = o.index.get(path).map(|e| e.stored_bytes()).unwrap_or(0);
+                    let bytes = match built.closure.overrides.get(path) {
+                        Some(data) => data.len() as u64,
+                        None => o.index.get(path).map(|e| e.stored_bytes()).unwrap_or(0),
+                    };
                     let cat = kept.reasons.first().map(|r| r.category()).unwrap_or("closure");
                     *m.entry(cat.to_owned()).or_insert(0) += bytes;
                 }

@@ -48,6 +48,8 @@ pub enum Reason {
     NodeRequire { of: String, module: String },
     /// Coverage rule runtime-data: data read by name at run time, kept because `because` is.
     RuntimeData { what: String, because: String },
+    /// The package database, rewritten to list only the packages that keep files.
+    PackageMetadata,
 }
 
 impl Reason {
@@ -61,6 +63,7 @@ impl Reason {
             Reason::ShellCommand { .. } => "coverage:shell-commands",
             Reason::NodeRequire { .. } => "coverage:node-requires",
             Reason::RuntimeData { .. } => "coverage:runtime-data",
+            Reason::PackageMetadata => "package-metadata",
             Reason::Included { .. } | Reason::InIncludedDir { .. } => "included",
             Reason::Entrypoint { .. } | Reason::UserDatabase { .. } | Reason::WorkingDir | Reason::Volume => "config",
             Reason::SymlinkOnPath { .. }
@@ -95,6 +98,7 @@ impl std::fmt::Display for Reason {
             Reason::ShellCommand { of, command } => write!(f, "command {command} named by {of}"),
             Reason::NodeRequire { of, module } => write!(f, "module {module} loaded by {of}"),
             Reason::RuntimeData { what, because } => write!(f, "{what}, needed at run time by {because}"),
+            Reason::PackageMetadata => write!(f, "package database, rewritten to the kept packages"),
         }
     }
 }
@@ -129,6 +133,21 @@ impl KeepSet {
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
     }
+    /// Keeps `path` and its parents (they must be in the index) for `reason`.
+    pub fn keep_with_parents(&mut self, path: &str, reason: Reason) {
+        if self.add(path, reason) {
+            let mut child = path.to_owned();
+            let mut p = parent(path).to_owned();
+            while p != "/" {
+                if !self.add(&p, Reason::Parent { of: child.clone() }) {
+                    break;
+                }
+                child = p.clone();
+                p = parent(&p).to_owned();
+            }
+        }
+    }
+
     fn add(&mut self, path: &str, reason: Reason) -> bool {
         match self.paths.get_mut(path) {
             Some(k) => {
@@ -171,6 +190,8 @@ pub struct Closure {
     pub unresolved: Vec<Unresolved>,
     /// Optional seeds that are not image files (pseudo-files, volumes, runtime products).
     pub skipped: usize,
+    /// Kept files written with new content (the rewritten package database).
+    pub overrides: BTreeMap<String, Vec<u8>>,
 }
 
 struct Work {

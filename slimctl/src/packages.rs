@@ -137,6 +137,28 @@ pub fn inventory(index: &FileIndex) -> Vec<Package> {
     out
 }
 
+/// The dpkg status database of `index`, keeping only the paragraphs of packages for which
+/// `keep_pkg` says yes (other paragraphs -- not installed, or gone -- are dropped). None when
+/// the image has no dpkg database.
+pub fn rewrite_dpkg_status(index: &FileIndex, keep_pkg: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
+    let status = captured(index, "/var/lib/dpkg/status")?;
+    let kept: Vec<&str> = status
+        .split("\n\n")
+        .map(|p| p.trim_matches('\n'))
+        .filter(|p| !p.is_empty())
+        .filter(|para| {
+            para.lines()
+                .find_map(|l| l.strip_prefix("Package:").map(str::trim))
+                .is_some_and(|name| keep_pkg(name))
+        })
+        .collect();
+    let mut out = kept.join("\n\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    Some(out.into_bytes())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PackageChange {
     pub manager: &'static str,
@@ -221,6 +243,15 @@ mod tests {
         assert_eq!((changes[0].status, changes[0].kept_files), ("partial", 1));
         assert_eq!(changes[1].status, "removed");
         assert_eq!(tally(&changes).get("removed"), Some(&1));
+    }
+
+    #[test]
+    fn dpkg_status_is_rewritten_to_the_kept_packages() {
+        let status = "Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\nStatus: install ok installed\nVersion: 2\n";
+        let idx = index(&[("var/lib/dpkg/status", status)], &[]);
+        let out = String::from_utf8(rewrite_dpkg_status(&idx, |p| p == "b").unwrap()).unwrap();
+        assert_eq!(out, "Package: b\nStatus: install ok installed\nVersion: 2\n");
+        assert!(rewrite_dpkg_status(&index(&[], &[]), |_| true).is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The CI post-build step: seccomp profiles, profiles for re-slimming without a run, gates.
 use e2e::*;
 use serde_json::Value;
+use std::process::Command;
 
 #[test]
 fn the_generated_seccomp_profile_is_enforced_and_sufficient() {
@@ -127,6 +128,19 @@ fn diff_lists_the_packages_the_slim_image_dropped_as_dpkg_knows_them() {
     assert_eq!(status("python3.11-minimal").as_deref(), Some("removed"));
     assert_eq!(status("mawk").as_deref(), Some("partial"), "the awk binary stays, its docs go");
     assert!(d["removed"].as_array().unwrap().iter().any(|f| f["path"] == "/usr/bin/perl"));
+    // The slim image's own dpkg database lists exactly the packages it keeps files of.
+    let cid = docker(&["create", &slim.0]).trim().to_owned();
+    let _c = ContainerGuard(cid.clone());
+    let out = run(Command::new("docker").args(["cp", &format!("{cid}:/var/lib/dpkg/status"), "-"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut ar = tar::Archive::new(&out.stdout[..]);
+    let mut status = String::new();
+    std::io::Read::read_to_string(&mut ar.entries().unwrap().next().unwrap().unwrap(), &mut status).unwrap();
+    let listed: std::collections::BTreeSet<&str> = status.lines().filter_map(|l| l.strip_prefix("Package: ")).collect();
+    let kept: std::collections::BTreeSet<&str> =
+        pkgs.iter().filter(|p| p["manager"] == "dpkg" && p["status"] != "removed").map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, kept, "the slim image's dpkg status");
+    assert!(listed.contains("coreutils") && !listed.contains("perl-base"));
     // The build report carries the same summary.
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("r.json");

@@ -60,6 +60,10 @@ pub struct BuildArgs {
     /// zoneinfo once a zone was read, the locale archive, gconv lists, NSS modules).
     #[arg(long)]
     pub no_runtime_data: bool,
+    /// Do not write a package database (dpkg status) listing the packages the slim image keeps
+    /// files of (default: written, so that scanners see what is inside).
+    #[arg(long)]
+    pub no_package_metadata: bool,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -205,7 +209,7 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         excludes: args.excludes.clone(),
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
-        rules_off: [("python-imports", args.no_python_imports), ("shell-commands", args.no_shell_commands), ("node-requires", args.no_node_requires), ("runtime-data", args.no_runtime_data)]
+        rules_off: [("python-imports", args.no_python_imports), ("shell-commands", args.no_shell_commands), ("node-requires", args.no_node_requires), ("runtime-data", args.no_runtime_data), ("package-metadata", args.no_package_metadata)]
             .iter()
             .filter(|(_, off)| *off)
             .map(|(r, _)| r.to_string())

@@ -35,6 +35,7 @@ pub fn write_layer<W: Write>(
     keep: &KeepSet,
     spool: &mut Spool,
     source_date_epoch: Option<u64>,
+    overrides: &std::collections::BTreeMap<String, Vec<u8>>,
     out: W,
 ) -> std::io::Result<(LayerBlob, W)> {
     let mut builder = tar::Builder::new(HashingWriter::new(out));
@@ -69,6 +70,14 @@ pub fn write_layer<W: Write>(
             Kind::Symlink { target } => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 builder.append_link(&mut h, name, target)?;
+            }
+            Kind::File | Kind::Hardlink { .. } if overrides.contains_key(path) => {
+                // Rewritten content (the package database): same metadata, new bytes.
+                let data = &overrides[path];
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(data.len() as u64);
+                builder.append_data(&mut h, name, &data[..])?;
+                content_bytes += data.len() as u64;
             }
             Kind::File | Kind::Hardlink { .. } => {
                 let (layer, src) = entry.content_source(path).expect("files have content");
