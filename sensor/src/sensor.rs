@@ -273,11 +273,8 @@ impl Sensor {
 
     /// Waits until the kernel signals a filling ring buffer, or [`POLL_INTERVAL`] passes.
     pub async fn readable(&mut self) -> Result<()> {
-        match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
-            Ok(guard) => {
-                guard.map_err(|e| SensorError::io("polling the ring buffer", e))?.clear_ready();
-            }
-            Err(_) => {}
+        if let Ok(guard) = tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
+            guard.map_err(|e| SensorError::io("polling the ring buffer", e))?.clear_ready();
         }
         Ok(())
     }

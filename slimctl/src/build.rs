@@ -331,7 +331,10 @@ mod tests {
         (built, bytes)
     }
 
-    fn entries(layer: &[u8]) -> Vec<(String, tar::EntryType, Option<String>, u64, Vec<(String, Vec<u8>)>)> {
+    /// (path, type, link target, size, xattrs) of each member.
+    type Member = (String, tar::EntryType, Option<String>, u64, Vec<(String, Vec<u8>)>);
+
+    fn entries(layer: &[u8]) -> Vec<Member> {
         let mut a = tar::Archive::new(layer);
         a.entries()
             .unwrap()

@@ -15,7 +15,7 @@ pub struct Package {
     pub files: Vec<String>,
 }
 
-fn captured<'a>(index: &'a FileIndex, path: &str) -> Option<String> {
+fn captured(index: &FileIndex, path: &str) -> Option<String> {
     index.get(path).and_then(|e| e.captured.as_deref()).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
@@ -149,7 +149,7 @@ pub fn rewrite_dpkg_status(index: &FileIndex, keep_pkg: impl Fn(&str) -> bool) -
         .filter(|para| {
             para.lines()
                 .find_map(|l| l.strip_prefix("Package:").map(str::trim))
-                .is_some_and(|name| keep_pkg(name))
+                .is_some_and(&keep_pkg)
         })
         .collect();
     let mut out = kept.join("\n\n");

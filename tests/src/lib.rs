@@ -180,7 +180,7 @@ pub fn base_image() -> &'static str {
         let lock = std::fs::File::create(std::env::temp_dir().join("slimctl-e2e-base.lock")).expect("lock file");
         lock.lock().expect("lock");
         let script = repo_root().join("examples/base/build.sh");
-        let out = run(&mut Command::new("bash").arg(&script));
+        let out = run(Command::new("bash").arg(&script));
         assert!(out.status.success(), "building the base image failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
     });
     BASE_IMAGE

@@ -251,6 +251,24 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std:
     Ok(())
 }
 
+impl LayerIndex {
+    /// Renumbers the entries once the layer's position in the image is known.
+    pub fn set_layer(&mut self, layer: usize) {
+        for (_, e) in &mut self.entries {
+            e.layer = layer;
+        }
+    }
+
+    pub fn clone_for_reuse(&self) -> LayerIndex {
+        LayerIndex {
+            entries: self.entries.clone(),
+            whiteouts: self.whiteouts.clone(),
+            opaques: self.opaques.clone(),
+            bytes: self.bytes,
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -343,20 +361,3 @@ pub(crate) mod tests {
     }
 }
 
-impl LayerIndex {
-    /// Renumbers the entries once the layer's position in the image is known.
-    pub fn set_layer(&mut self, layer: usize) {
-        for (_, e) in &mut self.entries {
-            e.layer = layer;
-        }
-    }
-
-    pub fn clone_for_reuse(&self) -> LayerIndex {
-        LayerIndex {
-            entries: self.entries.clone(),
-            whiteouts: self.whiteouts.clone(),
-            opaques: self.opaques.clone(),
-            bytes: self.bytes,
-        }
-    }
-}
