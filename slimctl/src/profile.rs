@@ -24,6 +24,16 @@ pub struct Access {
     pub by: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub method: String,
+    pub path: String,
+    pub port: u16,
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     pub version: u32,
@@ -37,6 +47,9 @@ pub struct Profile {
     pub syscalls: BTreeSet<String>,
     /// The requests the run answered (crawled ones included): verify replays them.
     pub http_probes: Vec<HttpProbe>,
+    /// What each of those requests got while the profile was recorded.
+    #[serde(default)]
+    pub probe_results: Vec<ProbeOutcome>,
     pub exec_probes: Vec<Vec<String>>,
     pub exit_code: Option<i64>,
 }
@@ -60,6 +73,11 @@ impl Profile {
                 .http
                 .iter()
                 .map(|p| HttpProbe { port: Some(p.port), ..HttpProbe::parse(&format!("{}:{}", p.method, p.path)).unwrap_or_else(|_| HttpProbe::get(&p.path)) })
+                .collect(),
+            probe_results: r
+                .http
+                .iter()
+                .map(|p| ProbeOutcome { method: p.method.clone(), path: p.path.clone(), port: p.port, status: p.status, error: p.error.clone() })
                 .collect(),
             exec_probes: r.exec.iter().filter(|e| e.source == "exec").map(|e| e.command.clone()).collect(),
             exit_code: r.exit_code.filter(|_| r.exited_by_itself),
@@ -118,6 +136,7 @@ mod tests {
             commands: vec![],
             syscalls: BTreeSet::new(),
             http_probes: vec![],
+            probe_results: vec![],
             exec_probes: vec![],
             exit_code: None,
         }

@@ -43,6 +43,7 @@ fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
     assert_eq!(p["image"]["id"].as_str().unwrap(), image_id(&image.0));
     assert!(p["touched"].as_array().unwrap().iter().any(|t| t["path"] == "/app/data/sales.csv"), "{p:#}");
     assert!(p["syscalls"].as_array().unwrap().iter().any(|s| s == "execve"));
+    assert_eq!(p["exit_code"], 0, "the batch job's result is part of the profile");
 
     let traced = ImageGuard("slimctl-e2e/profile.slim:traced".into());
     let traced_rep = dir.path().join("traced.json");
