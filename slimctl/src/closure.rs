@@ -956,6 +956,15 @@ mod tests {
         assert!(c.keep.contains("/usr/bin/dash"), "an executable script inside an included dir brings its interpreter");
     }
 
+    /// An index of regular files (path, content) from one in-memory layer.
+    fn files_index(files: &[(&str, &str)]) -> FileIndex {
+        let items: Vec<(&str, char, &str)> = files.iter().map(|(at, data)| (*at, 'f', *data)).collect();
+        let tar = crate::image::layer::tests::layer_tar(&items);
+        let mut idx = FileIndex::new();
+        idx.apply_layer(scan_layer(&tar[..], 0, "test").unwrap(), None);
+        idx
+    }
+
     fn python_index() -> FileIndex {
         let files: &[(&str, &str)] = &[
             ("app/app.py", "import json\nfrom pkg import helpers\n\ndef report():\n    import hashlib\n    return 1\n"),
@@ -971,17 +980,7 @@ mod tests {
             ("usr/lib/python3.11/doctest.py", "import unittest\n"),
             ("usr/lib/python3.11/unused.py", ""),
         ];
-        let mut b = tar::Builder::new(Vec::new());
-        for (at, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            b.append_data(&mut h, at, data.as_bytes()).unwrap();
-        }
-        let tar = b.into_inner().unwrap();
-        let mut idx = FileIndex::new();
-        idx.apply_layer(scan_layer(&tar[..], 0, "py").unwrap(), None);
-        idx
+        files_index(files)
     }
 
     fn traced(path: &str) -> Seed {
@@ -1032,16 +1031,7 @@ mod tests {
             ("app/node_modules/left-pad/lib/pad.js", "module.exports = 1;\n"),
             ("app/node_modules/unused/index.js", ""),
         ];
-        let mut b = tar::Builder::new(Vec::new());
-        for (at, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            b.append_data(&mut h, at, data.as_bytes()).unwrap();
-        }
-        let tar = b.into_inner().unwrap();
-        let mut idx = FileIndex::new();
-        idx.apply_layer(scan_layer(&tar[..], 0, "js").unwrap(), None);
+        let idx = files_index(files);
         let cfg = config("node", None);
         let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/app/server.js")]).build();
         for kept in ["/app/lib/report.js", "/app/data.json", "/app/node_modules/left-pad/package.json", "/app/node_modules/left-pad/lib/pad.js"] {
@@ -1062,16 +1052,7 @@ mod tests {
             ("usr/lib/locale/locale-archive", "loc"),
             ("usr/share/doc/unrelated", "x"),
         ];
-        let mut b = tar::Builder::new(Vec::new());
-        for (at, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            b.append_data(&mut h, at, data.as_bytes()).unwrap();
-        }
-        let tar = b.into_inner().unwrap();
-        let mut idx = FileIndex::new();
-        idx.apply_layer(scan_layer(&tar[..], 0, "rt").unwrap(), None);
+        let idx = files_index(files);
         let cfg = config("app", None);
         let seeds = [traced("/usr/lib/x86_64-linux-gnu/libssl.so.3"), traced("/usr/share/zoneinfo/Europe/Paris")];
         let c = ClosureBuilder::new(&idx, &cfg).seeds(seeds.clone()).build();

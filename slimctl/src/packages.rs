@@ -198,21 +198,9 @@ mod tests {
     use crate::image::layer::scan_layer;
 
     fn index(files: &[(&str, &str)], links: &[(&str, &str)]) -> FileIndex {
-        let mut b = tar::Builder::new(Vec::new());
-        for (at, to) in links {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_size(0);
-            h.set_mode(0o777);
-            b.append_link(&mut h, at, to).unwrap();
-        }
-        for (at, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            b.append_data(&mut h, at, data.as_bytes()).unwrap();
-        }
-        let tar = b.into_inner().unwrap();
+        let items: Vec<(&str, char, &str)> =
+            links.iter().map(|(at, to)| (*at, 'l', *to)).chain(files.iter().map(|(at, data)| (*at, 'f', *data))).collect();
+        let tar = crate::image::layer::tests::layer_tar(&items);
         let mut idx = FileIndex::new();
         idx.apply_layer(scan_layer(&tar[..], 0, "t").unwrap(), None);
         idx
