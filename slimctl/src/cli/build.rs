@@ -444,7 +444,7 @@ async fn output(
     stages: &mut Stages,
 ) -> Result<(String, String), Failure> {
     let started = std::time::Instant::now();
-    let desc = match &args.output {
+    match &args.output {
         Output::Engine => {
             let docker = docker.as_ref().expect("engine connected above");
             let bar = slimctl::progress::spinner(&format!("loading {tag} into the engine"));
@@ -457,11 +457,9 @@ async fn output(
                     built.slim.config_digest
                 )));
             }
-            format!("docker:{tag}")
         }
         Output::OciDir(dir) => {
             write_oci_dir(&built.slim, &built.layer_file, Some(tag), dir)?;
-            format!("oci:{}", dir.display())
         }
         Output::DockerArchive(file) => {
             let werr = |e: std::io::Error| {
@@ -470,11 +468,10 @@ async fn output(
             let f = std::fs::File::create(file).map_err(werr)?;
             let w = write_docker_archive(&built.slim, &built.layer_file, Some(tag), std::io::BufWriter::new(f)).map_err(werr)?;
             w.into_inner().map_err(|e| werr(e.into_error()))?;
-            format!("docker-archive:{}", file.display())
         }
-    };
+    }
     stages.0.push(slimctl::build::Stage { name: "output", seconds: started.elapsed().as_secs_f64() });
-    Ok((desc, built.slim.config_digest.clone()))
+    Ok((output_desc(args, tag), built.slim.config_digest.clone()))
 }
 
 #[allow(clippy::too_many_arguments)]
