@@ -12,28 +12,26 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repo").to_owned()
 }
 
-/// The slimctl binary: $SLIMCTL_BIN, or the one cargo built next to this test.
-pub fn slimctl_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("SLIMCTL_BIN") {
+/// A workspace binary: $`env`, or the one cargo built next to this test.
+fn workspace_bin(name: &str, env: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
         return p.into();
     }
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
-    let bin = dir.join("slimctl");
-    assert!(bin.is_file(), "slimctl binary not found at {}: run `cargo build -p slimctl` first (or set SLIMCTL_BIN)", bin.display());
+    let bin = dir.join(name);
+    assert!(bin.is_file(), "{name} binary not found at {}: run `cargo build -p {name}` first (or set {env})", bin.display());
     bin
+}
+
+/// The slimctl binary: $SLIMCTL_BIN, or the one cargo built next to this test.
+pub fn slimctl_bin() -> PathBuf {
+    workspace_bin("slimctl", "SLIMCTL_BIN")
 }
 
 /// The sensor binary: $SENSOR_BIN, or the one cargo built next to this test.
 pub fn sensor_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("SENSOR_BIN") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
-    let bin = dir.join("sensor");
-    assert!(bin.is_file(), "sensor binary not found at {}: run `cargo build -p sensor` first (or set SENSOR_BIN)", bin.display());
-    bin
+    workspace_bin("sensor", "SENSOR_BIN")
 }
 
 pub fn run(cmd: &mut Command) -> Output {
