@@ -3,7 +3,7 @@
 //! changed, removed), and every directory something was created in. Failed lookups seed
 //! nothing: what was absent stays absent in the slim image.
 use crate::closure::{Reason, Seed};
-use sensor::event::{Event, FileAccess, FileOp};
+use sensor::event::{Event, FileAccess, FileOp, Proc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,9 +44,14 @@ pub struct Touched {
 }
 
 fn parent(path: &str) -> &str {
-    match path.trim_end_matches('/').rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
+    crate::image::entry::parent(path.trim_end_matches('/'))
+}
+
+/// Records the first use of `path`. The "comm[pid]" label is only formatted then: most events
+/// touch a path already recorded.
+fn first_use(map: &mut BTreeMap<String, Touch>, path: &str, how: &'static str, p: &Proc) {
+    if !map.contains_key(path) {
+        map.insert(path.to_owned(), Touch { how, by: format!("{}[{}]", p.comm, p.pid) });
     }
 }
 
@@ -75,9 +80,8 @@ impl Touched {
         self.stats.events += 1;
         let p = ev.proc();
         self.pids.insert(p.pid);
-        let by = format!("{}[{}]", p.comm, p.pid);
         match ev {
-            Event::File(f) => self.add_file(f, by),
+            Event::File(f) => self.add_file(f),
             Event::Exec(x) => {
                 self.stats.execs += 1;
                 if x.incomplete {
@@ -88,14 +92,15 @@ impl Touched {
                     .into_iter()
                     .flatten()
                 {
-                    self.touch(path, "exec", &by);
+                    first_use(&mut self.paths, path, "exec", p);
                 }
             }
             Event::Fork(_) | Event::Exit(_) => {}
         }
     }
 
-    fn add_file(&mut self, f: &FileAccess, by: String) {
+    fn add_file(&mut self, f: &FileAccess) {
+        let p = &f.proc;
         self.stats.file_events += 1;
         if f.incomplete {
             self.stats.incomplete += 1;
@@ -110,9 +115,7 @@ impl Touched {
             );
             if lookup && (f.result == -ENOENT || f.result == -ENOTDIR) {
                 if let Some(abs) = f.abs.as_deref() {
-                    if !self.missing.contains_key(abs) {
-                        self.missing.insert(abs.to_owned(), Touch { how: op_name(f.op), by });
-                    }
+                    first_use(&mut self.missing, abs, op_name(f.op), p);
                 }
             }
             return;
@@ -121,33 +124,21 @@ impl Touched {
         let Some(abs) = f.abs.as_deref() else { return };
         match f.op {
             // The new name does not exist in the image; its directory must.
-            FileOp::Mkdir | FileOp::Mknod | FileOp::Symlink => self.written(parent(abs), how, &by),
+            FileOp::Mkdir | FileOp::Mknod | FileOp::Symlink => first_use(&mut self.written_in, parent(abs), how, p),
             FileOp::Rename | FileOp::Link => {
-                self.touch(abs, how, &by);
+                first_use(&mut self.paths, abs, how, p);
                 if let Some(to) = f.abs2.as_deref() {
                     // an existing file replaced by a rename was in use too
-                    self.touch(to, how, &by);
-                    self.written(parent(to), how, &by);
+                    first_use(&mut self.paths, to, how, p);
+                    first_use(&mut self.written_in, parent(to), how, p);
                 }
             }
             FileOp::Open if f.creates() => {
                 // O_CREAT: maybe an image file opened for writing, maybe a new one.
-                self.touch(abs, how, &by);
-                self.written(parent(abs), how, &by);
+                first_use(&mut self.paths, abs, how, p);
+                first_use(&mut self.written_in, parent(abs), how, p);
             }
-            _ => self.touch(abs, how, &by),
-        }
-    }
-
-    fn touch(&mut self, path: &str, how: &'static str, by: &str) {
-        if !self.paths.contains_key(path) {
-            self.paths.insert(path.to_owned(), Touch { how, by: by.to_owned() });
-        }
-    }
-
-    fn written(&mut self, dir: &str, how: &'static str, by: &str) {
-        if !self.written_in.contains_key(dir) {
-            self.written_in.insert(dir.to_owned(), Touch { how, by: by.to_owned() });
+            _ => first_use(&mut self.paths, abs, how, p),
         }
     }
 
