@@ -184,27 +184,9 @@ impl Sensor {
 
     fn clear(&mut self) -> Result<()> {
         let e = |e: aya::maps::MapError| SensorError::Load(format!("resetting the sensor: {e}"));
-        {
-            let mut targets: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?).map_err(e)?;
-            let keys: Vec<u32> = targets.keys().filter_map(|k| k.ok()).collect();
-            for k in keys {
-                let _ = targets.remove(&k);
-            }
-        }
-        {
-            let mut tracked: BpfHashMap<_, u32, Tracked> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TRACKED)?).map_err(e)?;
-            let keys: Vec<u32> = tracked.keys().filter_map(|k| k.ok()).collect();
-            for k in keys {
-                let _ = tracked.remove(&k);
-            }
-        }
-        {
-            let mut seen: BpfHashMap<_, u32, SyscallSet> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::SYSCALLS)?).map_err(e)?;
-            let keys: Vec<u32> = seen.keys().filter_map(|k| k.ok()).collect();
-            for k in keys {
-                let _ = seen.remove(&k);
-            }
-        }
+        clear_hash::<u8>(&mut self.ebpf, maps::TARGETS)?;
+        clear_hash::<Tracked>(&mut self.ebpf, maps::TRACKED)?;
+        clear_hash::<SyscallSet>(&mut self.ebpf, maps::SYSCALLS)?;
         {
             let mut counters: PerCpuArray<_, u64> = PerCpuArray::try_from(map_mut(&mut self.ebpf, maps::COUNTERS)?).map_err(e)?;
             let cpus = aya::util::nr_cpus().map_err(|(_, err)| SensorError::io("counting CPUs", err))?;
@@ -289,6 +271,17 @@ impl Sensor {
         }
         n
     }
+}
+
+/// Empties a hash map keyed by u32 (keys that vanish meanwhile are fine).
+fn clear_hash<V: aya::Pod>(ebpf: &mut Ebpf, name: &str) -> Result<()> {
+    let mut m: BpfHashMap<_, u32, V> = BpfHashMap::try_from(map_mut(ebpf, name)?)
+        .map_err(|e| SensorError::Load(format!("resetting the sensor: {e}")))?;
+    let keys: Vec<u32> = m.keys().filter_map(|k| k.ok()).collect();
+    for k in keys {
+        let _ = m.remove(&k);
+    }
+    Ok(())
 }
 
 fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
