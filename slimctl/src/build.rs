@@ -128,8 +128,10 @@ pub fn select(image: &Image, plan: &BuildPlan) -> Result<Closure, BuildError> {
         return Err(BuildError::IncludeMissing { path: u.path.clone(), error: u.error.clone() });
     }
     let mut closure = closure;
+    // Which packages keep files: for the rewritten database and for the report.
+    closure.packages = crate::packages::compare(&crate::packages::inventory(&image.index), |p| closure.keep.contains(p));
     if !plan.rules_off.iter().any(|r| r == "package-metadata") {
-        if let Some(status) = package_metadata(image, &closure) {
+        if let Some(status) = package_metadata(image, &closure.packages) {
             closure.keep.keep_with_parents(DPKG_STATUS, Reason::PackageMetadata);
             closure.overrides.insert(DPKG_STATUS.to_owned(), status);
         }
@@ -141,11 +143,10 @@ const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 
 /// The dpkg database for the slim image: the packages that still have files in it, so a
 /// scanner reading it sees what is really inside (and not the packages that are gone).
-fn package_metadata(image: &Image, closure: &Closure) -> Option<Vec<u8>> {
+fn package_metadata(image: &Image, changes: &[crate::packages::PackageChange]) -> Option<Vec<u8>> {
     if image.index.get(DPKG_STATUS).is_none_or(|e| e.is_dir() || e.is_symlink()) {
         return None;
     }
-    let changes = crate::packages::compare(&crate::packages::inventory(&image.index), |p| closure.keep.contains(p));
     let kept: std::collections::HashSet<&str> =
         changes.iter().filter(|c| c.manager == "dpkg" && c.status != "removed").map(|c| c.name.as_str()).collect();
     crate::packages::rewrite_dpkg_status(&image.index, |name| kept.contains(name))
@@ -233,7 +234,7 @@ impl BuildReport {
             trace: None,
             verify: None,
             packages: {
-                let changes = crate::packages::compare(&crate::packages::inventory(&o.index), |p| built.closure.keep.contains(p));
+                let changes = &built.closure.packages;
                 PackagesSummary {
                     kept: changes.iter().filter(|c| c.status == "kept").count(),
                     partial: changes

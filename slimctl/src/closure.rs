@@ -192,6 +192,8 @@ pub struct Closure {
     pub skipped: usize,
     /// Kept files written with new content (the rewritten package database).
     pub overrides: BTreeMap<String, Vec<u8>>,
+    /// How much of each package of the image the keep-set holds (filled by `build::select`).
+    pub packages: Vec<crate::packages::PackageChange>,
 }
 
 struct Work {
