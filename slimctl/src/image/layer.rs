@@ -193,6 +193,13 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
     Ok(out)
 }
 
+/// The first line of `buf`, trimmed, if not empty (a `#!` line without its `#!`).
+fn first_line(buf: &[u8]) -> Option<String> {
+    let line = buf.split(|b| *b == b'\n').next()?;
+    let line = String::from_utf8_lossy(line).trim().to_owned();
+    (!line.is_empty()).then_some(line)
+}
+
 /// Reads just enough of a regular file to learn what the closure needs.
 fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std::io::Result<()> {
     if capture_limit(path).is_some_and(|limit| entry.size <= limit) {
@@ -211,13 +218,8 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std:
     if path.ends_with(".py") && entry.size <= PY_READ_LIMIT {
         let mut buf = Vec::with_capacity(entry.size as usize);
         r.read_to_end(&mut buf)?;
-        if buf.starts_with(b"#!") {
-            if let Some(line) = buf[2..].split(|b| *b == b'\n').next() {
-                let line = String::from_utf8_lossy(line).trim().to_owned();
-                if !line.is_empty() {
-                    entry.shebang = Some(line.into_boxed_str());
-                }
-            }
+        if let Some(line) = buf.strip_prefix(b"#!").and_then(first_line) {
+            entry.shebang = Some(line.into_boxed_str());
         }
         let imports = crate::pyimports::parse(&String::from_utf8_lossy(&buf));
         entry.py_imports = Some(crate::pyimports::encode(&imports));
@@ -236,16 +238,13 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std:
     } else if head[..2] == *b"#!" {
         let mut buf = head[2..].to_vec();
         r.take(SHEBANG_LIMIT as u64).read_to_end(&mut buf)?;
-        if let Some(line) = buf.split(|b| *b == b'\n').next() {
-            let line = String::from_utf8_lossy(line).trim().to_owned();
-            if !line.is_empty() {
-                if crate::shwords::is_shell(&line) && entry.size <= SH_READ_LIMIT {
-                    r.read_to_end(&mut buf)?;
-                    let words = crate::shwords::parse(&String::from_utf8_lossy(&buf));
-                    entry.sh_commands = Some(words.into_boxed_slice());
-                }
-                entry.shebang = Some(line.into_boxed_str());
+        if let Some(line) = first_line(&buf) {
+            if crate::shwords::is_shell(&line) && entry.size <= SH_READ_LIMIT {
+                r.read_to_end(&mut buf)?;
+                let words = crate::shwords::parse(&String::from_utf8_lossy(&buf));
+                entry.sh_commands = Some(words.into_boxed_slice());
             }
+            entry.shebang = Some(line.into_boxed_str());
         }
     }
     Ok(())
