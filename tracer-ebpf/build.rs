@@ -35,9 +35,7 @@ fn main() {
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => fail(&format!("{clang} failed to compile {} ({s})", src.display())),
-        Err(e) => fail(&format!(
-            "cannot run {clang} ({e}): run scripts/setup.sh, or apt-get install clang libbpf-dev"
-        )),
+        Err(e) => fail(&format!("cannot run {clang} ({e}): run scripts/setup.sh, or apt-get install clang libbpf-dev")),
     }
 }
 

@@ -291,10 +291,7 @@ pub fn decode(rec: &[u8]) -> Result<Event, SensorError> {
             let base_ok = e.flags_ex & abi::EVF_BASE_TRUNCATED == 0;
             let base = (!filename.starts_with('/') && base_ok).then(|| walk_to_path(base));
             let exe_ok = e.flags_ex & abi::EVF_EXE_TRUNCATED == 0;
-            let args = args
-                .split(|&b| b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>();
+            let args = args.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>();
             // argv is NUL-terminated: the split leaves one empty tail
             let args = match args.split_last() {
                 Some((last, rest)) if last.is_empty() => rest.to_vec(),

@@ -210,7 +210,9 @@ async fn container(args: OutputArgs, id: String) -> anyhow::Result<i32> {
     let state = info.state.unwrap_or_default();
     let init = match (state.running, state.pid) {
         (Some(true), Some(p)) if p > 0 => p as u32,
-        _ => anyhow::bail!("container {id} is not running; start it first, or use `slimctl build` to trace from its start"),
+        _ => anyhow::bail!(
+            "container {id} is not running; start it first, or use `slimctl build` to trace from its start"
+        ),
     };
     let sensor = Sensor::load(&SensorOptions { ring_size: args.ring_size })?;
     let mut sink = Sink::new(&args)?;

@@ -85,7 +85,8 @@ impl Sensor {
         }
         let wakeup_bytes = u64::from(opts.ring_size / 4);
         let host_ns = preflight::mnt_ns_of("self").map_err(|e| SensorError::io("reading /proc/self/ns/mnt", e))?;
-        let btf = Btf::from_sys_fs().map_err(|e| SensorError::Kernel(format!("reading {}: {e}", preflight::KERNEL_BTF)))?;
+        let btf =
+            Btf::from_sys_fs().map_err(|e| SensorError::Kernel(format!("reading {}: {e}", preflight::KERNEL_BTF)))?;
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries(maps::EVENTS, opts.ring_size)
@@ -93,8 +94,8 @@ impl Sensor {
             .map_err(|e| load_error(&e))?;
 
         {
-            let mut config: Array<_, TracerConfig> = Array::try_from(map_mut(&mut ebpf, maps::CONFIG)?)
-                .map_err(|e| SensorError::Load(e.to_string()))?;
+            let mut config: Array<_, TracerConfig> =
+                Array::try_from(map_mut(&mut ebpf, maps::CONFIG)?).map_err(|e| SensorError::Load(e.to_string()))?;
             config
                 .set(0, TracerConfig { host_mnt_ns: host_ns, bound: 0, wakeup_bytes }, 0)
                 .map_err(|e| SensorError::Load(format!("writing the config map: {e}")))?;
@@ -188,10 +189,18 @@ impl Sensor {
         clear_hash::<Tracked>(&mut self.ebpf, maps::TRACKED)?;
         clear_hash::<SyscallSet>(&mut self.ebpf, maps::SYSCALLS)?;
         {
-            let mut counters: PerCpuArray<_, u64> = PerCpuArray::try_from(map_mut(&mut self.ebpf, maps::COUNTERS)?).map_err(e)?;
+            let mut counters: PerCpuArray<_, u64> =
+                PerCpuArray::try_from(map_mut(&mut self.ebpf, maps::COUNTERS)?).map_err(e)?;
             let cpus = aya::util::nr_cpus().map_err(|(_, err)| SensorError::io("counting CPUs", err))?;
             for slot in 0..abi::CNT_MAX {
-                counters.set(slot, aya::maps::PerCpuValues::try_from(vec![0u64; cpus]).map_err(|err| SensorError::io("zeroing counters", err))?, 0).map_err(e)?;
+                counters
+                    .set(
+                        slot,
+                        aya::maps::PerCpuValues::try_from(vec![0u64; cpus])
+                            .map_err(|err| SensorError::io("zeroing counters", err))?,
+                        0,
+                    )
+                    .map_err(e)?;
             }
         }
         self.drain(|_| {});
@@ -199,8 +208,8 @@ impl Sensor {
     }
 
     fn bound_namespaces(&self) -> Result<HashSet<u32>> {
-        let targets: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(map(&self.ebpf, maps::TARGETS)?)
-            .map_err(|e| SensorError::Load(e.to_string()))?;
+        let targets: BpfHashMap<_, u32, u8> =
+            BpfHashMap::try_from(map(&self.ebpf, maps::TARGETS)?).map_err(|e| SensorError::Load(e.to_string()))?;
         Ok(targets.keys().filter_map(|k| k.ok()).collect())
     }
 
@@ -214,8 +223,8 @@ impl Sensor {
     }
 
     pub fn counters(&self) -> Result<Counters> {
-        let counters: PerCpuArray<_, u64> = PerCpuArray::try_from(map(&self.ebpf, maps::COUNTERS)?)
-            .map_err(|e| SensorError::Load(e.to_string()))?;
+        let counters: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(map(&self.ebpf, maps::COUNTERS)?).map_err(|e| SensorError::Load(e.to_string()))?;
         let sum = |slot: u32| -> Result<u64> {
             let v = counters.get(&slot, 0).map_err(|e| SensorError::Load(format!("reading counters: {e}")))?;
             Ok(v.iter().sum())
@@ -233,15 +242,15 @@ impl Sensor {
     /// still tracked) in the given namespaces.
     pub fn syscalls(&self, namespaces: &HashSet<u32>) -> Result<BTreeSet<String>> {
         let mut set = SyscallSet::default();
-        let exited: BpfHashMap<_, u32, SyscallSet> = BpfHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)
-            .map_err(|e| SensorError::Load(e.to_string()))?;
+        let exited: BpfHashMap<_, u32, SyscallSet> =
+            BpfHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?).map_err(|e| SensorError::Load(e.to_string()))?;
         for (ns, s) in exited.iter().filter_map(|r| r.ok()) {
             if namespaces.contains(&ns) {
                 set.union(&s.seen);
             }
         }
-        let live: BpfHashMap<_, u32, Tracked> = BpfHashMap::try_from(map(&self.ebpf, maps::TRACKED)?)
-            .map_err(|e| SensorError::Load(e.to_string()))?;
+        let live: BpfHashMap<_, u32, Tracked> =
+            BpfHashMap::try_from(map(&self.ebpf, maps::TRACKED)?).map_err(|e| SensorError::Load(e.to_string()))?;
         for (_, t) in live.iter().filter_map(|r| r.ok()) {
             if namespaces.contains(&t.mnt_ns) {
                 set.union(&t.seen);
@@ -249,7 +258,9 @@ impl Sensor {
         }
         Ok(set
             .numbers()
-            .map(|n| syscalls::Sysno::new(n as usize).map(|s| s.name().to_string()).unwrap_or_else(|| format!("syscall_{n}")))
+            .map(|n| {
+                syscalls::Sysno::new(n as usize).map(|s| s.name().to_string()).unwrap_or_else(|| format!("syscall_{n}"))
+            })
             .collect())
     }
 

@@ -28,10 +28,10 @@ pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
         .map(|a| CString::new(a.as_bytes()))
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| SensorError::Target("a command argument contains a NUL byte".into()))?;
-    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SensorError::io("creating a pipe", e.into()))?;
-    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SensorError::io("creating a pipe", e.into()))?;
+    let (ready_r, ready_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SensorError::io("creating a pipe", e.into()))?;
+    let (go_r, go_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SensorError::io("creating a pipe", e.into()))?;
 
     // SAFETY: between fork and exec the child only makes async-signal-safe calls (unshare,
     // mount, read, write, execvp, _exit) on data prepared before the fork.
@@ -69,7 +69,8 @@ pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
             drop(ready_w);
             drop(go_r);
             let mut b = [0u8; 1];
-            let n = nix::unistd::read(&ready_r, &mut b).map_err(|e| SensorError::io("waiting for the child", e.into()))?;
+            let n =
+                nix::unistd::read(&ready_r, &mut b).map_err(|e| SensorError::io("waiting for the child", e.into()))?;
             if n != 1 || b[0] != 0 {
                 let _ = nix::sys::wait::waitpid(child, None);
                 return Err(SensorError::Target(

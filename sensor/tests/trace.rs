@@ -61,10 +61,8 @@ fn trace(args: &[&str], command: &[&str]) -> Trace {
         .output()
         .expect("run sensor");
     let text = std::fs::read_to_string(&file).unwrap_or_default();
-    let events = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect();
+    let events =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect();
     Trace { out, events }
 }
 
@@ -127,7 +125,8 @@ fn shebang_interpreter_and_libraries_are_recorded() {
     // cat is dynamically linked: its libc is opened through the loader
     let cat = execs.iter().find(|e| e["comm"] == "cat").expect("exec of cat");
     let cat_pid = &cat["pid"];
-    let libs: Vec<_> = t.files().filter(|e| &e["pid"] == cat_pid && e["abs"].as_str().unwrap_or("").contains("libc.so")).collect();
+    let libs: Vec<_> =
+        t.files().filter(|e| &e["pid"] == cat_pid && e["abs"].as_str().unwrap_or("").contains("libc.so")).collect();
     assert!(!libs.is_empty(), "libc of cat not recorded: {:#?}", t.events);
     assert_eq!(t.at(data.to_str().unwrap()).len(), 1);
 }
@@ -217,7 +216,10 @@ fn a_ring_buffer_overflow_fails_the_trace() {
     let dir = tempdir();
     let f = dir.path().join("f");
     std::fs::write(&f, "x").unwrap();
-    let t = trace(&["--no-events", "--ring-size", "4096"], &[fsprobe().to_str().unwrap(), "loop", "200000", f.to_str().unwrap()]);
+    let t = trace(
+        &["--no-events", "--ring-size", "4096"],
+        &[fsprobe().to_str().unwrap(), "loop", "200000", f.to_str().unwrap()],
+    );
     assert_eq!(t.code(), 125, "an overflow must fail the trace: {}", t.stderr());
     assert!(t.stderr().contains("lost events") && t.stderr().contains("ring buffer full"), "{}", t.stderr());
 }
@@ -252,7 +254,8 @@ fn without_privileges_the_missing_capabilities_are_named() {
 fn summary_json_reports_syscalls_and_counters() {
     let dir = tempdir();
     let summary = dir.path().join("summary.json");
-    let t = trace(&["--no-events", "--summary-json", summary.to_str().unwrap()], &["sh", "-c", "ls / >/dev/null; true"]);
+    let t =
+        trace(&["--no-events", "--summary-json", summary.to_str().unwrap()], &["sh", "-c", "ls / >/dev/null; true"]);
     ok(&t);
     let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     let sys: Vec<&str> = s["syscalls"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();

@@ -4,7 +4,7 @@
 use crate::closure::{Closure, ClosureBuilder, Kept, Reason, Seed, Unresolved};
 use crate::error::ImageError;
 use crate::image::{Image, ImageSource};
-use crate::write::{layer::write_layer, manifest, Spool, SlimImage};
+use crate::write::{layer::write_layer, manifest, SlimImage, Spool};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,7 +69,12 @@ pub struct Built {
 }
 
 /// Runs inspect → select → write. Blocking: call it off the async runtime's threads.
-pub fn build(source: &dyn ImageSource, plan: &BuildPlan, work_dir: &Path, stages: &mut Stages) -> Result<Built, BuildError> {
+pub fn build(
+    source: &dyn ImageSource,
+    plan: &BuildPlan,
+    work_dir: &Path,
+    stages: &mut Stages,
+) -> Result<Built, BuildError> {
     let original = stages.time("inspect", || Image::open(source, false))?;
     build_from(source, std::sync::Arc::new(original), plan, work_dir, stages)
 }
@@ -129,7 +134,8 @@ pub fn select(image: &Image, plan: &BuildPlan) -> Result<Closure, BuildError> {
     }
     let mut closure = closure;
     // Which packages keep files: for the rewritten database and for the report.
-    closure.packages = crate::packages::compare(&crate::packages::inventory(&image.index), |p| closure.keep.contains(p));
+    closure.packages =
+        crate::packages::compare(&crate::packages::inventory(&image.index), |p| closure.keep.contains(p));
     if !plan.rules_off.iter().any(|r| r == "package-metadata") {
         if let Some(status) = package_metadata(image, &closure.packages) {
             closure.keep.keep_with_parents(DPKG_STATUS, Reason::PackageMetadata);
@@ -275,7 +281,11 @@ mod tests {
         fn name(&self) -> &str {
             "memory archive"
         }
-        fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError> {
+        fn read_layers(
+            &self,
+            want: &dyn Fn(&str) -> bool,
+            on_layer: &mut LayerVisitor<'_>,
+        ) -> Result<Manifest, ImageError> {
             walk(&self.0[..], "memory archive", want, on_layer)
         }
     }
@@ -372,7 +382,8 @@ mod tests {
         assert_eq!(ping6.1, tar::EntryType::Regular);
         assert_eq!(ping6.4, [("SCHILY.xattr.security.capability".to_owned(), b"\x01\x00\x00\x02".to_vec())]);
         let mut a = tar::Archive::new(&layer[..]);
-        let mut ping6 = a.entries().unwrap().map(Result::unwrap).find(|x| x.path().unwrap().ends_with("ping6")).unwrap();
+        let mut ping6 =
+            a.entries().unwrap().map(Result::unwrap).find(|x| x.path().unwrap().ends_with("ping6")).unwrap();
         assert_eq!(ping6.header().mode().unwrap(), 0o4755);
         let mut body = String::new();
         ping6.read_to_string(&mut body).unwrap();
@@ -419,16 +430,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let full = archive();
         for cut in [full.len() / 3, full.len() - 1024 - 512] {
-            let err = build(&MemArchive(full[..cut].to_vec()), &BuildPlan::default(), dir.path(), &mut Stages::default())
-                .err()
-                .unwrap()
-                .to_string();
+            let err =
+                build(&MemArchive(full[..cut].to_vec()), &BuildPlan::default(), dir.path(), &mut Stages::default())
+                    .err()
+                    .unwrap()
+                    .to_string();
             assert!(err.contains("memory archive") && (err.contains("truncated") || err.contains("missing")), "{err}");
         }
-        let err = build(&MemArchive(b"this is not a tar at all".repeat(50)), &BuildPlan::default(), dir.path(), &mut Stages::default())
-            .err()
-            .unwrap()
-            .to_string();
+        let err = build(
+            &MemArchive(b"this is not a tar at all".repeat(50)),
+            &BuildPlan::default(),
+            dir.path(),
+            &mut Stages::default(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("not a valid image"), "{err}");
     }
 }

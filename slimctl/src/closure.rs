@@ -13,41 +13,82 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     /// Asked for with `--include`.
-    Included { path: String },
+    Included {
+        path: String,
+    },
     /// Inside a directory that was asked for.
-    InIncludedDir { dir: String },
+    InIncludedDir {
+        dir: String,
+    },
     /// ENTRYPOINT/CMD program, found through the image's PATH.
-    Entrypoint { argv0: String },
+    Entrypoint {
+        argv0: String,
+    },
     /// The config's USER needs the user and group databases.
-    UserDatabase { user: String },
+    UserDatabase {
+        user: String,
+    },
     WorkingDir,
     Volume,
     /// A symlink followed while resolving another kept path.
-    SymlinkOnPath { to: String },
+    SymlinkOnPath {
+        to: String,
+    },
     /// Where a kept symlink points.
-    SymlinkTarget { of: String },
-    Parent { of: String },
+    SymlinkTarget {
+        of: String,
+    },
+    Parent {
+        of: String,
+    },
     /// PT_INTERP of a kept ELF file.
-    ElfInterpreter { of: String },
+    ElfInterpreter {
+        of: String,
+    },
     /// DT_NEEDED of a kept ELF file.
-    ElfNeeded { of: String, soname: String },
+    ElfNeeded {
+        of: String,
+        soname: String,
+    },
     /// The `#!` interpreter of a kept script.
-    ScriptInterpreter { of: String },
+    ScriptInterpreter {
+        of: String,
+    },
     /// Used by the traced container: `how` is the access (open, exec, stat, list, ...), `by`
     /// the process (`comm[pid]`).
-    Traced { how: String, by: String },
+    Traced {
+        how: String,
+        by: String,
+    },
     /// A directory the traced container created files in (what it created is not copied).
-    WrittenIn { by: String },
+    WrittenIn {
+        by: String,
+    },
     /// Looked up and not found by the slim image in verify round `round`, present in the original.
-    Healed { by: String, round: u32 },
+    Healed {
+        by: String,
+        round: u32,
+    },
     /// Coverage rule python-imports: a module that kept Python code imports (maybe lazily).
-    PythonImport { of: String, module: String },
+    PythonImport {
+        of: String,
+        module: String,
+    },
     /// Coverage rule shell-commands: a program a kept shell script names.
-    ShellCommand { of: String, command: String },
+    ShellCommand {
+        of: String,
+        command: String,
+    },
     /// Coverage rule node-requires: a module that kept JavaScript code loads (maybe lazily).
-    NodeRequire { of: String, module: String },
+    NodeRequire {
+        of: String,
+        module: String,
+    },
     /// Coverage rule runtime-data: data read by name at run time, kept because `because` is.
-    RuntimeData { what: String, because: String },
+    RuntimeData {
+        what: String,
+        because: String,
+    },
     /// The package database, rewritten to list only the packages that keep files.
     PackageMetadata,
 }
@@ -244,7 +285,9 @@ impl<'a> ClosureBuilder<'a> {
             py_path: None,
             pythonpath: config
                 .env_var("PYTHONPATH")
-                .map(|p| p.split(':').filter(|d| d.starts_with('/')).map(|d| d.trim_end_matches('/').to_owned()).collect())
+                .map(|p| {
+                    p.split(':').filter(|d| d.starts_with('/')).map(|d| d.trim_end_matches('/').to_owned()).collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -277,7 +320,11 @@ impl<'a> ClosureBuilder<'a> {
     pub fn exclude(mut self, paths: impl IntoIterator<Item = String>) -> Self {
         self.excludes.extend(paths.into_iter().map(|p| {
             let t = p.trim_end_matches('/');
-            if t.is_empty() { "/".to_owned() } else { t.to_owned() }
+            if t.is_empty() {
+                "/".to_owned()
+            } else {
+                t.to_owned()
+            }
         }));
         self
     }
@@ -324,7 +371,13 @@ impl<'a> ClosureBuilder<'a> {
 
     pub fn seeds(mut self, seeds: impl IntoIterator<Item = Seed>) -> Self {
         for s in seeds {
-            self.queue.push_back(Work { path: s.path, cwd: "/".into(), reason: s.reason, recursive: false, optional: s.optional });
+            self.queue.push_back(Work {
+                path: s.path,
+                cwd: "/".into(),
+                reason: s.reason,
+                recursive: false,
+                optional: s.optional,
+            });
         }
         self
     }
@@ -339,17 +392,14 @@ impl<'a> ClosureBuilder<'a> {
             return resolve(self.index, argv0, workdir, true).ok().map(|_| argv0.to_owned());
         }
         self.path_dirs.iter().map(|d| join(d.trim_end_matches('/'), argv0)).find(|cand| {
-            resolve(self.index, cand, "/", true)
-                .ok()
-                .and_then(|r| self.index.get(&r.path))
-                .is_some_and(|e| !e.is_dir())
+            resolve(self.index, cand, "/", true).ok().and_then(|r| self.index.get(&r.path)).is_some_and(|e| !e.is_dir())
         })
     }
 
     fn excluded(&self, path: &str) -> bool {
-        self.excludes
-            .iter()
-            .any(|ex| ex == "/" || path == ex || (path.starts_with(ex.as_str()) && path.as_bytes().get(ex.len()) == Some(&b'/')))
+        self.excludes.iter().any(|ex| {
+            ex == "/" || path == ex || (path.starts_with(ex.as_str()) && path.as_bytes().get(ex.len()) == Some(&b'/'))
+        })
     }
 
     /// Marks a canonical path kept, with its parents. Returns whether it was new.
@@ -376,7 +426,13 @@ impl<'a> ClosureBuilder<'a> {
         self.drain();
         if self.runtime_data {
             for (seed, subtree) in self.runtime_data_seeds() {
-                self.queue.push_back(Work { path: seed.path, cwd: "/".into(), reason: seed.reason, recursive: subtree, optional: true });
+                self.queue.push_back(Work {
+                    path: seed.path,
+                    cwd: "/".into(),
+                    reason: seed.reason,
+                    recursive: subtree,
+                    optional: true,
+                });
             }
             self.drain();
         }
@@ -402,7 +458,10 @@ impl<'a> ClosureBuilder<'a> {
         };
         let tls = any(&|p: &str| {
             let n = name(p);
-            n.starts_with("libssl.so") || n.starts_with("libgnutls.so") || n.starts_with("libmbedtls") || n.starts_with("libwolfssl")
+            n.starts_with("libssl.so")
+                || n.starts_with("libgnutls.so")
+                || n.starts_with("libmbedtls")
+                || n.starts_with("libwolfssl")
                 || n.starts_with("_ssl.")
         });
         if let Some(lib) = tls {
@@ -493,7 +552,11 @@ impl<'a> ClosureBuilder<'a> {
                     if work.optional {
                         self.out.skipped += 1;
                     } else {
-                        self.out.unresolved.push(Unresolved { path: work.path, wanted_by: work.reason, error: e.to_string() });
+                        self.out.unresolved.push(Unresolved {
+                            path: work.path,
+                            wanted_by: work.reason,
+                            error: e.to_string(),
+                        });
                     }
                     continue;
                 }
@@ -525,7 +588,9 @@ impl<'a> ClosureBuilder<'a> {
                 .filter(|(p, e)| {
                     e.is_dir() && {
                         let name = p.rsplit('/').next().unwrap_or("");
-                        name.starts_with("python3.") && name[8..].chars().all(|c| c.is_ascii_digit()) && p.contains("/lib/")
+                        name.starts_with("python3.")
+                            && name[8..].chars().all(|c| c.is_ascii_digit())
+                            && p.contains("/lib/")
                     }
                 })
                 .map(|(p, _)| p.clone())
@@ -581,7 +646,8 @@ impl<'a> ClosureBuilder<'a> {
                 } else {
                     // Compiled extension: NAME.cpython-311-x86_64-linux-gnu.so, NAME.abi3.so, NAME.so
                     let ext_prefix = format!("{next}.");
-                    let ext = self.index.with_prefix(&ext_prefix).find(|(p, _)| p.ends_with(".so")).map(|(p, _)| p.clone());
+                    let ext =
+                        self.index.with_prefix(&ext_prefix).find(|(p, _)| p.ends_with(".so")).map(|(p, _)| p.clone());
                     match ext {
                         Some(so) => files.push(so),
                         None => continue 'dirs,
@@ -718,7 +784,9 @@ impl<'a> ClosureBuilder<'a> {
                     }
                     d = parent(&d).to_owned();
                 }
-                for g in ["/usr/local/lib/node_modules", "/usr/lib/node_modules", "/usr/share/nodejs", "/usr/lib/nodejs"] {
+                for g in
+                    ["/usr/local/lib/node_modules", "/usr/lib/node_modules", "/usr/share/nodejs", "/usr/lib/nodejs"]
+                {
                     candidates.push(format!("{g}/{spec}"));
                 }
                 candidates.iter().find_map(|c| self.node_file(c, 0))
@@ -744,7 +812,8 @@ impl<'a> ClosureBuilder<'a> {
             if recursive {
                 let subtree: Vec<String> = index.subtree(path).map(|(p, _)| p.clone()).collect();
                 for sub in subtree {
-                    let reason = self.subtree_reason.clone().unwrap_or_else(|| Reason::InIncludedDir { dir: path.to_owned() });
+                    let reason =
+                        self.subtree_reason.clone().unwrap_or_else(|| Reason::InIncludedDir { dir: path.to_owned() });
                     if self.mark(&sub, reason) {
                         self.examine(&sub, false);
                     }
@@ -801,7 +870,9 @@ impl<'a> ClosureBuilder<'a> {
                             let found = if w.starts_with('/') {
                                 resolve(self.index, w, "/", true)
                                     .ok()
-                                    .filter(|r| self.index.get(&r.path).is_some_and(|e| !e.is_dir() && e.mode & 0o111 != 0))
+                                    .filter(|r| {
+                                        self.index.get(&r.path).is_some_and(|e| !e.is_dir() && e.mode & 0o111 != 0)
+                                    })
                                     .map(|_| w.clone())
                             } else if w.contains('/') {
                                 None
@@ -809,7 +880,12 @@ impl<'a> ClosureBuilder<'a> {
                                 self.find_program(w, "/")
                             };
                             if let Some(p) = found {
-                                self.push(p, "/", Reason::ShellCommand { of: path.to_owned(), command: w.clone() }, false);
+                                self.push(
+                                    p,
+                                    "/",
+                                    Reason::ShellCommand { of: path.to_owned(), command: w.clone() },
+                                    false,
+                                );
                             }
                         }
                     }
@@ -821,7 +897,9 @@ impl<'a> ClosureBuilder<'a> {
                         let reason = Reason::ScriptInterpreter { of: path.to_owned() };
                         // `#!/usr/bin/env python3`: env runs the named program from PATH.
                         if interp.ends_with("/env") {
-                            if let Some(prog) = words.find(|w| !w.starts_with('-')).and_then(|w| self.find_program(w, "/")) {
+                            if let Some(prog) =
+                                words.find(|w| !w.starts_with('-')).and_then(|w| self.find_program(w, "/"))
+                            {
                                 self.push(prog, "/", reason.clone(), false);
                             }
                         }
@@ -900,7 +978,12 @@ mod tests {
     }
 
     fn reasons(c: &Closure, p: &str) -> Vec<Reason> {
-        c.keep.paths.get(p).unwrap_or_else(|| panic!("{p} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>())).reasons.clone()
+        c.keep
+            .paths
+            .get(p)
+            .unwrap_or_else(|| panic!("{p} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>()))
+            .reasons
+            .clone()
     }
 
     #[test]
@@ -916,7 +999,10 @@ mod tests {
         for link in ["/lib64", "/usr/lib64/ld-linux-x86-64.so.2", "/lib"] {
             assert!(c.keep.contains(link), "{link}");
         }
-        assert!(matches!(&reasons(&c, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")[0], Reason::ElfInterpreter { .. }));
+        assert!(matches!(
+            &reasons(&c, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")[0],
+            Reason::ElfInterpreter { .. }
+        ));
         assert!(reasons(&c, "/usr/lib/x86_64-linux-gnu/libc.so.6")
             .iter()
             .any(|r| matches!(r, Reason::ElfNeeded { soname, .. } if soname == "libc.so.6")));
@@ -986,7 +1072,11 @@ mod tests {
     }
 
     fn traced(path: &str) -> Seed {
-        Seed { path: path.into(), reason: Reason::Traced { how: "open".into(), by: "python3[1]".into() }, optional: true }
+        Seed {
+            path: path.into(),
+            reason: Reason::Traced { how: "open".into(), by: "python3[1]".into() },
+            optional: true,
+        }
     }
 
     #[test]
@@ -1007,7 +1097,9 @@ mod tests {
         ] {
             assert!(c.keep.contains(kept), "{kept} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
         }
-        assert!(matches!(&reasons(&c, "/usr/lib/python3.11/hashlib.py")[0], Reason::PythonImport { module, .. } if module == "hashlib"));
+        assert!(
+            matches!(&reasons(&c, "/usr/lib/python3.11/hashlib.py")[0], Reason::PythonImport { module, .. } if module == "hashlib")
+        );
         // hashlib was found statically: its function-level `import doctest` is not followed.
         assert!(!c.keep.contains("/usr/lib/python3.11/doctest.py"));
         assert!(!c.keep.contains("/usr/lib/python3.11/unused.py"));
@@ -1036,7 +1128,12 @@ mod tests {
         let idx = files_index(files);
         let cfg = config("node", None);
         let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/app/server.js")]).build();
-        for kept in ["/app/lib/report.js", "/app/data.json", "/app/node_modules/left-pad/package.json", "/app/node_modules/left-pad/lib/pad.js"] {
+        for kept in [
+            "/app/lib/report.js",
+            "/app/data.json",
+            "/app/node_modules/left-pad/package.json",
+            "/app/node_modules/left-pad/lib/pad.js",
+        ] {
             assert!(c.keep.contains(kept), "{kept} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
         }
         assert!(!c.keep.contains("/app/node_modules/unused/index.js"));

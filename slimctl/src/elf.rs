@@ -36,26 +36,19 @@ impl ElfInfo {
             return None;
         }
         let header = Elf::parse_header(bytes).ok()?;
-        let container = if header.e_ident[4] == goblin::elf::header::ELFCLASS64 {
-            Container::Big
-        } else {
-            Container::Little
-        };
+        let container =
+            if header.e_ident[4] == goblin::elf::header::ELFCLASS64 { Container::Big } else { Container::Little };
         let endian = Endian::from(header.e_ident[5] != goblin::elf::header::ELFDATA2MSB);
         let ctx = Ctx::new(container, endian);
-        let phdrs =
-            ProgramHeader::parse(bytes, header.e_phoff as usize, header.e_phnum as usize, ctx).ok()?;
+        let phdrs = ProgramHeader::parse(bytes, header.e_phoff as usize, header.e_phnum as usize, ctx).ok()?;
 
-        let interp = phdrs
-            .iter()
-            .find(|ph| ph.p_type == PT_INTERP && ph.p_filesz > 1)
-            .and_then(|ph| {
-                let start = ph.p_offset as usize;
-                let end = start.checked_add(ph.p_filesz as usize)?;
-                let raw = bytes.get(start..end)?;
-                let raw = raw.split(|b| *b == 0).next()?;
-                std::str::from_utf8(raw).ok().map(str::to_owned)
-            });
+        let interp = phdrs.iter().find(|ph| ph.p_type == PT_INTERP && ph.p_filesz > 1).and_then(|ph| {
+            let start = ph.p_offset as usize;
+            let end = start.checked_add(ph.p_filesz as usize)?;
+            let raw = bytes.get(start..end)?;
+            let raw = raw.split(|b| *b == 0).next()?;
+            std::str::from_utf8(raw).ok().map(str::to_owned)
+        });
 
         let mut info = ElfInfo {
             class64: container.is_big(),

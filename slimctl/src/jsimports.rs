@@ -4,10 +4,48 @@
 
 /// Node's built-in modules: no file to keep.
 const BUILTINS: &[&str] = &[
-    "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants", "crypto", "dgram",
-    "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2", "https", "inspector", "module", "net", "os",
-    "path", "perf_hooks", "process", "punycode", "querystring", "readline", "repl", "stream", "string_decoder", "sys",
-    "timers", "tls", "trace_events", "tty", "url", "util", "v8", "vm", "wasi", "worker_threads", "zlib",
+    "assert",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "domain",
+    "events",
+    "fs",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "module",
+    "net",
+    "os",
+    "path",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "repl",
+    "stream",
+    "string_decoder",
+    "sys",
+    "timers",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "v8",
+    "vm",
+    "wasi",
+    "worker_threads",
+    "zlib",
 ];
 
 pub fn is_builtin(spec: &str) -> bool {
@@ -35,7 +73,9 @@ pub fn parse(src: &str) -> Vec<String> {
             let at = from + i;
             from = at + pat.len();
             let before = src[..at].chars().last();
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || (c == '.' && pat != "require.resolve(")) {
+            if before
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || (c == '.' && pat != "require.resolve("))
+            {
                 continue;
             }
             if let Some(lit) = string_at(&src[from..]) {
@@ -69,7 +109,9 @@ pub fn package_main(json: &[u8]) -> Option<String> {
     }
     match v.get("exports") {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(e) => e.get(".").and_then(|d| d.as_str().map(str::to_owned).or_else(|| d.get("require")?.as_str().map(str::to_owned))),
+        Some(e) => e
+            .get(".")
+            .and_then(|d| d.as_str().map(str::to_owned).or_else(|| d.get("require")?.as_str().map(str::to_owned))),
         None => None,
     }
 }
@@ -89,7 +131,10 @@ const later = await import("./lazy.js");
 obj.require("not-this"); myrequire("nor-this");
 require(name);
 "#;
-        assert_eq!(parse(src), vec!["http", "./lib/report", "lodash/fp", "./lazy.js", "../util.mjs", "side-effect", "./y.js"]);
+        assert_eq!(
+            parse(src),
+            vec!["http", "./lib/report", "lodash/fp", "./lazy.js", "../util.mjs", "side-effect", "./y.js"]
+        );
     }
 
     #[test]

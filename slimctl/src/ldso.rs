@@ -38,7 +38,9 @@ impl LibSearch {
             if path.starts_with("/etc/ld-musl-") && path.ends_with(".path") {
                 if let Some(text) = e.captured.as_deref() {
                     let text = String::from_utf8_lossy(text);
-                    s.conf_dirs.extend(text.split([':', '\n']).map(str::trim).filter(|d| d.starts_with('/')).map(str::to_owned));
+                    s.conf_dirs.extend(
+                        text.split([':', '\n']).map(str::trim).filter(|d| d.starts_with('/')).map(str::to_owned),
+                    );
                 }
             }
         }
@@ -60,7 +62,8 @@ impl LibSearch {
                     }
                 }
             } else if line.starts_with('/') {
-                self.conf_dirs.extend(line.split([' ', '\t', ':', ',']).filter(|d| d.starts_with('/')).map(str::to_owned));
+                self.conf_dirs
+                    .extend(line.split([' ', '\t', ':', ',']).filter(|d| d.starts_with('/')).map(str::to_owned));
             }
         }
     }
@@ -108,7 +111,11 @@ fn glob_files(index: &FileIndex, pattern: &str) -> Vec<String> {
         .filter(|(p, _)| parent(p) == r.path)
         .filter_map(|(p, _)| {
             let name = &p[r.path.len()..].trim_start_matches('/');
-            let ok = if exact { *name == *name_pat } else { name.starts_with(pre) && name.ends_with(post) && name.len() >= pre.len() + post.len() };
+            let ok = if exact {
+                *name == *name_pat
+            } else {
+                name.starts_with(pre) && name.ends_with(post) && name.len() >= pre.len() + post.len()
+            };
             ok.then(|| p.clone())
         })
         .collect();

@@ -49,7 +49,8 @@ fn dpkg(index: &FileIndex, out: &mut Vec<Package>) {
     }
     for para in paragraphs {
         let field = |name: &str| {
-            para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_owned()))
+            para.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_owned()))
         };
         let (Some(name), Some(version)) = (field("Package"), field("Version")) else { continue };
         if field("Status").is_some_and(|s| !s.ends_with("installed")) {
@@ -115,7 +116,9 @@ fn node(index: &FileIndex, out: &mut Vec<Package>) {
         if tail.contains('/') && !tail.starts_with('@') {
             continue; // a package.json deeper inside a package (test fixtures, sub-exports)
         }
-        let Some(json) = e.captured.as_deref().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else { continue };
+        let Some(json) = e.captured.as_deref().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else {
+            continue;
+        };
         let (Some(name), Some(version)) = (json["name"].as_str(), json["version"].as_str()) else { continue };
         let prefix = format!("{dir}/");
         let files = index
@@ -146,11 +149,7 @@ pub fn rewrite_dpkg_status(index: &FileIndex, keep_pkg: impl Fn(&str) -> bool) -
         .split("\n\n")
         .map(|p| p.trim_matches('\n'))
         .filter(|p| !p.is_empty())
-        .filter(|para| {
-            para.lines()
-                .find_map(|l| l.strip_prefix("Package:").map(str::trim))
-                .is_some_and(&keep_pkg)
-        })
+        .filter(|para| para.lines().find_map(|l| l.strip_prefix("Package:").map(str::trim)).is_some_and(&keep_pkg))
         .collect();
     let mut out = kept.join("\n\n");
     if !out.is_empty() {
@@ -177,8 +176,21 @@ pub fn compare(original: &[Package], has: impl Fn(&str) -> bool) -> Vec<PackageC
         .filter(|p| !p.files.is_empty())
         .map(|p| {
             let kept = p.files.iter().filter(|f| has(f)).count();
-            let status = if kept == 0 { "removed" } else if kept == p.files.len() { "kept" } else { "partial" };
-            PackageChange { manager: p.manager, name: p.name.clone(), version: p.version.clone(), files: p.files.len(), kept_files: kept, status }
+            let status = if kept == 0 {
+                "removed"
+            } else if kept == p.files.len() {
+                "kept"
+            } else {
+                "partial"
+            };
+            PackageChange {
+                manager: p.manager,
+                name: p.name.clone(),
+                version: p.version.clone(),
+                files: p.files.len(),
+                kept_files: kept,
+                status,
+            }
         })
         .collect()
 }
@@ -198,8 +210,11 @@ mod tests {
     use crate::image::layer::scan_layer;
 
     fn index(files: &[(&str, &str)], links: &[(&str, &str)]) -> FileIndex {
-        let items: Vec<(&str, char, &str)> =
-            links.iter().map(|(at, to)| (*at, 'l', *to)).chain(files.iter().map(|(at, data)| (*at, 'f', *data))).collect();
+        let items: Vec<(&str, char, &str)> = links
+            .iter()
+            .map(|(at, to)| (*at, 'l', *to))
+            .chain(files.iter().map(|(at, data)| (*at, 'f', *data)))
+            .collect();
         let tar = crate::image::layer::tests::layer_tar(&items);
         let mut idx = FileIndex::new();
         idx.apply_layer(scan_layer(&tar[..], 0, "t").unwrap(), None);
@@ -246,8 +261,14 @@ mod tests {
     fn python_and_node_packages() {
         let idx = index(
             &[
-                ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n"),
-                ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/RECORD", "six.py,sha256=x,1\nsix-1.16.0.dist-info/METADATA,,\n"),
+                (
+                    "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+                    "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n",
+                ),
+                (
+                    "usr/lib/python3/dist-packages/six-1.16.0.dist-info/RECORD",
+                    "six.py,sha256=x,1\nsix-1.16.0.dist-info/METADATA,,\n",
+                ),
                 ("usr/lib/python3/dist-packages/six.py", "x"),
                 ("app/node_modules/left-pad/package.json", r#"{"name":"left-pad","version":"1.3.0"}"#),
                 ("app/node_modules/left-pad/index.js", "x"),

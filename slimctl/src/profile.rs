@@ -72,12 +72,21 @@ impl Profile {
             http_probes: r
                 .http
                 .iter()
-                .map(|p| HttpProbe { port: Some(p.port), ..HttpProbe::parse(&format!("{}:{}", p.method, p.path)).unwrap_or_else(|_| HttpProbe::get(&p.path)) })
+                .map(|p| HttpProbe {
+                    port: Some(p.port),
+                    ..HttpProbe::parse(&format!("{}:{}", p.method, p.path)).unwrap_or_else(|_| HttpProbe::get(&p.path))
+                })
                 .collect(),
             probe_results: r
                 .http
                 .iter()
-                .map(|p| ProbeOutcome { method: p.method.clone(), path: p.path.clone(), port: p.port, status: p.status, error: p.error.clone() })
+                .map(|p| ProbeOutcome {
+                    method: p.method.clone(),
+                    path: p.path.clone(),
+                    port: p.port,
+                    status: p.status,
+                    error: p.error.clone(),
+                })
                 .collect(),
             exec_probes: r.exec.iter().filter(|e| e.source == "exec").map(|e| e.command.clone()).collect(),
             exit_code: r.exit_code.filter(|_| r.exited_by_itself),
@@ -89,7 +98,11 @@ impl Profile {
         let p: Profile =
             serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a slimctl profile: {e}", path.display()))?;
         if p.version != VERSION {
-            return Err(format!("{}: profile version {} is not supported (this slimctl reads version {VERSION})", path.display(), p.version));
+            return Err(format!(
+                "{}: profile version {} is not supported (this slimctl reads version {VERSION})",
+                path.display(),
+                p.version
+            ));
         }
         Ok(p)
     }
@@ -101,7 +114,11 @@ impl Profile {
             reason: Reason::Traced { how: a.how.clone(), by: a.by.clone() },
             optional: true,
         });
-        let dirs = self.written_in.iter().map(|a| Seed { path: a.path.clone(), reason: Reason::WrittenIn { by: a.by.clone() }, optional: true });
+        let dirs = self.written_in.iter().map(|a| Seed {
+            path: a.path.clone(),
+            reason: Reason::WrittenIn { by: a.by.clone() },
+            optional: true,
+        });
         used.chain(dirs).collect()
     }
 }

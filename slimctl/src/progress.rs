@@ -26,7 +26,8 @@ pub fn bytes_bar(msg: &str, total: Option<u64>) -> ProgressBar {
                 .expect("static template"),
         ),
         _ => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})").expect("static template"),
+            ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})")
+                .expect("static template"),
         ),
     };
     bar.set_draw_target(ProgressDrawTarget::stderr());

@@ -224,10 +224,18 @@ def f():
 import sys
 ";
         let lazy: Vec<(String, bool)> = parse(src).into_iter().map(|i| (i.module, i.lazy)).collect();
-        let want: Vec<(String, bool)> = [("os", false), ("simplejson", false), ("abc", false), ("hashlib", true), ("zlib", true), ("csv", true), ("sys", false)]
-            .iter()
-            .map(|(m, l)| (m.to_string(), *l))
-            .collect();
+        let want: Vec<(String, bool)> = [
+            ("os", false),
+            ("simplejson", false),
+            ("abc", false),
+            ("hashlib", true),
+            ("zlib", true),
+            ("csv", true),
+            ("sys", false),
+        ]
+        .iter()
+        .map(|(m, l)| (m.to_string(), *l))
+        .collect();
         assert_eq!(lazy, want);
     }
 
@@ -240,7 +248,17 @@ import sys
     #[test]
     fn relative_and_parenthesized_and_continued() {
         let src = "from . import utils\nfrom ..core.models import (\n    Base,\n    Item,  # the item\n)\nfrom email.mime \\\n    import text\n";
-        assert_eq!(mods(src), vec!["?.utils", "..core.models", "?..core.models.Base", "?..core.models.Item", "email.mime", "?email.mime.text"]);
+        assert_eq!(
+            mods(src),
+            vec![
+                "?.utils",
+                "..core.models",
+                "?..core.models.Base",
+                "?..core.models.Item",
+                "email.mime",
+                "?email.mime.text"
+            ]
+        );
     }
 
     #[test]

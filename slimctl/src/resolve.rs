@@ -221,12 +221,7 @@ mod tests {
     }
 
     fn arb_component() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("..".to_owned()),
-            Just(".".to_owned()),
-            Just("".to_owned()),
-            "[a-c]{1,2}".prop_map(|s| s),
-        ]
+        prop_oneof![Just("..".to_owned()), Just(".".to_owned()), Just("".to_owned()), "[a-c]{1,2}".prop_map(|s| s),]
     }
 
     fn arb_path() -> impl Strategy<Value = String> {

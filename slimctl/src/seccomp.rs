@@ -8,16 +8,80 @@ use std::collections::BTreeSet;
 /// entrypoint's exec, and that every process needs to start and end: the filter is loaded by
 /// runc's init right before `execve`, so these run under it although no traced run shows them.
 pub const RUNTIME_BASE: &[&str] = &[
-    "execve", "execveat", "exit", "exit_group", "rt_sigreturn", "rt_sigaction", "rt_sigprocmask", "futex", "close",
-    "read", "write", "fstat", "newfstatat", "brk", "mmap", "munmap", "mprotect", "arch_prctl", "set_tid_address",
-    "set_robust_list", "rseq", "prlimit64", "getpid", "getppid", "capget", "capset", "prctl", "setgroups", "setuid",
-    "setgid", "getuid", "geteuid", "getgid", "getegid", "fchdir", "chdir", "openat", "fcntl", "nanosleep",
-    "clock_nanosleep", "sched_yield", "tgkill", "getrandom",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "rt_sigreturn",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "futex",
+    "close",
+    "read",
+    "write",
+    "fstat",
+    "newfstatat",
+    "brk",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "arch_prctl",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "prlimit64",
+    "getpid",
+    "getppid",
+    "capget",
+    "capset",
+    "prctl",
+    "setgroups",
+    "setuid",
+    "setgid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "fchdir",
+    "chdir",
+    "openat",
+    "fcntl",
+    "nanosleep",
+    "clock_nanosleep",
+    "sched_yield",
+    "tgkill",
+    "getrandom",
     // runc's init (Go) between loading the filter and the exec: it checks /proc/self/fd is
     // procfs and marks inherited fds close-on-exec, while Go's runtime keeps running.
-    "fstatfs", "statfs", "getdents64", "close_range", "madvise", "sigaltstack", "gettid", "epoll_pwait",
-    "epoll_wait", "epoll_ctl", "epoll_create1", "pipe2", "dup3", "readlinkat", "mincore", "clone", "clone3", "wait4",
-    "waitid", "kill", "getcwd", "uname", "sysinfo", "access", "faccessat", "faccessat2", "stat", "lstat", "statx",
+    "fstatfs",
+    "statfs",
+    "getdents64",
+    "close_range",
+    "madvise",
+    "sigaltstack",
+    "gettid",
+    "epoll_pwait",
+    "epoll_wait",
+    "epoll_ctl",
+    "epoll_create1",
+    "pipe2",
+    "dup3",
+    "readlinkat",
+    "mincore",
+    "clone",
+    "clone3",
+    "wait4",
+    "waitid",
+    "kill",
+    "getcwd",
+    "uname",
+    "sysinfo",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "stat",
+    "lstat",
+    "statx",
 ];
 
 #[derive(Debug, Serialize)]
@@ -56,11 +120,13 @@ mod tests {
 
     #[test]
     fn profile_allows_seen_and_base_and_denies_the_rest() {
-        let seen: BTreeSet<String> = ["accept4", "socket", "bind", "syscall_999"].iter().map(|s| s.to_string()).collect();
+        let seen: BTreeSet<String> =
+            ["accept4", "socket", "bind", "syscall_999"].iter().map(|s| s.to_string()).collect();
         let p = profile(&seen, true);
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["defaultAction"], "SCMP_ACT_ERRNO");
-        let names: Vec<&str> = json["syscalls"][0]["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            json["syscalls"][0]["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(names.contains(&"accept4") && names.contains(&"execve") && names.contains(&"exit_group"));
         assert!(!names.contains(&"syscall_999"), "unknown numbers have no name to allow");
         let mut sorted = names.clone();

@@ -4,10 +4,10 @@
 //! the image has on its PATH, so a stray English word costs nothing.
 
 const KEYWORDS: &[&str] = &[
-    "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "in", "function", "select",
-    "time", "return", "exit", "break", "continue", "local", "export", "readonly", "declare", "typeset", "set", "unset",
-    "shift", "eval", "exec", "source", "trap", "wait", "read", "cd", "echo", "printf", "true", "false", "test", "let",
-    "alias", "umask", "getopts", "type", "command", "builtin", "hash", "jobs", "kill", "pwd",
+    "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "in", "function",
+    "select", "time", "return", "exit", "break", "continue", "local", "export", "readonly", "declare", "typeset",
+    "set", "unset", "shift", "eval", "exec", "source", "trap", "wait", "read", "cd", "echo", "printf", "true", "false",
+    "test", "let", "alias", "umask", "getopts", "type", "command", "builtin", "hash", "jobs", "kill", "pwd",
 ];
 
 /// Is `sh`-family: the interpreter of a `#!` line is a shell whose scripts this reads.

@@ -143,7 +143,12 @@ impl Touched {
     }
 
     pub fn stats(&self) -> TraceStats {
-        TraceStats { processes: self.pids.len(), paths: self.paths.len(), written_in: self.written_in.len(), ..self.stats.clone() }
+        TraceStats {
+            processes: self.pids.len(),
+            paths: self.paths.len(),
+            written_in: self.written_in.len(),
+            ..self.stats.clone()
+        }
     }
 
     /// Seeds for the closure. All optional: a traced path may be no image file at all.

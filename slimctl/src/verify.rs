@@ -80,7 +80,11 @@ fn judge(a: &str, b: Option<&str>, s: &str) -> Verdict {
         Some(b) if b != a => {
             let (na, nb) = (normalize(a), normalize(b));
             if na == nb {
-                if normalize(s) == na { Verdict::MatchNormalized } else { Verdict::Mismatch }
+                if normalize(s) == na {
+                    Verdict::MatchNormalized
+                } else {
+                    Verdict::Mismatch
+                }
             } else {
                 Verdict::MatchStatus
             }
@@ -104,7 +108,12 @@ fn short(body: &[u8]) -> String {
 pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec<Check> {
     let mut checks = Vec::new();
     if let Some(f) = &s.failure {
-        checks.push(Check { what: "run".into(), original: "ran under the probes".into(), slim: f.clone(), verdict: Verdict::Mismatch });
+        checks.push(Check {
+            what: "run".into(),
+            original: "ran under the probes".into(),
+            slim: f.clone(),
+            verdict: Verdict::Mismatch,
+        });
     }
     for (i, pa) in a.http.iter().enumerate() {
         let key = |p: &crate::run::http::ProbeResult| (p.port, p.method.clone(), p.path.clone());
@@ -132,7 +141,12 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
     for (i, ea) in a.exec.iter().enumerate() {
         let what = format!("{} {:?}", ea.source, ea.command);
         let Some(es) = s.exec.get(i) else {
-            checks.push(Check { what, original: format!("{:?}", ea.exit_code), slim: "not run".into(), verdict: Verdict::Mismatch });
+            checks.push(Check {
+                what,
+                original: format!("{:?}", ea.exit_code),
+                slim: "not run".into(),
+                verdict: Verdict::Mismatch,
+            });
             continue;
         };
         let eb = b.and_then(|b| b.exec.get(i));
@@ -249,6 +263,9 @@ mod tests {
 
     #[test]
     fn an_answer_that_varies_even_masked_is_judged_by_status() {
-        assert_eq!(judge("quote: carpe diem", Some("quote: memento mori"), "quote: alea iacta est"), Verdict::MatchStatus);
+        assert_eq!(
+            judge("quote: carpe diem", Some("quote: memento mori"), "quote: alea iacta est"),
+            Verdict::MatchStatus
+        );
     }
 }

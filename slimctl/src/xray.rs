@@ -1,8 +1,8 @@
 //! `slimctl xray`: what each layer adds, the largest files, and the bytes lower layers store that
 //! the final image cannot see, with dive's efficiency score and its CI rules.
 
-use crate::image::{Image, LayerInfo};
 use crate::image::index::Inefficiency;
+use crate::image::{Image, LayerInfo};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -90,7 +90,11 @@ pub fn evaluate(report: &XrayReport, rules: &CiRules) -> Vec<CiResult> {
         out.push(CiResult {
             rule: "highest-user-wasted-percent",
             passed: report.user_wasted_ratio <= max,
-            detail: format!("user wasted {:.2}% (highest allowed {:.2}%)", report.user_wasted_ratio * 100.0, max * 100.0),
+            detail: format!(
+                "user wasted {:.2}% (highest allowed {:.2}%)",
+                report.user_wasted_ratio * 100.0,
+                max * 100.0
+            ),
         });
     }
     out
@@ -107,7 +111,9 @@ pub fn dive_ci_rules(text: &str) -> Result<CiRules, String> {
             None => Ok(None),
             Some(serde_yaml::Value::String(s)) if s == "disabled" => Ok(None),
             Some(serde_yaml::Value::Number(n)) => Ok(n.as_f64()),
-            Some(serde_yaml::Value::String(s)) => s.trim().parse().map(Some).map_err(|_| format!("{key}: {s:?} is not a number")),
+            Some(serde_yaml::Value::String(s)) => {
+                s.trim().parse().map(Some).map_err(|_| format!("{key}: {s:?} is not a number"))
+            }
             Some(other) => Err(format!("{key}: unexpected value {other:?}")),
         }
     };
@@ -115,7 +121,9 @@ pub fn dive_ci_rules(text: &str) -> Result<CiRules, String> {
         None => None,
         Some(serde_yaml::Value::String(s)) if s == "disabled" => None,
         Some(serde_yaml::Value::Number(n)) => n.as_u64(),
-        Some(serde_yaml::Value::String(s)) => Some(crate::units::parse_bytes(s).map_err(|e| format!("highestWastedBytes: {e}"))?),
+        Some(serde_yaml::Value::String(s)) => {
+            Some(crate::units::parse_bytes(s).map_err(|e| format!("highestWastedBytes: {e}"))?)
+        }
         Some(other) => return Err(format!("highestWastedBytes: unexpected value {other:?}")),
     };
     Ok(CiRules {
@@ -131,7 +139,10 @@ mod dive_ci_tests {
 
     #[test]
     fn reads_dive_ci_files() {
-        let r = dive_ci_rules("rules:\n  lowestEfficiency: 0.95\n  highestWastedBytes: 20MB\n  highestUserWastedPercent: disabled\n").unwrap();
+        let r = dive_ci_rules(
+            "rules:\n  lowestEfficiency: 0.95\n  highestWastedBytes: 20MB\n  highestUserWastedPercent: disabled\n",
+        )
+        .unwrap();
         assert_eq!(r.lowest_efficiency, Some(0.95));
         assert_eq!(r.highest_wasted_bytes, Some(20_000_000));
         assert_eq!(r.highest_user_wasted_ratio, None);

@@ -38,7 +38,8 @@ fn corrupt_and_truncated_archives() {
     let len = std::fs::metadata(&saved).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&saved).unwrap();
     f.set_len(len / 2).unwrap();
-    let out = slimctl(&["build", &format!("docker-archive:{}", saved.display()), "--no-trace", "--output", "oci:/tmp/never"]);
+    let out =
+        slimctl(&["build", &format!("docker-archive:{}", saved.display()), "--no-trace", "--output", "oci:/tmp/never"]);
     assert_clear_error(&out, 3, &["base.tar", "truncated"]);
     assert!(!std::path::Path::new("/tmp/never").exists());
 
@@ -53,7 +54,8 @@ fn include_not_in_image_and_unwritable_output() {
     let out = slimctl(&["build", base, "--no-trace", "--include", "/opt/does/not/exist"]);
     assert_clear_error(&out, 3, &["--include /opt/does/not/exist", "no such file"]);
 
-    let out = slimctl(&["build", base, "--no-trace", "--include", "/etc/hostname", "--output", "oci:/proc/slimctl-out"]);
+    let out =
+        slimctl(&["build", base, "--no-trace", "--include", "/etc/hostname", "--output", "oci:/proc/slimctl-out"]);
     assert_clear_error(&out, 4, &["cannot write /proc/slimctl-out"]);
 
     let dir = tempfile::tempdir().unwrap();

@@ -63,7 +63,17 @@ fn slim_image_runs_and_is_reproducible() {
         let oci = dir.path().join(format!("oci{n}"));
         let archive = dir.path().join(format!("img{n}.tar"));
         for output in [format!("oci:{}", oci.display()), format!("docker-archive:{}", archive.display())] {
-            let out = slimctl(&["build", &original.0, "--no-trace", "--include", "/etc/hello", "--include", "/usr/bin/cat", "--output", &output]);
+            let out = slimctl(&[
+                "build",
+                &original.0,
+                "--no-trace",
+                "--include",
+                "/etc/hello",
+                "--include",
+                "/usr/bin/cat",
+                "--output",
+                &output,
+            ]);
             assert!(out.status.success(), "{}", text(&out.stderr));
         }
         let index: serde_json::Value = serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
@@ -91,8 +101,16 @@ fn python_service_slimmed_with_includes_still_answers() {
     let original = build_image("slimctl-e2e/python-http:1", &dockerfile, &[("app.py", &app)]);
     let slim = ImageGuard("slimctl-e2e/python-http.slim:1".into());
     let out = slimctl(&[
-        "build", &original.0, "--no-trace", "--include", "/app", "--include", "/usr/lib/python3.11",
-        "--exclude", "/usr/lib/python3.11/test", "--json",
+        "build",
+        &original.0,
+        "--no-trace",
+        "--include",
+        "/app",
+        "--include",
+        "/usr/lib/python3.11",
+        "--exclude",
+        "/usr/lib/python3.11/test",
+        "--json",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

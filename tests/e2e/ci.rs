@@ -15,7 +15,8 @@ fn the_generated_seccomp_profile_is_enforced_and_sufficient() {
     assert!(text(&out.stdout).contains("behaves like the original"), "{}", text(&out.stdout));
     let p: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
     assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO");
-    let names: Vec<String> = p["syscalls"][0]["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> =
+        p["syscalls"][0]["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
     assert!(names.contains(&"accept4".to_owned()), "the server's accept4 was seen: {names:?}");
     assert!(!names.contains(&"ptrace".to_owned()) && !names.contains(&"mount".to_owned()), "{names:?}");
 
@@ -24,7 +25,8 @@ fn the_generated_seccomp_profile_is_enforced_and_sufficient() {
     broken["syscalls"][0]["names"] = Value::from(names.iter().filter(|n| *n != "accept4").cloned().collect::<Vec<_>>());
     let broken_path = dir.path().join("broken.json");
     std::fs::write(&broken_path, serde_json::to_vec(&broken).unwrap()).unwrap();
-    let out = slimctl(&["verify", &image.0, &slim.0, "--seccomp", broken_path.to_str().unwrap(), "--probe-timeout", "5"]);
+    let out =
+        slimctl(&["verify", &image.0, &slim.0, "--seccomp", broken_path.to_str().unwrap(), "--probe-timeout", "5"]);
     assert_eq!(out.status.code(), Some(7), "{}\n{}", text(&out.stderr), text(&out.stdout));
     let out = slimctl(&["verify", &image.0, &slim.0, "--seccomp", profile.to_str().unwrap()]);
     assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
@@ -51,7 +53,16 @@ fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let from = ImageGuard("slimctl-e2e/profile.slim:from".into());
     let from_rep = dir.path().join("from.json");
-    let out = slimctl(&["build", &image.0, "--tag", &from.0, "--from-profile", profile.to_str().unwrap(), "--report", from_rep.to_str().unwrap()]);
+    let out = slimctl(&[
+        "build",
+        &image.0,
+        "--tag",
+        &from.0,
+        "--from-profile",
+        profile.to_str().unwrap(),
+        "--report",
+        from_rep.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     if image_id(&from.0) != image_id(&traced.0) {
         // Say exactly how they differ before failing.
@@ -73,7 +84,8 @@ fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
     // A profile from another image is used, with a warning.
     let other = build_image("slimctl-e2e/profile:2", &format!("FROM {}\nLABEL rebuilt=yes\n", image.0), &[]);
     let again = ImageGuard("slimctl-e2e/profile.slim:other".into());
-    let out = slimctl(&["build", &other.0, "--tag", &again.0, "--from-profile", profile.to_str().unwrap(), "--no-verify"]);
+    let out =
+        slimctl(&["build", &other.0, "--tag", &again.0, "--from-profile", profile.to_str().unwrap(), "--no-verify"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("was recorded against"), "{}", text(&out.stderr));
 }
@@ -82,11 +94,35 @@ fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
 fn ci_gates_and_dive_ci_thresholds_exit_5() {
     let image = build_example("c-http", "slimctl-e2e/gates:1");
     let slim = ImageGuard("slimctl-e2e/gates.slim:1".into());
-    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--http-probe-cmd", "GET:/", "--no-verify", "--fail-if-larger-than", "1MB", "--min-ratio", "1000"]);
+    let out = slimctl(&[
+        "build",
+        &image.0,
+        "--tag",
+        &slim.0,
+        "--http-probe-cmd",
+        "GET:/",
+        "--no-verify",
+        "--fail-if-larger-than",
+        "1MB",
+        "--min-ratio",
+        "1000",
+    ]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("--fail-if-larger-than") && err.contains("--min-ratio 1000"), "{err}");
-    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--http-probe-cmd", "GET:/", "--no-verify", "--fail-if-larger-than", "50MB", "--min-ratio", "5"]);
+    let out = slimctl(&[
+        "build",
+        &image.0,
+        "--tag",
+        &slim.0,
+        "--http-probe-cmd",
+        "GET:/",
+        "--no-verify",
+        "--fail-if-larger-than",
+        "50MB",
+        "--min-ratio",
+        "5",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     // An image wasting 1 MB: a file added, then deleted by a later layer.
@@ -98,12 +134,20 @@ fn ci_gates_and_dive_ci_thresholds_exit_5() {
     );
     let dir = tempfile::tempdir().unwrap();
     let strict = dir.path().join("strict.dive-ci");
-    std::fs::write(&strict, "rules:\n  lowestEfficiency: disabled\n  highestWastedBytes: 100KB\n  highestUserWastedPercent: disabled\n").unwrap();
+    std::fs::write(
+        &strict,
+        "rules:\n  lowestEfficiency: disabled\n  highestWastedBytes: 100KB\n  highestUserWastedPercent: disabled\n",
+    )
+    .unwrap();
     let out = slimctl(&["xray", &wasteful.0, "--ci", "--ci-config", strict.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("FAIL"), "{}", text(&out.stdout));
     let lax = dir.path().join("lax.dive-ci");
-    std::fs::write(&lax, "rules:\n  lowestEfficiency: 0.5\n  highestWastedBytes: 1GB\n  highestUserWastedPercent: disabled\n").unwrap();
+    std::fs::write(
+        &lax,
+        "rules:\n  lowestEfficiency: 0.5\n  highestWastedBytes: 1GB\n  highestUserWastedPercent: disabled\n",
+    )
+    .unwrap();
     let out = slimctl(&["xray", &wasteful.0, "--ci", "--ci-config", lax.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stdout));
 }
@@ -122,7 +166,11 @@ fn diff_lists_the_packages_the_slim_image_dropped_as_dpkg_knows_them() {
     let q = docker(&["run", "--rm", "--entrypoint", "dpkg-query", &image.0, "-W", "-f", "${Package}\\n"]);
     let installed: std::collections::BTreeSet<&str> = q.lines().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
     let ours: std::collections::BTreeSet<&str> = pkgs.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert!(ours.is_subset(&installed), "not installed per dpkg: {:?}", ours.difference(&installed).collect::<Vec<_>>());
+    assert!(
+        ours.is_subset(&installed),
+        "not installed per dpkg: {:?}",
+        ours.difference(&installed).collect::<Vec<_>>()
+    );
     assert!(ours.len() + 5 >= installed.len(), "inventory misses packages: {} of {}", ours.len(), installed.len());
     let status = |name: &str| pkgs.iter().find(|p| p["name"] == name).map(|p| p["status"].as_str().unwrap().to_owned());
     assert_eq!(status("perl-base").as_deref(), Some("removed"), "nothing in the job runs perl");
@@ -138,8 +186,11 @@ fn diff_lists_the_packages_the_slim_image_dropped_as_dpkg_knows_them() {
     let mut status = String::new();
     std::io::Read::read_to_string(&mut ar.entries().unwrap().next().unwrap().unwrap(), &mut status).unwrap();
     let listed: std::collections::BTreeSet<&str> = status.lines().filter_map(|l| l.strip_prefix("Package: ")).collect();
-    let kept: std::collections::BTreeSet<&str> =
-        pkgs.iter().filter(|p| p["manager"] == "dpkg" && p["status"] != "removed").map(|p| p["name"].as_str().unwrap()).collect();
+    let kept: std::collections::BTreeSet<&str> = pkgs
+        .iter()
+        .filter(|p| p["manager"] == "dpkg" && p["status"] != "removed")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, kept, "the slim image's dpkg status");
     assert!(listed.contains("coreutils") && !listed.contains("perl-base"));
     // The build report carries the same summary.
@@ -160,7 +211,16 @@ fn several_images_in_one_run_share_the_sensor_and_get_a_combined_summary() {
     let list = dir.path().join("images.txt");
     std::fs::write(&list, format!("# the batch job too\n{}\n", b.0)).unwrap();
     let rep = dir.path().join("reports.json");
-    let out = slimctl(&["build", &a.0, "--images-from", list.to_str().unwrap(), "--http-probe-cmd", "GET:/", "--report", rep.to_str().unwrap()]);
+    let out = slimctl(&[
+        "build",
+        &a.0,
+        "--images-from",
+        list.to_str().unwrap(),
+        "--http-probe-cmd",
+        "GET:/",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("slimctl-e2e/multi:c ") && stdout.contains("slimctl-e2e/multi:cli "), "{stdout}");
@@ -173,5 +233,9 @@ fn several_images_in_one_run_share_the_sensor_and_get_a_combined_summary() {
     // one image failing does not stop the others; the worst exit code wins
     let out = slimctl(&["build", "slimctl-e2e/no-such:1", &a.0, "--http-probe-cmd", "GET:/", "--no-verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("slimctl-e2e/multi:c ") && text(&out.stdout).contains("ok"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("slimctl-e2e/multi:c ") && text(&out.stdout).contains("ok"),
+        "{}",
+        text(&out.stdout)
+    );
 }

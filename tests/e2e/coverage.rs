@@ -21,7 +21,7 @@ fn build(image: &str, tag: &str, extra: &[&str]) -> (ImageGuard, Value) {
 fn get(image: &str, port: u16, path: &str) -> (String, String) {
     let (_c, host_port) = run_published(image, port);
     http_get(host_port, "/"); // up
-    // A failing handler may close the connection or crash the server: that is an answer too.
+                              // A failing handler may close the connection or crash the server: that is an answer too.
     let raw = http_try(host_port, path).unwrap_or_else(|e| format!("no answer: {e}"));
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     (head.lines().next().unwrap_or("").to_owned(), body.to_owned())

@@ -74,7 +74,13 @@ fn sensor_container_traces_a_running_container_until_it_stops() {
     let image = base_image();
     let c = ContainerGuard(
         docker(&[
-            "run", "-d", "--label", "slimctl-sensor-test=1", image, "sh", "-c",
+            "run",
+            "-d",
+            "--label",
+            "slimctl-sensor-test=1",
+            image,
+            "sh",
+            "-c",
             "while true; do cat /etc/os-release >/dev/null; sleep 0.1; done",
         ])
         .trim()

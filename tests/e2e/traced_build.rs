@@ -56,15 +56,29 @@ fn nginx_static_site_slims_by_crawling_and_serves_every_page() {
     let slim = ImageGuard("slimctl-e2e/nginx-static.slim:traced".into());
     // The crawl finds the pages, style sheet and image; the 404 probe exercises the error page.
     let out = slimctl(&[
-        "build", &image.0, "--tag", &slim.0, "--http-probe-crawl", "--http-probe-cmd", "GET:/", "--http-probe-cmd",
-        "GET:/no-such-page", "--report", rep.to_str().unwrap(),
+        "build",
+        &image.0,
+        "--tag",
+        &slim.0,
+        "--http-probe-crawl",
+        "--http-probe-cmd",
+        "GET:/",
+        "--http-probe-cmd",
+        "GET:/no-such-page",
+        "--report",
+        rep.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
     assert!(slimctl_containers(&image.0).is_empty());
     let r = report(&rep);
     assert!(r["ratio"].as_f64().unwrap() >= 5.0, "ratio {}", r["ratio"]);
-    let crawled: Vec<&str> =
-        r["trace"]["http"].as_array().unwrap().iter().filter(|p| p["crawled"] == true).map(|p| p["path"].as_str().unwrap()).collect();
+    let crawled: Vec<&str> = r["trace"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["crawled"] == true)
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
     for want in ["/about.html", "/css/site.css", "/img/logo.svg"] {
         assert!(crawled.contains(&want), "{want} not crawled: {crawled:?}");
     }
@@ -104,8 +118,16 @@ fn c_http_native_binary_slims_to_its_libraries() {
     let rep = dir.path().join("report.json");
     let slim = ImageGuard("slimctl-e2e/c-http.slim:traced".into());
     let out = slimctl(&[
-        "build", &image.0, "--tag", &slim.0, "--http-probe-cmd", "GET:/", "--http-probe-cmd", "GET:/greeting",
-        "--report", rep.to_str().unwrap(),
+        "build",
+        &image.0,
+        "--tag",
+        &slim.0,
+        "--http-probe-cmd",
+        "GET:/",
+        "--http-probe-cmd",
+        "GET:/greeting",
+        "--report",
+        rep.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
     let r = report(&rep);
@@ -135,7 +157,10 @@ fn a_probe_that_never_gets_an_answer_is_a_clear_error() {
 
 #[test]
 fn an_entrypoint_that_exits_at_once_is_a_clear_error_with_its_output() {
-    let img = image_from_base("slimctl-e2e/crash:1", "EXPOSE 8080\nCMD [\"sh\", \"-c\", \"echo config missing >&2; exit 3\"]");
+    let img = image_from_base(
+        "slimctl-e2e/crash:1",
+        "EXPOSE 8080\nCMD [\"sh\", \"-c\", \"echo config missing >&2; exit 3\"]",
+    );
     let out = slimctl(&["build", &img.0]);
     assert_error_mentions(&out, 6, &["exited with code 3 before answering", "config missing"]);
     assert!(slimctl_containers(&img.0).is_empty(), "left: {:?}", slimctl_containers(&img.0));

@@ -39,13 +39,18 @@ HTTPServer(("0.0.0.0", 8080), H).serve_forever()
 fn fixture(tag: &str) -> ImageGuard {
     let base = base_image();
     // The report file's name: sha256("weekly")[:8], computed here the same way.
-    let out = run(Command::new("python3").args(["-c", "import hashlib;print(hashlib.sha256(b'weekly').hexdigest()[:8])"]));
+    let out =
+        run(Command::new("python3").args(["-c", "import hashlib;print(hashlib.sha256(b'weekly').hexdigest()[:8])"]));
     let name = format!("r-{}.txt", text(&out.stdout).trim());
     let dockerfile = format!(
         "FROM {base}\nCOPY app.py /app/app.py\nCOPY report.txt /app/reports/{name}\nCOPY decoy.txt /app/reports/r-decoy.txt\n\
          EXPOSE 8080\nCMD [\"python3\", \"/app/app.py\"]\n"
     );
-    build_image(tag, &dockerfile, &[("app.py", APP), ("report.txt", "weekly numbers\n"), ("decoy.txt", "not this one\n")])
+    build_image(
+        tag,
+        &dockerfile,
+        &[("app.py", APP), ("report.txt", "weekly numbers\n"), ("decoy.txt", "not this one\n")],
+    )
 }
 
 fn report(path: &std::path::Path) -> Value {
@@ -61,7 +66,14 @@ fn self_healing_adds_what_the_slim_image_missed_and_converges() {
     // The traced run probes only GET /; verify also asks for /report, whose handler imports a
     // module lazily and opens a file under a computed name.
     let out = slimctl(&[
-        "build", &img.0, "--tag", &slim.0, "--verify-http-probe-cmd", "GET:/report", "--report", rep.to_str().unwrap(),
+        "build",
+        &img.0,
+        "--tag",
+        &slim.0,
+        "--verify-http-probe-cmd",
+        "GET:/report",
+        "--report",
+        rep.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "build failed: {}\n{}", text(&out.stderr), text(&out.stdout));
     let r = report(&rep);
@@ -70,7 +82,8 @@ fn self_healing_adds_what_the_slim_image_missed_and_converges() {
     let rounds = v["rounds"].as_array().unwrap();
     // Round 0 misses the report file; round 1 has it: at most three rounds.
     assert!(rounds.len() >= 2 && rounds.len() <= 3, "healing took {} rounds: {v:#}", rounds.len());
-    let added: Vec<&str> = rounds.iter().flat_map(|r| r["added"].as_array().unwrap()).map(|p| p.as_str().unwrap()).collect();
+    let added: Vec<&str> =
+        rounds.iter().flat_map(|r| r["added"].as_array().unwrap()).map(|p| p.as_str().unwrap()).collect();
     assert!(added.iter().any(|p| p.starts_with("/app/reports/r-") && *p != "/app/reports/r-decoy.txt"), "{added:?}");
     let kept = r["kept"].as_object().unwrap();
     // The module imported only inside the handler came from the python-imports rule, not healing.
@@ -80,7 +93,10 @@ fn self_healing_adds_what_the_slim_image_missed_and_converges() {
     assert!(!kept.contains_key("/app/reports/r-decoy.txt"), "healing adds only what was looked for");
     let healed = kept.iter().find(|(p, _)| p.starts_with("/app/reports/r-")).unwrap().1;
     assert_eq!(healed["reasons"][0]["kind"], "healed", "{healed}");
-    assert_eq!(rounds.last().unwrap()["checks"].as_array().unwrap().iter().filter(|c| c["verdict"] == "mismatch").count(), 0);
+    assert_eq!(
+        rounds.last().unwrap()["checks"].as_array().unwrap().iter().filter(|c| c["verdict"] == "mismatch").count(),
+        0
+    );
 
     // And the slim image really serves it.
     let (_c, port) = run_published(&slim.0, 8080);
@@ -104,7 +120,16 @@ fn an_answer_with_a_timestamp_is_not_a_false_mismatch() {
     let slim = ImageGuard("slimctl-e2e/heal.slim:3".into());
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("report.json");
-    let out = slimctl(&["build", &img.0, "--tag", &slim.0, "--http-probe-cmd", "GET:/time", "--report", rep.to_str().unwrap()]);
+    let out = slimctl(&[
+        "build",
+        &img.0,
+        "--tag",
+        &slim.0,
+        "--http-probe-cmd",
+        "GET:/time",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
     let r = report(&rep);
     let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();

@@ -26,7 +26,10 @@ fn deleted_file_counts_as_wasted_and_ci_gates_on_it() {
     let wasted = r["wasted_bytes"].as_u64().unwrap();
     assert!(wasted >= 6_000_000, "{wasted}");
     assert!(r["efficiency"].as_f64().unwrap() < 1.0);
-    assert!(r["largest_files"].as_array().unwrap().iter().all(|f| f["path"] != "/blob.bin"), "deleted file is not visible");
+    assert!(
+        r["largest_files"].as_array().unwrap().iter().all(|f| f["path"] != "/blob.bin"),
+        "deleted file is not visible"
+    );
 
     // The human table shows it too.
     let out = slimctl(&["xray", &img.0]);
@@ -38,8 +41,15 @@ fn deleted_file_counts_as_wasted_and_ci_gates_on_it() {
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("FAIL  highest-wasted-bytes"));
     let out = slimctl(&[
-        "xray", &img.0, "--ci", "--highest-wasted-bytes", "50MB", "--lowest-efficiency", "0.5",
-        "--highest-user-wasted-percent", "10",
+        "xray",
+        &img.0,
+        "--ci",
+        "--highest-wasted-bytes",
+        "50MB",
+        "--lowest-efficiency",
+        "0.5",
+        "--highest-user-wasted-percent",
+        "10",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }

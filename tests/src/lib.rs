@@ -20,7 +20,11 @@ fn workspace_bin(name: &str, env: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
     let bin = dir.join(name);
-    assert!(bin.is_file(), "{name} binary not found at {}: run `cargo build -p {name}` first (or set {env})", bin.display());
+    assert!(
+        bin.is_file(),
+        "{name} binary not found at {}: run `cargo build -p {name}` first (or set {env})",
+        bin.display()
+    );
     bin
 }
 
@@ -96,7 +100,8 @@ pub fn build_example(name: &str, tag: &str) -> ImageGuard {
         let out = run(Command::new("bash").arg(&prepare));
         assert!(out.status.success(), "examples/{name}/prepare.sh failed: {}", text(&out.stderr));
     }
-    let out = run(Command::new("docker").args(["build", "-q", "-t", tag, "."]).env("DOCKER_BUILDKIT", "0").current_dir(&dir));
+    let out =
+        run(Command::new("docker").args(["build", "-q", "-t", tag, "."]).env("DOCKER_BUILDKIT", "0").current_dir(&dir));
     assert!(out.status.success(), "docker build of examples/{name} failed: {}", text(&out.stderr));
     ImageGuard(tag.to_owned())
 }
@@ -104,7 +109,10 @@ pub fn build_example(name: &str, tag: &str) -> ImageGuard {
 /// Containers slimctl created (its label) from `image`. Per image: tests run in parallel.
 pub fn slimctl_containers(image: &str) -> Vec<String> {
     let ancestor = format!("ancestor={image}");
-    docker(&["ps", "-aq", "--filter", "label=slimctl", "--filter", &ancestor]).split_whitespace().map(str::to_owned).collect()
+    docker(&["ps", "-aq", "--filter", "label=slimctl", "--filter", &ancestor])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn image_id(image: &str) -> String {
@@ -215,4 +223,3 @@ pub fn leftover_containers(image: &str) -> Vec<String> {
     all.push_str(&docker(&["ps", "-aq", "--filter", &format!("ancestor={image}")]));
     all.split_whitespace().map(str::to_owned).collect()
 }
-

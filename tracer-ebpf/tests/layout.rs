@@ -37,10 +37,10 @@ fn btf_structs(object: &[u8]) -> HashMap<String, BtfStruct> {
         pos += 12;
         let (kind, vlen, kind_flag) = ((info >> 24) & 0x1f, (info & 0xffff) as usize, info >> 31 == 1);
         let extra = match kind {
-            1 | 14 | 17 => 4,          // INT, VAR, DECL_TAG
-            3 => 12,                   // ARRAY
+            1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
+            3 => 12,                      // ARRAY
             4 | 5 | 15 | 19 => 12 * vlen, // STRUCT, UNION, DATASEC, ENUM64
-            6 | 13 => 8 * vlen,        // ENUM, FUNC_PROTO
+            6 | 13 => 8 * vlen,           // ENUM, FUNC_PROTO
             _ => 0,
         };
         if kind == 4 {
@@ -77,10 +77,18 @@ macro_rules! check {
 fn abi_structs_match_the_compiled_object() {
     let structs = btf_structs(tracer_ebpf::OBJECT);
     check!(structs, "event_header", EventHeader, [ts_ns, kind, pid, tid, mnt_ns, comm]);
-    check!(structs, "file_event", FileEvent,
-        [h, ret, flags, dirfd, dirfd2, mode, nr, op, path_len, path2_len, base_len, base2_len, flags_ex, _pad]);
-    check!(structs, "exec_event", ExecEvent,
-        [h, ppid, old_tid, filename_len, interp_len, base_len, exe_len, args_len, cgroup_len, flags_ex, _pad]);
+    check!(
+        structs,
+        "file_event",
+        FileEvent,
+        [h, ret, flags, dirfd, dirfd2, mode, nr, op, path_len, path2_len, base_len, base2_len, flags_ex, _pad]
+    );
+    check!(
+        structs,
+        "exec_event",
+        ExecEvent,
+        [h, ppid, old_tid, filename_len, interp_len, base_len, exe_len, args_len, cgroup_len, flags_ex, _pad]
+    );
     check!(structs, "fork_event", ForkEvent, [h, ppid, _pad]);
     check!(structs, "exit_event", ExitEvent, [h, exit_code, _pad]);
     check!(structs, "tracer_config", TracerConfig, [host_mnt_ns, bound, wakeup_bytes]);

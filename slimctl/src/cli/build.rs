@@ -4,16 +4,16 @@ use super::runargs::{ProbeArgs, RunArgs};
 use super::{open_source, table, Failure, WorkDir, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
 use slimctl::build::{build_from, BuildPlan, BuildReport, Built, Stages};
 use slimctl::closure::{Reason, Seed};
-use slimctl::run::http::HttpProbe;
-use slimctl::run::traced::{ProbePlan, TraceReport};
-use slimctl::verify::{compare, missing_files, Round, VerifyReport};
 use slimctl::error::ErrorClass;
 use slimctl::image::Image;
-use slimctl::run::traced::{trace_run, TraceError};
-use slimctl::run::RunError;
 use slimctl::image::ImageRef;
 use slimctl::naming::slim_tag;
+use slimctl::run::http::HttpProbe;
+use slimctl::run::traced::{trace_run, TraceError};
+use slimctl::run::traced::{ProbePlan, TraceReport};
+use slimctl::run::RunError;
 use slimctl::units::human_bytes;
+use slimctl::verify::{compare, missing_files, Round, VerifyReport};
 use slimctl::write::output::{load_into_engine, write_docker_archive, write_oci_dir};
 use slimctl::write::Output;
 use std::path::PathBuf;
@@ -128,10 +128,9 @@ fn source_date_epoch() -> Result<Option<u64>, Failure> {
 
 /// Tools kept by --include-shell, when the image has them.
 const SHELL_TOOLS: &[&str] = &[
-    "sh", "bash", "ls", "cat", "cp", "mv", "rm", "mkdir", "echo", "env", "id", "pwd", "ps", "grep", "sed", "head", "tail",
-    "stat", "find", "less", "vi",
+    "sh", "bash", "ls", "cat", "cp", "mv", "rm", "mkdir", "echo", "env", "id", "pwd", "ps", "grep", "sed", "head",
+    "tail", "stat", "find", "less", "vi",
 ];
-
 
 pub fn trace_failure(e: TraceError) -> Failure {
     match e {
@@ -142,12 +141,14 @@ pub fn trace_failure(e: TraceError) -> Failure {
     }
 }
 
-
 pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let mut images = args.images.clone();
     if let Some(f) = &args.images_from {
-        let text = std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
-        images.extend(text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).map(str::to_owned));
+        let text =
+            std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+        images.extend(
+            text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).map(str::to_owned),
+        );
     }
     if images.is_empty() {
         return Err(Failure::usage("no image given"));
@@ -156,7 +157,11 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         let one = BuildArgs { image: images[0].clone(), ..args.clone() };
         return run_one(&one, work).await;
     }
-    if args.tag.is_some() || args.save_profile.is_some() || args.seccomp_profile.is_some() || !matches!(args.output, Output::Engine) {
+    if args.tag.is_some()
+        || args.save_profile.is_some()
+        || args.seccomp_profile.is_some()
+        || !matches!(args.output, Output::Engine)
+    {
         return Err(Failure::usage(
             "with several images, --tag, --save-profile, --seccomp-profile and --output other than docker name one image each: run them one by one",
         ));
@@ -170,15 +175,24 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
             println!("== [{}/{}] {image}", i + 1, images.len());
         }
         let report_path = work.path().join(format!("report-{i}.json"));
-        let one = BuildArgs { image: image.clone(), report: Some(report_path.clone()), json: false, quiet: args.json, ..args.clone() };
+        let one = BuildArgs {
+            image: image.clone(),
+            report: Some(report_path.clone()),
+            json: false,
+            quiet: args.json,
+            ..args.clone()
+        };
         let result = run_one(&one, work).await;
         let (code, summary) = match result {
             Ok(code) => {
-                let r: serde_json::Value = std::fs::read(&report_path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default();
-                let s = format!("{} -> {} ({:.1}x)", human_bytes(r["original"]["stored_bytes"].as_u64().unwrap_or(0)), human_bytes(r["slim"]["bytes"].as_u64().unwrap_or(0)), r["ratio"].as_f64().unwrap_or(0.0));
+                let r: serde_json::Value =
+                    std::fs::read(&report_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+                let s = format!(
+                    "{} -> {} ({:.1}x)",
+                    human_bytes(r["original"]["stored_bytes"].as_u64().unwrap_or(0)),
+                    human_bytes(r["slim"]["bytes"].as_u64().unwrap_or(0)),
+                    r["ratio"].as_f64().unwrap_or(0.0)
+                );
                 reports.push(r);
                 (code, s)
             }
@@ -191,8 +205,9 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         rows.push(vec![image.clone(), if code == EXIT_OK { "ok".into() } else { format!("exit {code}") }, summary]);
     }
     if let Some(path) = &args.report {
-        std::fs::write(path, serde_json::to_vec_pretty(&reports).map_err(Failure::internal)?)
-            .map_err(|e| Failure::new(ErrorClass::Environment, format!("cannot write report {}: {e}", path.display())))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&reports).map_err(Failure::internal)?).map_err(|e| {
+            Failure::new(ErrorClass::Environment, format!("cannot write report {}: {e}", path.display()))
+        })?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports).map_err(Failure::internal)?);
@@ -209,17 +224,24 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         excludes: args.excludes.clone(),
         seeds: Vec::new(),
         source_date_epoch: source_date_epoch()?,
-        rules_off: [("python-imports", args.no_python_imports), ("shell-commands", args.no_shell_commands), ("node-requires", args.no_node_requires), ("runtime-data", args.no_runtime_data), ("package-metadata", args.no_package_metadata)]
-            .iter()
-            .filter(|(_, off)| *off)
-            .map(|(r, _)| r.to_string())
-            .collect(),
+        rules_off: [
+            ("python-imports", args.no_python_imports),
+            ("shell-commands", args.no_shell_commands),
+            ("node-requires", args.no_node_requires),
+            ("runtime-data", args.no_runtime_data),
+            ("package-metadata", args.no_package_metadata),
+        ]
+        .iter()
+        .filter(|(_, off)| *off)
+        .map(|(r, _)| r.to_string())
+        .collect(),
     };
     if args.no_trace && !args.from_profile.is_empty() {
         return Err(Failure::usage("--from-profile builds without running the image already; drop --no-trace"));
     }
     let probes = if args.no_trace { None } else { Some(args.probes.plan(args.run.show_logs)?) };
-    if probes.is_some() && args.from_profile.is_empty() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
+    if probes.is_some() && args.from_profile.is_empty() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_))
+    {
         return Err(Failure::input(format!(
             "{}: tracing runs the image, so it must be in the engine: `docker load -i FILE` first, or use --no-trace \
              with --include",
@@ -267,28 +289,32 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let docker_ref = docker.as_ref().expect("engine images come with the engine");
     let has_shell = slimctl::resolve::resolve(&original.index, "/bin/sh", "/", true).is_ok();
     // Round 0: the original under the sensor -- or the saved profiles of earlier runs.
-    let (trace_report, syscalls, mut replay, mut first_original): (Option<TraceReport>, std::collections::BTreeSet<String>, ProbePlan, Option<TraceReport>) =
-        if args.from_profile.is_empty() {
-            let spec = args.run.spec(&original.config.digest)?;
-            let t = std::time::Instant::now();
-            let traced = trace_run(docker_ref, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
-            stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
-            warn_probes(&traced.report);
-            plan.seeds = traced.touched.seeds();
-            if let Some(path) = &args.save_profile {
-                write_profile(path, &slimctl::profile::Profile::from_run(&args.image, &original.config.digest, &traced))?;
-            }
-            let replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
-            // With probes of its own, verify needs two runs of the original under its plan;
-            // without, the traced run is the first of them.
-            let first = args.verify_http_probes.is_empty().then(|| traced.report.clone());
-            (Some(traced.report.clone()), traced.report.syscalls.clone(), replay, first)
-        } else {
-            let mut profiles = Vec::new();
-            for f in &args.from_profile {
-                let p = slimctl::profile::Profile::read(f).map_err(Failure::input)?;
-                if p.image.id != original.config.digest {
-                    eprintln!(
+    let (trace_report, syscalls, mut replay, mut first_original): (
+        Option<TraceReport>,
+        std::collections::BTreeSet<String>,
+        ProbePlan,
+        Option<TraceReport>,
+    ) = if args.from_profile.is_empty() {
+        let spec = args.run.spec(&original.config.digest)?;
+        let t = std::time::Instant::now();
+        let traced = trace_run(docker_ref, &original.config, &spec, &probes, has_shell).await.map_err(trace_failure)?;
+        stages.0.push(slimctl::build::Stage { name: "run+trace", seconds: t.elapsed().as_secs_f64() });
+        warn_probes(&traced.report);
+        plan.seeds = traced.touched.seeds();
+        if let Some(path) = &args.save_profile {
+            write_profile(path, &slimctl::profile::Profile::from_run(&args.image, &original.config.digest, &traced))?;
+        }
+        let replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
+        // With probes of its own, verify needs two runs of the original under its plan;
+        // without, the traced run is the first of them.
+        let first = args.verify_http_probes.is_empty().then(|| traced.report.clone());
+        (Some(traced.report.clone()), traced.report.syscalls.clone(), replay, first)
+    } else {
+        let mut profiles = Vec::new();
+        for f in &args.from_profile {
+            let p = slimctl::profile::Profile::read(f).map_err(Failure::input)?;
+            if p.image.id != original.config.digest {
+                eprintln!(
                         "warning: profile {} was recorded against {} ({}), not {} ({}); paths that moved will be missing -- verify will tell",
                         f.display(),
                         p.image.name,
@@ -296,21 +322,21 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
                         args.image,
                         original.config.digest
                     );
-                }
-                profiles.push(p);
             }
-            plan.seeds = slimctl::profile::merged_seeds(&profiles);
-            let mut http_probes: Vec<HttpProbe> = Vec::new();
-            for p in profiles.iter().flat_map(|p| p.http_probes.iter()) {
-                if !http_probes.contains(p) {
-                    http_probes.push(p.clone());
-                }
+            profiles.push(p);
+        }
+        plan.seeds = slimctl::profile::merged_seeds(&profiles);
+        let mut http_probes: Vec<HttpProbe> = Vec::new();
+        for p in profiles.iter().flat_map(|p| p.http_probes.iter()) {
+            if !http_probes.contains(p) {
+                http_probes.push(p.clone());
             }
-            let exec: Vec<String> = profiles.iter().flat_map(|p| p.exec_probes.iter()).map(|c| c.join(" ")).collect();
-            let syscalls = profiles.iter().flat_map(|p| p.syscalls.iter().cloned()).collect();
-            let replay = ProbePlan { http_probes, exec, crawl: false, lenient: true, ..probes.clone() };
-            (None, syscalls, replay, None)
-        };
+        }
+        let exec: Vec<String> = profiles.iter().flat_map(|p| p.exec_probes.iter()).map(|c| c.join(" ")).collect();
+        let syscalls = profiles.iter().flat_map(|p| p.syscalls.iter().cloned()).collect();
+        let replay = ProbePlan { http_probes, exec, crawl: false, lenient: true, ..probes.clone() };
+        (None, syscalls, replay, None)
+    };
     let seccomp_json = match &args.seccomp_profile {
         Some(path) => {
             let profile = slimctl::seccomp::profile(&syscalls, true);
@@ -332,7 +358,8 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let mut superseded: Vec<String> = Vec::new();
     let mut round: u32 = 0;
     loop {
-        let (built, round_stages) = select_and_write(&source, &original, &plan, work, std::mem::take(&mut stages)).await?;
+        let (built, round_stages) =
+            select_and_write(&source, &original, &plan, work, std::mem::take(&mut stages)).await?;
         stages = round_stages;
         if !verify {
             let (report, _) = emit(args, &docker, &tag, work, &built, stages, trace_report, None).await?;
@@ -344,11 +371,16 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         while first_original.is_none() || second_original.is_none() {
             // A second run of the original tells answers that vary by themselves from differences.
             let bar = slimctl::progress::spinner("verify: running the original");
-            let again = trace_run(docker_ref, &original.config, &args.run.spec(&original.config.digest)?, &replay, has_shell).await;
+            let again =
+                trace_run(docker_ref, &original.config, &args.run.spec(&original.config.digest)?, &replay, has_shell)
+                    .await;
             bar.finish_and_clear();
             let again = again.map_err(trace_failure)?.report;
             if let Some(f) = &again.failure {
-                return Err(Failure { code: EXIT_PROBE, message: format!("verify: the original failed under the verify probes: {f}") });
+                return Err(Failure {
+                    code: EXIT_PROBE,
+                    message: format!("verify: the original failed under the verify probes: {f}"),
+                });
             }
             if first_original.is_none() {
                 first_original = Some(again);
@@ -374,7 +406,13 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
             let seeded: std::collections::HashSet<&str> = plan.seeds.iter().map(|s| s.path.as_str()).collect();
             missing.iter().map(|m| m.path.clone()).filter(|p| !seeded.contains(p.as_str())).collect()
         };
-        rounds.push(Round { round, slim_bytes: built.slim.layer.content_bytes, checks, missing: missing.clone(), added: added.clone() });
+        rounds.push(Round {
+            round,
+            slim_bytes: built.slim.layer.content_bytes,
+            checks,
+            missing: missing.clone(),
+            added: added.clone(),
+        });
         if added.is_empty() {
             for old in superseded {
                 remove_image(docker_ref, &old).await;
@@ -388,7 +426,11 @@ async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
         round += 1;
         for m in &missing {
             if added.contains(&m.path) {
-                plan.seeds.push(Seed { path: m.path.clone(), reason: Reason::Healed { by: m.by.clone(), round }, optional: true });
+                plan.seeds.push(Seed {
+                    path: m.path.clone(),
+                    reason: Reason::Healed { by: m.by.clone(), round },
+                    optional: true,
+                });
             }
         }
         superseded.push(slim_id);
@@ -409,8 +451,12 @@ async fn remove_image(docker: &bollard::Docker, id: &str) {
 fn warn_probes(r: &TraceReport) {
     for p in r.http.iter().filter(|p| p.status.is_some_and(|s| s >= 500) || p.error.is_some()) {
         match (p.status, &p.error) {
-            (Some(st), _) => eprintln!("warning: {} {} on port {} answered {st} while traced", p.method, p.path, p.port),
-            (None, Some(e)) => eprintln!("warning: {} {} on port {} failed while traced: {e}", p.method, p.path, p.port),
+            (Some(st), _) => {
+                eprintln!("warning: {} {} on port {} answered {st} while traced", p.method, p.path, p.port)
+            }
+            (None, Some(e)) => {
+                eprintln!("warning: {} {} on port {} failed while traced: {e}", p.method, p.path, p.port)
+            }
             _ => {}
         }
     }
@@ -466,7 +512,8 @@ async fn output(
                 Failure::new(slimctl::error::ErrorClass::Environment, format!("cannot write {}: {e}", file.display()))
             };
             let f = std::fs::File::create(file).map_err(werr)?;
-            let w = write_docker_archive(&built.slim, &built.layer_file, Some(tag), std::io::BufWriter::new(f)).map_err(werr)?;
+            let w = write_docker_archive(&built.slim, &built.layer_file, Some(tag), std::io::BufWriter::new(f))
+                .map_err(werr)?;
             w.into_inner().map_err(|e| werr(e.into_error()))?;
         }
     }
@@ -511,7 +558,10 @@ fn emit_report(
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report).map_err(Failure::internal)?;
         std::fs::write(path, json).map_err(|e| {
-            Failure::new(slimctl::error::ErrorClass::Environment, format!("cannot write report {}: {e}", path.display()))
+            Failure::new(
+                slimctl::error::ErrorClass::Environment,
+                format!("cannot write report {}: {e}", path.display()),
+            )
         })?;
     }
     Ok((report, ()))
@@ -537,7 +587,10 @@ fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Failur
     }
     if let Some(min) = args.min_ratio {
         if report.ratio < min {
-            eprintln!("slimctl: error: CI gate: the slim image is only {:.1}x smaller (--min-ratio {min})", report.ratio);
+            eprintln!(
+                "slimctl: error: CI gate: the slim image is only {:.1}x smaller (--min-ratio {min})",
+                report.ratio
+            );
             code = code.max(super::EXIT_CI_GATE);
         }
     }
@@ -553,13 +606,13 @@ fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Failur
 
 fn print_summary(r: &BuildReport) {
     let rows = vec![
-        vec!["original".into(), r.original.name.clone(), human_bytes(r.original.stored_bytes), r.original.paths.to_string()],
         vec![
-            "slim".into(),
-            r.slim.output.clone(),
-            human_bytes(r.slim.bytes),
-            r.slim.paths.to_string(),
+            "original".into(),
+            r.original.name.clone(),
+            human_bytes(r.original.stored_bytes),
+            r.original.paths.to_string(),
         ],
+        vec!["slim".into(), r.slim.output.clone(), human_bytes(r.slim.bytes), r.slim.paths.to_string()],
     ];
     print!("{}", table::render(&["", "image", "size", "paths"], &rows));
     println!(
@@ -593,7 +646,14 @@ fn print_summary(r: &BuildReport) {
                     let rows: Vec<Vec<String>> = round
                         .checks
                         .iter()
-                        .map(|c| vec![c.what.clone(), c.original.clone(), c.slim.clone(), format!("{:?}", c.verdict).to_lowercase()])
+                        .map(|c| {
+                            vec![
+                                c.what.clone(),
+                                c.original.clone(),
+                                c.slim.clone(),
+                                format!("{:?}", c.verdict).to_lowercase(),
+                            ]
+                        })
                         .collect();
                     if !rows.is_empty() {
                         print!("{}", table::render(&["verify", "original", "slim", "verdict"], &rows));
@@ -619,7 +679,8 @@ fn print_summary(r: &BuildReport) {
     println!("slim bytes by reason: {}", parts.join(", "));
     let stages: Vec<String> = r.stages.iter().map(|s| format!("{} {:.2}s", s.name, s.seconds)).collect();
     println!("time: {}", stages.join(", "));
-    let libs: Vec<_> = r.unresolved.iter().filter(|u| !matches!(u.wanted_by, slimctl::closure::Reason::Included { .. })).collect();
+    let libs: Vec<_> =
+        r.unresolved.iter().filter(|u| !matches!(u.wanted_by, slimctl::closure::Reason::Included { .. })).collect();
     for u in libs.iter().take(10) {
         eprintln!("warning: {} (wanted as {})", u.error, u.wanted_by);
     }

@@ -1,9 +1,9 @@
 //! `slimctl diff A B`: files added, removed and changed, and what happened to A's packages.
 use super::{open_source, table, Failure, EXIT_OK};
+use serde::Serialize;
 use slimctl::image::Image;
 use slimctl::packages::{compare, inventory, tally, PackageChange};
 use slimctl::units::human_bytes;
-use serde::Serialize;
 
 #[derive(clap::Args, Debug)]
 pub struct DiffArgs {
@@ -49,7 +49,12 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
             None => removed.push(FileChange { path: path.clone(), bytes: ea.stored_bytes() }),
             Some(_) if path == "/" => {}
             Some(eb) => {
-                if ea.kind != eb.kind || ea.size != eb.size || ea.mode != eb.mode || ea.uid != eb.uid || ea.gid != eb.gid {
+                if ea.kind != eb.kind
+                    || ea.size != eb.size
+                    || ea.mode != eb.mode
+                    || ea.uid != eb.uid
+                    || ea.gid != eb.gid
+                {
                     changed.push(FileChange { path: path.clone(), bytes: eb.stored_bytes() });
                 }
             }
@@ -91,7 +96,8 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
     );
     for (title, list) in [("largest removed", &diff.removed), ("added", &diff.added), ("changed", &diff.changed)] {
         if !list.is_empty() {
-            let rows: Vec<Vec<String>> = list.iter().take(args.top).map(|f| vec![human_bytes(f.bytes), f.path.clone()]).collect();
+            let rows: Vec<Vec<String>> =
+                list.iter().take(args.top).map(|f| vec![human_bytes(f.bytes), f.path.clone()]).collect();
             println!();
             print!("{}", table::render(&["size", title], &rows));
         }
@@ -109,7 +115,15 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
     shown.sort_by(|x, y| (x.status, &x.name).cmp(&(y.status, &y.name)));
     let rows: Vec<Vec<String>> = shown
         .iter()
-        .map(|p| vec![p.manager.into(), p.name.clone(), p.version.clone(), format!("{}/{}", p.kept_files, p.files), p.status.into()])
+        .map(|p| {
+            vec![
+                p.manager.into(),
+                p.name.clone(),
+                p.version.clone(),
+                format!("{}/{}", p.kept_files, p.files),
+                p.status.into(),
+            ]
+        })
         .collect();
     if !rows.is_empty() {
         print!("{}", table::render(&["manager", "package", "version", "files kept", "status"], &rows));

@@ -22,7 +22,10 @@ pub struct ProfileArgs {
 
 pub async fn run(args: &ProfileArgs, work: &super::WorkDir) -> Result<u8, Failure> {
     if !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
-        return Err(Failure::input(format!("{}: profiling runs the image, so it must be in the engine (docker load first)", args.image)));
+        return Err(Failure::input(format!(
+            "{}: profiling runs the image, so it must be in the engine (docker load first)",
+            args.image
+        )));
     }
     let plan = args.probes.plan(args.run.show_logs)?;
     let (src, docker, _) = open_source(&args.image, Some(work.path())).await?;

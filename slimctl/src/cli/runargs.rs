@@ -35,7 +35,6 @@ pub struct RunArgs {
     /// Print the container's output while it runs.
     #[arg(long, help_heading = "Run")]
     pub show_logs: bool,
-
 }
 
 #[derive(clap::Args, Debug, Clone)]

@@ -26,7 +26,9 @@ pub struct VerifyArgs {
 pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure> {
     for img in [&args.original, &args.slim] {
         if !matches!(ImageRef::parse(img), ImageRef::Engine(_)) {
-            return Err(Failure::input(format!("{img}: verify runs images, so both must be in the engine (docker load first)")));
+            return Err(Failure::input(format!(
+                "{img}: verify runs images, so both must be in the engine (docker load first)"
+            )));
         }
     }
     let plan = args.probes.plan(args.run.show_logs)?;
@@ -43,13 +45,15 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
     let first = first.map_err(super::build::trace_failure)?;
     let replay = ProbePlan { lenient: true, ..plan.replay(&first.report) };
     let bar = slimctl::progress::spinner("verify: running the original again");
-    let second = trace_run(&docker, &original.config, &args.run.spec(&original.config.digest)?, &replay, has_shell).await;
+    let second =
+        trace_run(&docker, &original.config, &args.run.spec(&original.config.digest)?, &replay, has_shell).await;
     bar.finish_and_clear();
     let second = second.map_err(super::build::trace_failure)?;
     let bar = slimctl::progress::spinner("verify: running the slim image");
     let mut slim_spec = args.run.spec(&slim.config.digest)?;
     if let Some(f) = &args.seccomp {
-        let json = std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read seccomp profile {}: {e}", f.display())))?;
+        let json = std::fs::read_to_string(f)
+            .map_err(|e| Failure::input(format!("cannot read seccomp profile {}: {e}", f.display())))?;
         serde_json::from_str::<serde_json::Value>(&json)
             .map_err(|e| Failure::input(format!("seccomp profile {} is not JSON: {e}", f.display())))?;
         slim_spec.security_opt.push(format!("seccomp={json}"));
@@ -60,9 +64,8 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
 
     let checks = compare(&first.report, Some(&second.report), &slim_run.report);
     // Missing: looked up by the slim run, absent from the slim image, present in the original.
-    let slim_paths = slimctl::closure::KeepSet {
-        paths: slim.index.iter().map(|(p, _)| (p.clone(), Default::default())).collect(),
-    };
+    let slim_paths =
+        slimctl::closure::KeepSet { paths: slim.index.iter().map(|(p, _)| (p.clone(), Default::default())).collect() };
     let missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
     let ok = checks.iter().all(|c| c.verdict.ok()) && missing.is_empty();
     let report = VerifyReport {
@@ -76,11 +79,16 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
         let rows: Vec<Vec<String>> = round
             .checks
             .iter()
-            .map(|c| vec![c.what.clone(), c.original.clone(), c.slim.clone(), format!("{:?}", c.verdict).to_lowercase()])
+            .map(|c| {
+                vec![c.what.clone(), c.original.clone(), c.slim.clone(), format!("{:?}", c.verdict).to_lowercase()]
+            })
             .collect();
         print!("{}", table::render(&["check", "original", "slim", "verdict"], &rows));
         for m in &round.missing {
-            println!("missing in the slim image: {} ({} by {}; in the original as {})", m.path, m.how, m.by, m.resolved);
+            println!(
+                "missing in the slim image: {} ({} by {}; in the original as {})",
+                m.path, m.how, m.by, m.resolved
+            );
         }
         let matched = round.checks.iter().filter(|c| c.verdict.ok()).count();
         println!("{matched}/{} checks match; {} missing file(s)", round.checks.len(), round.missing.len());

@@ -40,7 +40,8 @@ fn ci_rules(args: &XrayArgs) -> Result<CiRules, Failure> {
     });
     let from_file = match &file {
         Some(f) => {
-            let text = std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+            let text =
+                std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
             Some(slimctl::xray::dive_ci_rules(&text).map_err(|e| Failure::input(format!("{}: {e}", f.display())))?)
         }
         None => None,

@@ -43,7 +43,8 @@ pub fn decompress<'a>(head: &[u8], r: Box<dyn Read + 'a>, what: &str) -> Result<
     } else if head.starts_with(ZSTD_MAGIC) {
         Err(ImageError::Unsupported {
             what: what.to_owned(),
-            detail: "zstd-compressed layers are not supported yet; re-save the image with gzip or uncompressed layers".into(),
+            detail: "zstd-compressed layers are not supported yet; re-save the image with gzip or uncompressed layers"
+                .into(),
         })
     } else {
         Ok(r)
@@ -165,10 +166,7 @@ pub fn manifest_from_members(
 
     if let Some(bytes) = small.get("manifest.json") {
         let items: Vec<DockerManifestItem> = parse_json(bytes, "manifest.json", what)?;
-        let item = items
-            .into_iter()
-            .next()
-            .ok_or_else(|| ImageError::corrupt(what, "manifest.json lists no image"))?;
+        let item = items.into_iter().next().ok_or_else(|| ImageError::corrupt(what, "manifest.json lists no image"))?;
         return Ok(Manifest {
             config: get(&canonical(&item.config))?.clone(),
             layer_keys: item.layers.iter().map(|l| canonical(l)).collect(),
@@ -190,9 +188,8 @@ pub fn manifest_from_members(
 /// `sha256:HEX` → `blobs/sha256/HEX`, refusing anything that is not a plain digest (the digest
 /// becomes a path, so it must not carry separators).
 pub fn blob_key(digest: &str, what: &str) -> Result<String, ImageError> {
-    let (alg, hex) = digest
-        .split_once(':')
-        .ok_or_else(|| ImageError::corrupt(what, format!("bad digest {digest:?}")))?;
+    let (alg, hex) =
+        digest.split_once(':').ok_or_else(|| ImageError::corrupt(what, format!("bad digest {digest:?}")))?;
     let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
     if !ok(alg) || !ok(hex) {
         return Err(ImageError::corrupt(what, format!("bad digest {digest:?}")));
@@ -236,11 +233,8 @@ pub fn oci_manifest(
         }
         let manifest: ImageManifest = parse_json(&bytes, chosen.digest().as_ref(), what)?;
         let config = blob(manifest.config().digest().as_ref())?;
-        let layer_keys = manifest
-            .layers()
-            .iter()
-            .map(|l| blob_key(l.digest().as_ref(), what))
-            .collect::<Result<_, _>>()?;
+        let layer_keys =
+            manifest.layers().iter().map(|l| blob_key(l.digest().as_ref(), what)).collect::<Result<_, _>>()?;
         return Ok(Manifest { config, layer_keys, repo_tags: ref_names });
     }
     Err(ImageError::corrupt(what, "index.json nests image indexes too deeply"))

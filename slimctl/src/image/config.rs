@@ -17,7 +17,8 @@ pub struct ImageConfig {
 
 impl ImageConfig {
     pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig, ImageError> {
-        let raw: Value = serde_json::from_slice(bytes).map_err(|e| ImageError::corrupt(what, format!("image config: {e}")))?;
+        let raw: Value =
+            serde_json::from_slice(bytes).map_err(|e| ImageError::corrupt(what, format!("image config: {e}")))?;
         let typed: ImageConfiguration =
             serde_json::from_slice(bytes).map_err(|e| ImageError::corrupt(what, format!("image config: {e}")))?;
         Ok(ImageConfig { typed, raw, digest: crate::digest::sha256_digest(bytes) })
@@ -47,10 +48,7 @@ impl ImageConfig {
     }
 
     pub fn env_var(&self, name: &str) -> Option<String> {
-        self.env()
-            .iter()
-            .rev()
-            .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
+        self.env().iter().rev().find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
     }
 
     /// PATH as the runtime sets it: the image's, or Docker's default when the image sets none.
@@ -64,10 +62,7 @@ impl ImageConfig {
     }
 
     pub fn workdir(&self) -> String {
-        self.cfg()
-            .and_then(|c| c.working_dir().clone())
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "/".to_owned())
+        self.cfg().and_then(|c| c.working_dir().clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".to_owned())
     }
 
     pub fn volumes(&self) -> Vec<String> {
@@ -117,12 +112,7 @@ impl ImageConfig {
         self.typed
             .history()
             .as_ref()
-            .map(|h| {
-                h.iter()
-                    .filter(|e| !e.empty_layer().unwrap_or(false))
-                    .map(|e| e.created_by().clone())
-                    .collect()
-            })
+            .map(|h| h.iter().filter(|e| !e.empty_layer().unwrap_or(false)).map(|e| e.created_by().clone()).collect())
             .unwrap_or_default()
     }
 }
@@ -153,8 +143,11 @@ mod tests {
 
     #[test]
     fn default_path_when_unset() {
-        let c = ImageConfig::parse(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#, "t")
-            .unwrap();
+        let c = ImageConfig::parse(
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+            "t",
+        )
+        .unwrap();
         assert_eq!(c.path_dirs().len(), 6);
         assert_eq!(c.workdir(), "/");
     }

@@ -26,8 +26,13 @@ impl ImageSource for DockerArchive {
         std::fs::metadata(&self.path).ok().map(|m| m.len())
     }
 
-    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError> {
-        let file = std::fs::File::open(&self.path).map_err(|source| ImageError::Read { path: self.path.clone(), source })?;
+    fn read_layers(
+        &self,
+        want: &dyn Fn(&str) -> bool,
+        on_layer: &mut LayerVisitor<'_>,
+    ) -> Result<Manifest, ImageError> {
+        let file =
+            std::fs::File::open(&self.path).map_err(|source| ImageError::Read { path: self.path.clone(), source })?;
         let bar = crate::progress::bytes_bar(&format!("reading {}", self.name), self.size_hint());
         let r = walk(bar.wrap_read(std::io::BufReader::with_capacity(1 << 20, file)), &self.name, want, on_layer);
         bar.finish_and_clear();

@@ -116,7 +116,11 @@ impl ImageSource for EngineImage {
     }
 
     /// Must run outside the async runtime's threads (in `spawn_blocking`): it blocks on the stream.
-    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError> {
+    fn read_layers(
+        &self,
+        want: &dyn Fn(&str) -> bool,
+        on_layer: &mut LayerVisitor<'_>,
+    ) -> Result<Manifest, ImageError> {
         if let (Some(copy), true) = (&self.local_copy, self.copied.load(Ordering::Acquire)) {
             let file = std::fs::File::open(copy).map_err(|source| ImageError::Read { path: copy.clone(), source })?;
             return walk(std::io::BufReader::with_capacity(1 << 20, file), &self.name, want, on_layer);
@@ -127,7 +131,8 @@ impl ImageSource for EngineImage {
         let reader = std::io::BufReader::with_capacity(1 << 20, reader);
         let r = match &self.local_copy {
             Some(copy) => {
-                let file = std::fs::File::create(copy).map_err(|source| ImageError::Write { path: copy.clone(), source })?;
+                let file =
+                    std::fs::File::create(copy).map_err(|source| ImageError::Write { path: copy.clone(), source })?;
                 let mut tee = Tee { inner: reader, copy: std::io::BufWriter::with_capacity(1 << 20, file) };
                 let r = walk(bar.wrap_read(&mut tee), &self.name, want, on_layer);
                 let flushed = tee.copy.flush().map_err(|source| ImageError::Write { path: copy.clone(), source });

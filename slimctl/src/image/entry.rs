@@ -8,12 +8,22 @@ use serde::Serialize;
 pub enum Kind {
     File,
     Dir,
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// A hard link to `target` (an absolute, normalized path) *in the same layer*: the content is that
     /// layer's file, even if a later layer replaced the path `target`.
-    Hardlink { target: String },
-    Char { major: u32, minor: u32 },
-    Block { major: u32, minor: u32 },
+    Hardlink {
+        target: String,
+    },
+    Char {
+        major: u32,
+        minor: u32,
+    },
+    Block {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 

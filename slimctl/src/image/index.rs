@@ -43,10 +43,7 @@ pub struct Inefficiency {
 
 impl WasteTracker {
     fn record(&mut self, path: &str, size: u64) {
-        let w = self
-            .paths
-            .entry(path.to_owned())
-            .or_insert(PathWaste { appearances: 0, cumulative: 0, min: u64::MAX });
+        let w = self.paths.entry(path.to_owned()).or_insert(PathWaste { appearances: 0, cumulative: 0, min: u64::MAX });
         w.appearances += 1;
         w.cumulative += size;
         w.min = w.min.min(size);
@@ -71,10 +68,7 @@ impl WasteTracker {
 
     /// dive's efficiency score: the bytes each path needs at least once, over all bytes stored.
     pub fn efficiency(&self) -> f64 {
-        let (min, all) = self
-            .paths
-            .values()
-            .fold((0u64, 0u64), |(m, a), w| (m + w.min, a + w.cumulative));
+        let (min, all) = self.paths.values().fold((0u64, 0u64), |(m, a), w| (m + w.min, a + w.cumulative));
         if all == 0 {
             1.0
         } else {
@@ -118,17 +112,15 @@ impl FileIndex {
 
     /// Every entry strictly below `dir`, in path order.
     pub fn subtree<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
-        let range = if dir == "/" {
-            (Bound::Excluded("/".to_owned()), Bound::Unbounded)
-        } else {
-            below(dir)
-        };
+        let range = if dir == "/" { (Bound::Excluded("/".to_owned()), Bound::Unbounded) } else { below(dir) };
         self.entries.range::<String, _>(range)
     }
 
     /// Every entry whose path starts with `prefix`, in path order.
     pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
-        self.entries.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)).take_while(move |(p, _)| p.starts_with(prefix))
+        self.entries
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(move |(p, _)| p.starts_with(prefix))
     }
 
     /// Bytes visible in the merged filesystem (regular files; hard links counted once).
@@ -292,10 +284,7 @@ mod tests {
 
     #[test]
     fn file_replacing_directory_drops_its_children() {
-        let (idx, _, _) = stack(&[
-            layer_tar(&[("srv/x/y", 'f', "1")]),
-            layer_tar(&[("srv/x", 'f', "now a file")]),
-        ]);
+        let (idx, _, _) = stack(&[layer_tar(&[("srv/x/y", 'f', "1")]), layer_tar(&[("srv/x", 'f', "now a file")])]);
         assert!(!idx.get("/srv/x").unwrap().is_dir());
         assert!(idx.get("/srv/x/y").is_none());
     }

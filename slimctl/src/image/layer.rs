@@ -67,11 +67,12 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
 
     let entries = archive.entries().map_err(|e| corrupt(e.to_string()))?;
     for item in entries {
-        let mut tar_entry = item.map_err(|e| corrupt(format!("reading a tar header: {e} (the archive is truncated or damaged)")))?;
+        let mut tar_entry =
+            item.map_err(|e| corrupt(format!("reading a tar header: {e} (the archive is truncated or damaged)")))?;
         let raw_name = tar_entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw_name).into_owned();
-        let path = normalize_member(&name)
-            .ok_or_else(|| corrupt(format!("entry {name:?} climbs out of the image root")))?;
+        let path =
+            normalize_member(&name).ok_or_else(|| corrupt(format!("entry {name:?} climbs out of the image root")))?;
 
         let base = path.rsplit('/').next().unwrap_or("");
         if base == OPAQUE_MARKER {
@@ -93,10 +94,7 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
         let mtime = header.mtime().unwrap_or(0);
         let size = tar_entry.size();
         let device = |h: &tar::Header| -> (u32, u32) {
-            (
-                h.device_major().ok().flatten().unwrap_or(0),
-                h.device_minor().ok().flatten().unwrap_or(0),
-            )
+            (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0))
         };
         let link_target = || {
             tar_entry
@@ -359,4 +357,3 @@ pub(crate) mod tests {
         assert!(err.contains("cut layer"), "{err}");
     }
 }
-

@@ -28,7 +28,8 @@ pub trait ImageSource: Send + Sync {
         None
     }
     /// Streams the layer blobs that `want(key)` accepts, in any order, then returns the manifest.
-    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError>;
+    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>)
+        -> Result<Manifest, ImageError>;
 }
 
 /// How the user names an image on the command line.
@@ -104,7 +105,10 @@ impl Image {
             let last_use = !manifest.layer_keys[i + 1..].contains(key);
             let mut li = if last_use { scanned.remove(key) } else { scanned.get(key).map(LayerIndex::clone_for_reuse) }
                 .ok_or_else(|| {
-                    ImageError::corrupt(&what, format!("the manifest lists layer {key}, which the archive does not hold (truncated?)"))
+                    ImageError::corrupt(
+                        &what,
+                        format!("the manifest lists layer {key}, which the archive does not hold (truncated?)"),
+                    )
                 })?;
             li.set_layer(i);
             let (bytes, entries) = (li.bytes, li.entries.len() as u64);

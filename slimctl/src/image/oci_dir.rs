@@ -32,7 +32,11 @@ impl ImageSource for OciDir {
         &self.name
     }
 
-    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>) -> Result<Manifest, ImageError> {
+    fn read_layers(
+        &self,
+        want: &dyn Fn(&str) -> bool,
+        on_layer: &mut LayerVisitor<'_>,
+    ) -> Result<Manifest, ImageError> {
         let index_path = self.dir.join("index.json");
         let index = std::fs::read(&index_path).map_err(|source| ImageError::Read { path: index_path, source })?;
         let manifest = oci_manifest(&index, &self.name, &|d| self.blob(d))?;
@@ -42,9 +46,11 @@ impl ImageSource for OciDir {
                 continue;
             }
             let path = self.dir.join(key);
-            let mut file = std::fs::File::open(&path).map_err(|source| ImageError::Read { path: path.clone(), source })?;
+            let mut file =
+                std::fs::File::open(&path).map_err(|source| ImageError::Read { path: path.clone(), source })?;
             let mut head = [0u8; 4];
-            let n = read_head(&mut file, &mut head).map_err(|source| ImageError::Read { path: path.clone(), source })?;
+            let n =
+                read_head(&mut file, &mut head).map_err(|source| ImageError::Read { path: path.clone(), source })?;
             let reader: Box<dyn Read> = Box::new(std::io::Cursor::new(head[..n].to_vec()).chain(file));
             let mut layer = decompress(&head[..n], reader, &format!("{}: {key}", self.name))?;
             on_layer(key, &mut layer)?;

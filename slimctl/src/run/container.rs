@@ -67,7 +67,9 @@ pub struct Container {
 
 fn engine(action: &str, e: bollard::errors::Error) -> RunError {
     match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => RunError::Engine(format!("{action}: {message}")),
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            RunError::Engine(format!("{action}: {message}"))
+        }
         e => RunError::Engine(format!("{action}: {}", crate::image::engine::root_cause(&e))),
     }
 }
@@ -87,7 +89,10 @@ impl Container {
             .iter()
             .map(|p| {
                 // Published on loopback only, on a port the engine picks.
-                (format!("{p}/tcp"), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]))
+                (
+                    format!("{p}/tcp"),
+                    Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+                )
             })
             .collect();
         let mut labels = HashMap::new();
@@ -142,7 +147,8 @@ impl Container {
 
     /// The host port (on 127.0.0.1) published for a container port.
     pub async fn host_port(&self, port: u16) -> Result<Option<u16>, RunError> {
-        let info = self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        let info =
+            self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
         let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
         Ok(ports
             .get(&format!("{port}/tcp"))
@@ -152,7 +158,8 @@ impl Container {
 
     /// None while running, else the exit code.
     pub async fn exit_code(&self) -> Result<Option<i64>, RunError> {
-        let info = self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        let info =
+            self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
         let st = info.state.unwrap_or_default();
         Ok(if st.running == Some(true) { None } else { Some(st.exit_code.unwrap_or(0)) })
     }

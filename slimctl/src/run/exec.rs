@@ -34,19 +34,31 @@ pub fn healthcheck_argv(test: &[String]) -> Vec<String> {
     }
 }
 
-pub async fn run(c: &Container, argv: Vec<String>, source: &'static str, timeout: Duration) -> Result<ExecResult, RunError> {
+pub async fn run(
+    c: &Container,
+    argv: Vec<String>,
+    source: &'static str,
+    timeout: Duration,
+) -> Result<ExecResult, RunError> {
     let started = Instant::now();
     let engine = |e: bollard::errors::Error| RunError::Engine(format!("running {argv:?} in the container: {e}"));
     let exec = c
         .docker()
         .create_exec(
             &c.id,
-            CreateExecOptions { cmd: Some(argv.clone()), attach_stdout: Some(true), attach_stderr: Some(true), ..Default::default() },
+            CreateExecOptions {
+                cmd: Some(argv.clone()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
         )
         .await
         .map_err(engine)?;
     let mut output = Vec::new();
-    if let StartExecResults::Attached { output: mut stream, .. } = c.docker().start_exec(&exec.id, None).await.map_err(engine)? {
+    if let StartExecResults::Attached { output: mut stream, .. } =
+        c.docker().start_exec(&exec.id, None).await.map_err(engine)?
+    {
         let read = async {
             while let Some(Ok(chunk)) = stream.next().await {
                 output.extend_from_slice(&chunk.into_bytes());
@@ -76,7 +88,13 @@ pub async fn run(c: &Container, argv: Vec<String>, source: &'static str, timeout
     } else {
         text.into_owned()
     };
-    Ok(ExecResult { command: argv, source, exit_code: info.exit_code, output: tail, ms: started.elapsed().as_millis() as u64 })
+    Ok(ExecResult {
+        command: argv,
+        source,
+        exit_code: info.exit_code,
+        output: tail,
+        ms: started.elapsed().as_millis() as u64,
+    })
 }
 
 #[cfg(test)]

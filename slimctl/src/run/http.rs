@@ -31,7 +31,8 @@ impl HttpProbe {
     /// headers and port (as `--http-probe-cmd` takes them).
     pub fn parse(s: &str) -> Result<HttpProbe, String> {
         if s.trim_start().starts_with('{') {
-            let p: HttpProbe = serde_json::from_str(s).map_err(|e| format!("probe {s:?} is not a valid JSON probe: {e}"))?;
+            let p: HttpProbe =
+                serde_json::from_str(s).map_err(|e| format!("probe {s:?} is not a valid JSON probe: {e}"))?;
             let spec = match p.port {
                 Some(port) => format!("{}:{port}:{}", p.method, p.path),
                 None => format!("{}:{}", p.method, p.path),
@@ -43,12 +44,16 @@ impl HttpProbe {
         let (method, port, path) = match parts.as_slice() {
             [path] => ("GET", None, *path),
             [m, path] => (*m, None, *path),
-            [m, port, path] => (*m, Some(port.parse::<u16>().map_err(|_| format!("bad port {port:?} in probe {s:?}"))?), *path),
+            [m, port, path] => {
+                (*m, Some(port.parse::<u16>().map_err(|_| format!("bad port {port:?} in probe {s:?}"))?), *path)
+            }
             _ => unreachable!(),
         };
         let method = method.to_ascii_uppercase();
         if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"].contains(&method.as_str()) {
-            return Err(format!("unknown HTTP method {method:?} in probe {s:?} (use METHOD:/path, e.g. POST:/api/items)"));
+            return Err(format!(
+                "unknown HTTP method {method:?} in probe {s:?} (use METHOD:/path, e.g. POST:/api/items)"
+            ));
         }
         if !path.starts_with('/') {
             return Err(format!("probe path {path:?} must start with / (use METHOD:/path)"));
@@ -74,7 +79,8 @@ pub fn load_probe_file(path: &std::path::Path) -> Result<Vec<HttpProbe>, String>
     };
     let f = parsed.map_err(|e| format!("probe file {} is not valid: {e}", path.display()))?;
     for p in &f.probes {
-        HttpProbe::parse(&format!("{}:{}", p.method, p.path)).map_err(|e| format!("probe file {}: {e}", path.display()))?;
+        HttpProbe::parse(&format!("{}:{}", p.method, p.path))
+            .map_err(|e| format!("probe file {}: {e}", path.display()))?;
     }
     Ok(f.probes)
 }
@@ -138,7 +144,10 @@ pub fn call(probe: &HttpProbe, port: u16, host_port: u16, timeout: Duration) -> 
         req = req.header(k, v);
     }
     let sent = match &probe.body {
-        Some(b) => req.body(b.clone().into_bytes()).map_err(|e| e.to_string()).and_then(|r| agent.run(r).map_err(|e| e.to_string())),
+        Some(b) => req
+            .body(b.clone().into_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|r| agent.run(r).map_err(|e| e.to_string())),
         None => req.body(()).map_err(|e| e.to_string()).and_then(|r| agent.run(r).map_err(|e| e.to_string())),
     };
     match sent {
@@ -188,7 +197,11 @@ pub fn same_site_links(html: &str, base_path: &str, host_port: u16) -> BTreeSet<
             let local = format!("http://127.0.0.1:{host_port}");
             let local2 = format!("http://localhost:{host_port}");
             let path = if let Some(p) = url.strip_prefix(&local).or_else(|| url.strip_prefix(&local2)) {
-                if p.is_empty() { "/".to_owned() } else { p.to_owned() }
+                if p.is_empty() {
+                    "/".to_owned()
+                } else {
+                    p.to_owned()
+                }
             } else if url.contains("://") || url.starts_with("//") || url.contains(':') {
                 continue; // another site, mailto:, javascript:, data:
             } else if url.starts_with('/') {
@@ -221,7 +234,12 @@ fn normalize(path: &str) -> String {
 
 /// Follows same-site links from the HTML answers in `seen`, breadth first, up to `limit`
 /// more requests. Blocking.
-pub fn crawl(start: &[ProbeResult], host_ports: &BTreeMap<u16, u16>, limit: usize, timeout: Duration) -> Vec<ProbeResult> {
+pub fn crawl(
+    start: &[ProbeResult],
+    host_ports: &BTreeMap<u16, u16>,
+    limit: usize,
+    timeout: Duration,
+) -> Vec<ProbeResult> {
     let mut visited: BTreeSet<(u16, String)> = start.iter().map(|r| (r.port, r.path.clone())).collect();
     let mut queue: VecDeque<(u16, String)> = VecDeque::new();
     let enqueue = |r: &ProbeResult, queue: &mut VecDeque<(u16, String)>, visited: &mut BTreeSet<(u16, String)>| {
@@ -263,8 +281,10 @@ mod tests {
         assert_eq!(p.port, Some(9090));
         assert!(HttpProbe::parse("FETCH:/x").unwrap_err().contains("unknown HTTP method"));
         assert!(HttpProbe::parse("GET:x").unwrap_err().contains("must start with /"));
-        let p = HttpProbe::parse(r#"{"method":"post","path":"/api/items","body":"{\"n\":1}","headers":{"Content-Type":"application/json"}}"#)
-            .unwrap();
+        let p = HttpProbe::parse(
+            r#"{"method":"post","path":"/api/items","body":"{\"n\":1}","headers":{"Content-Type":"application/json"}}"#,
+        )
+        .unwrap();
         assert_eq!((p.method.as_str(), p.body.as_deref()), ("POST", Some(r#"{"n":1}"#)));
         assert_eq!(p.headers["Content-Type"], "application/json");
         assert!(HttpProbe::parse(r#"{"path":"relative"}"#).unwrap_err().contains("must start with /"));
@@ -276,8 +296,10 @@ mod tests {
             <img SRC="../img/logo.png"> <a href="https://example.com/x">ext</a> <a href="#top">t</a>
             <a href="mailto:x@y">m</a> <script src="/js/app.js?v=3"></script> <a href="http://127.0.0.1:8080/p">p</a>"##;
         let links = same_site_links(html, "/docs/index.html", 8080);
-        let want: BTreeSet<String> =
-            ["/about.html", "/docs/css/site.css", "/img/logo.png", "/js/app.js", "/p"].iter().map(|s| s.to_string()).collect();
+        let want: BTreeSet<String> = ["/about.html", "/docs/css/site.css", "/img/logo.png", "/js/app.js", "/p"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(links, want);
     }
 

@@ -5,7 +5,7 @@ use super::container::{Container, RunError, RunSpec};
 use super::exec::{self, ExecResult};
 use super::http::{self, HttpProbe, ProbeResult};
 use crate::image::config::ImageConfig;
-use crate::touched::{TraceStats, Touched};
+use crate::touched::{Touched, TraceStats};
 use sensor::{Counters, Sensor, SensorError, SensorOptions, Session, Target};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,9 +104,10 @@ impl ProbePlan {
             .http
             .iter()
             .map(|r| {
-                let asked = self.http_probes.iter().find(|p| {
-                    p.method == r.method && p.path == r.path && p.port.is_none_or(|q| q == r.port)
-                });
+                let asked = self
+                    .http_probes
+                    .iter()
+                    .find(|p| p.method == r.method && p.path == r.path && p.port.is_none_or(|q| q == r.port));
                 let mut p = asked.cloned().unwrap_or_else(|| HttpProbe::get(&r.path));
                 p.method = r.method.clone();
                 p.port = Some(r.port);
@@ -261,7 +262,12 @@ async fn drive(
         let id = c.id.clone();
         tokio::spawn(async move {
             use futures_util::StreamExt;
-            let opts = bollard::query_parameters::LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
+            let opts = bollard::query_parameters::LogsOptions {
+                follow: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            };
             let mut s = docker.logs(&id, Some(opts));
             while let Some(Ok(chunk)) = s.next().await {
                 for line in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
@@ -305,27 +311,30 @@ async fn drive(
     }
     let exit_code = stop_code?;
     let commands = touched.commands.clone();
-    Ok((TracedRun {
-        report: TraceReport {
-            argv: spec.argv(config),
-            stats: touched.stats(),
-            counters,
-            syscalls,
-            http,
-            exec,
-            exit_code,
-            exited_by_itself,
-            logs_tail,
-            stdout,
-            commands,
-            failure,
-            run_seconds: started.elapsed().as_secs_f64(),
-            probe_seconds,
-            stop_seconds,
-            sensor_reused: false,
+    Ok((
+        TracedRun {
+            report: TraceReport {
+                argv: spec.argv(config),
+                stats: touched.stats(),
+                counters,
+                syscalls,
+                http,
+                exec,
+                exit_code,
+                exited_by_itself,
+                logs_tail,
+                stdout,
+                commands,
+                failure,
+                run_seconds: started.elapsed().as_secs_f64(),
+                probe_seconds,
+                stop_seconds,
+                sensor_reused: false,
+            },
+            touched,
         },
-        touched,
-    }, sensor))
+        sensor,
+    ))
 }
 
 type Exercised = (Vec<ProbeResult>, Vec<ExecResult>, f64, bool);
@@ -402,7 +411,11 @@ async fn exercise(
         let mut results = vec![ready];
         for p in probes.into_iter().skip(1) {
             let to = plan.request_timeout;
-            results.push(tokio::task::spawn_blocking(move || http::call(&p, port, hp, to)).await.map_err(|e| TraceError::Probe(e.to_string()))?);
+            results.push(
+                tokio::task::spawn_blocking(move || http::call(&p, port, hp, to))
+                    .await
+                    .map_err(|e| TraceError::Probe(e.to_string()))?,
+            );
         }
         http_results.extend(results);
     }

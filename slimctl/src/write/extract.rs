@@ -61,9 +61,8 @@ impl Spool {
                         chunks.insert((layer, path.clone()), (o, l));
                         continue;
                     }
-                    let n = std::io::copy(&mut entry, &mut file).map_err(|e| {
-                        ImageError::corrupt(&what, format!("layer {key}: {path}: {e}"))
-                    })?;
+                    let n = std::io::copy(&mut entry, &mut file)
+                        .map_err(|e| ImageError::corrupt(&what, format!("layer {key}: {path}: {e}")))?;
                     chunks.insert((layer, path.clone()), (offset, n));
                     offset += n;
                 }

@@ -95,7 +95,11 @@ pub fn write_layer<W: Write>(
                 }
             }
             Kind::Char { major, minor } | Kind::Block { major, minor } => {
-                h.set_entry_type(if matches!(entry.kind, Kind::Char { .. }) { tar::EntryType::Char } else { tar::EntryType::Block });
+                h.set_entry_type(if matches!(entry.kind, Kind::Char { .. }) {
+                    tar::EntryType::Char
+                } else {
+                    tar::EntryType::Block
+                });
                 h.set_device_major(*major)?;
                 h.set_device_minor(*minor)?;
                 builder.append_data(&mut h, name, std::io::empty())?;

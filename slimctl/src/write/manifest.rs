@@ -58,9 +58,7 @@ fn rfc3339_from_epoch(secs: u64) -> String {
 
 pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option<u64>, comment: &str) -> SlimImage {
     let mut typed = original.typed.clone();
-    let created = source_date_epoch
-        .map(rfc3339_from_epoch)
-        .or_else(|| typed.created().clone());
+    let created = source_date_epoch.map(rfc3339_from_epoch).or_else(|| typed.created().clone());
     typed.set_created(created.clone());
     typed.set_rootfs(
         RootFsBuilder::default()

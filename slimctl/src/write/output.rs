@@ -44,7 +44,12 @@ fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, size: u64, data: i
 }
 
 /// Writes a docker-archive (the `docker save`/`docker load` format) with one image.
-pub fn write_docker_archive<W: Write>(slim: &SlimImage, layer_file: &Path, tag: Option<&str>, out: W) -> std::io::Result<W> {
+pub fn write_docker_archive<W: Write>(
+    slim: &SlimImage,
+    layer_file: &Path,
+    tag: Option<&str>,
+    out: W,
+) -> std::io::Result<W> {
     let layer_hex = hex_of(&slim.layer.digest);
     let config_name = format!("{}.json", hex_of(&slim.config_digest));
     let layer_name = format!("{layer_hex}/layer.tar");
@@ -79,7 +84,9 @@ pub fn write_oci_dir(slim: &SlimImage, layer_file: &Path, tag: Option<&str>, dir
         if entries.next().is_some() {
             return Err(ImageError::Write {
                 path: dir.to_owned(),
-                source: std::io::Error::other("the directory is not empty; slimctl does not overwrite it, choose a new one"),
+                source: std::io::Error::other(
+                    "the directory is not empty; slimctl does not overwrite it, choose a new one",
+                ),
             });
         }
     }
@@ -102,7 +109,10 @@ pub fn write_oci_dir(slim: &SlimImage, layer_file: &Path, tag: Option<&str>, dir
     }
     let index = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [desc] });
     let files = [
-        (dir.join("oci-layout"), serde_json::to_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"})).expect("json")),
+        (
+            dir.join("oci-layout"),
+            serde_json::to_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"})).expect("json"),
+        ),
         (dir.join("index.json"), serde_json::to_vec(&index).expect("json")),
     ];
     for (p, bytes) in files {
