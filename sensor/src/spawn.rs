@@ -23,18 +23,27 @@ pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
     let program = resolve_program(&argv[0])?;
     let cprog = CString::new(program.as_os_str().as_encoded_bytes())
         .map_err(|_| SensorError::Target("the command path contains a NUL byte".into()))?;
-    let cargs: Vec<CString> = argv
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| SensorError::Target("a command argument contains a NUL byte".into()))?;
+    let cargs = c_strings(argv.iter().map(|a| a.as_bytes().to_vec()))
+        .ok_or_else(|| SensorError::Target("a command argument contains a NUL byte".into()))?;
+    // The environment is passed as it is now; an entry with a NUL byte cannot exist in it.
+    let cenv = c_strings(std::env::vars_os().map(|(k, v)| {
+        let mut kv = k.into_encoded_bytes();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_encoded_bytes());
+        kv
+    }))
+    .ok_or_else(|| SensorError::Target("an environment variable contains a NUL byte".into()))?;
+    // The child may not allocate (another thread may hold the allocator's lock at the fork):
+    // every pointer it passes to execve is made here.
+    let argv_ptrs = null_terminated(&cargs);
+    let env_ptrs = null_terminated(&cenv);
     let (ready_r, ready_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SensorError::io("creating a pipe", e.into()))?;
     let (go_r, go_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SensorError::io("creating a pipe", e.into()))?;
 
     // SAFETY: between fork and exec the child only makes async-signal-safe calls (unshare,
-    // mount, read, write, execvp, _exit) on data prepared before the fork.
+    // mount, read, write, execve, _exit) on data prepared before the fork, and allocates nothing.
     match unsafe { fork() }.map_err(|e| SensorError::io("fork", e.into()))? {
         ForkResult::Child => {
             drop(ready_r);
@@ -54,16 +63,22 @@ pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
             };
             let _ = nix::unistd::write(&ready_w, &[status]);
             if status != 0 {
+                // SAFETY: _exit is async-signal-safe and ends the child without running the
+                // parent's atexit handlers or flushing its copied stdio buffers.
                 unsafe { libc::_exit(126) };
             }
             let mut b = [0u8; 1];
-            match nix::unistd::read(&go_r, &mut b) {
+            let code = match nix::unistd::read(&go_r, &mut b) {
                 Ok(1) => {
-                    let _ = nix::unistd::execv(&cprog, &cargs);
-                    unsafe { libc::_exit(127) }
+                    // SAFETY: the pointers come from CStrings and arrays built before the fork,
+                    // still alive in this copy of the address space, each array ending in null.
+                    unsafe { libc::execve(cprog.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
+                    127
                 }
-                _ => unsafe { libc::_exit(125) }, // the sensor went away: do not run untraced
-            }
+                _ => 125, // the sensor went away: do not run untraced
+            };
+            // SAFETY: as above; reached only when execve failed or the sensor went away.
+            unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
             drop(ready_w);
@@ -81,6 +96,15 @@ pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
             Ok(HeldChild { pid: child, go: Some(go_w) })
         }
     }
+}
+
+fn c_strings(items: impl Iterator<Item = Vec<u8>>) -> Option<Vec<CString>> {
+    items.map(|b| CString::new(b).ok()).collect()
+}
+
+/// The `char *const[]` execve takes: pointers into `strings`, then a null.
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
 }
 
 /// `name` as execvp would find it: a path if it has a slash, else the first executable match in PATH.

@@ -160,5 +160,7 @@ records!(EventHeader, FileEvent, ExecEvent, ForkEvent, ExitEvent, TracerConfig, 
 
 // SAFETY: the map key/value types are repr(C) plain old data with explicit padding.
 unsafe impl aya::Pod for TracerConfig {}
+// SAFETY: as above.
 unsafe impl aya::Pod for Tracked {}
+// SAFETY: as above.
 unsafe impl aya::Pod for SyscallSet {}
