@@ -1,9 +1,10 @@
-//! The build pipeline without tracing: inspect → select (closure of includes and config) → write.
-//! Tracing ([3/5]) adds its touched paths as seeds to the same closure.
+//! The build pipeline after the run: select (the keep-set) → collect the kept contents → write
+//! the slim layer and config; and the report that describes the result. A traced run (or a
+//! profile) only adds seeds to the same selection.
 
-use crate::closure::{Closure, ClosureBuilder, Kept, Reason, Seed, Unresolved};
 use crate::error::ImageError;
 use crate::image::{Image, ImageSource};
+use crate::select::{select, Closure, Kept, SelectError, SelectPlan, Unresolved};
 use crate::write::{layer::write_layer, manifest, SlimImage, Spool};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -14,8 +15,8 @@ use std::time::Instant;
 pub enum BuildError {
     #[error(transparent)]
     Image(#[from] ImageError),
-    #[error("--include {path}: {error}; check the path with `slimctl xray` or `docker run --rm IMAGE ls -la DIR`")]
-    IncludeMissing { path: String, error: String },
+    #[error(transparent)]
+    Select(#[from] SelectError),
     #[error("writing the slim layer to {}: {source}", path.display())]
     WriteLayer { path: PathBuf, source: std::io::Error },
 }
@@ -24,7 +25,7 @@ impl BuildError {
     pub fn class(&self) -> crate::error::ErrorClass {
         match self {
             BuildError::Image(e) => e.class(),
-            BuildError::IncludeMissing { .. } => crate::error::ErrorClass::Input,
+            BuildError::Select(_) => crate::error::ErrorClass::Input,
             BuildError::WriteLayer { .. } => crate::error::ErrorClass::Environment,
         }
     }
@@ -32,13 +33,8 @@ impl BuildError {
 
 #[derive(Debug, Clone, Default)]
 pub struct BuildPlan {
-    pub includes: Vec<String>,
-    pub excludes: Vec<String>,
-    /// Seeds from a trace (later issues); empty with `--no-trace`.
-    pub seeds: Vec<Seed>,
+    pub select: SelectPlan,
     pub source_date_epoch: Option<u64>,
-    /// Coverage rules switched off (by name, e.g. "python-imports").
-    pub rules_off: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,11 +47,17 @@ pub struct Stage {
 pub struct Stages(pub Vec<Stage>);
 
 impl Stages {
+    /// Runs `f` as the stage `name`.
     pub fn time<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
-        let t = Instant::now();
+        let started = Instant::now();
         let r = f();
-        self.0.push(Stage { name, seconds: t.elapsed().as_secs_f64() });
+        self.since(name, started);
         r
+    }
+
+    /// Records the stage `name` as running from `started` until now (for stages that await).
+    pub fn since(&mut self, name: &'static str, started: Instant) {
+        self.0.push(Stage { name, seconds: started.elapsed().as_secs_f64() });
     }
 }
 
@@ -75,7 +77,8 @@ pub fn build(
     work_dir: &Path,
     stages: &mut Stages,
 ) -> Result<Built, BuildError> {
-    let original = stages.time("inspect", || Image::open(source, false))?;
+    let readers = crate::select::rules::readers(&crate::select::rules::all_except(&plan.select.rules_off));
+    let original = stages.time("inspect", || Image::open(source, false, &readers))?;
     build_from(source, std::sync::Arc::new(original), plan, work_dir, stages)
 }
 
@@ -87,7 +90,7 @@ pub fn build_from(
     work_dir: &Path,
     stages: &mut Stages,
 ) -> Result<Built, BuildError> {
-    let closure = stages.time("select", || select(&original, plan))?;
+    let closure = stages.time("select", || select(&original, &plan.select))?;
 
     let spool = {
         let bar = crate::progress::spinner("collecting kept files");
@@ -114,48 +117,6 @@ pub fn build_from(
         Ok(manifest::build(&original.config, blob, plan.source_date_epoch, &comment))
     })?;
     Ok(Built { original, closure, slim, layer_file })
-}
-
-/// The keep-set for `plan`. An explicit include that is not in the image is an error: the user
-/// asked for something that cannot be delivered.
-pub fn select(image: &Image, plan: &BuildPlan) -> Result<Closure, BuildError> {
-    let closure = ClosureBuilder::new(&image.index, &image.config)
-        .exclude(plan.excludes.iter().cloned())
-        .python_imports(!plan.rules_off.iter().any(|r| r == "python-imports"))
-        .shell_commands(!plan.rules_off.iter().any(|r| r == "shell-commands"))
-        .node_requires(!plan.rules_off.iter().any(|r| r == "node-requires"))
-        .runtime_data(!plan.rules_off.iter().any(|r| r == "runtime-data"))
-        .config_seeds(&image.config)
-        .includes(plan.includes.iter().cloned())
-        .seeds(plan.seeds.iter().cloned())
-        .build();
-    if let Some(u) = closure.unresolved.iter().find(|u| matches!(u.wanted_by, Reason::Included { .. })) {
-        return Err(BuildError::IncludeMissing { path: u.path.clone(), error: u.error.clone() });
-    }
-    let mut closure = closure;
-    // Which packages keep files: for the rewritten database and for the report.
-    closure.packages =
-        crate::packages::compare(&crate::packages::inventory(&image.index), |p| closure.keep.contains(p));
-    if !plan.rules_off.iter().any(|r| r == "package-metadata") {
-        if let Some(status) = package_metadata(image, &closure.packages) {
-            closure.keep.keep_with_parents(DPKG_STATUS, Reason::PackageMetadata);
-            closure.overrides.insert(DPKG_STATUS.to_owned(), status);
-        }
-    }
-    Ok(closure)
-}
-
-const DPKG_STATUS: &str = "/var/lib/dpkg/status";
-
-/// The dpkg database for the slim image: the packages that still have files in it, so a
-/// scanner reading it sees what is really inside (and not the packages that are gone).
-fn package_metadata(image: &Image, changes: &[crate::packages::PackageChange]) -> Option<Vec<u8>> {
-    if image.index.get(DPKG_STATUS).is_none_or(|e| e.is_dir() || e.is_symlink()) {
-        return None;
-    }
-    let kept: std::collections::HashSet<&str> =
-        changes.iter().filter(|c| c.manager == "dpkg" && c.status != "removed").map(|c| c.name.as_str()).collect();
-    crate::packages::rewrite_dpkg_status(&image.index, |name| kept.contains(name))
 }
 
 #[derive(Debug, Serialize)]
@@ -258,8 +219,8 @@ impl BuildReport {
                         Some(data) => data.len() as u64,
                         None => o.index.get(path).map(|e| e.stored_bytes()).unwrap_or(0),
                     };
-                    let cat = kept.reasons.first().map(|r| r.category()).unwrap_or("closure");
-                    *m.entry(cat.to_owned()).or_insert(0) += bytes;
+                    let cat = kept.reasons.first().map(|r| r.category()).unwrap_or("closure".into());
+                    *m.entry(cat.into_owned()).or_insert(0) += bytes;
                 }
                 m
             },
@@ -335,6 +296,11 @@ mod tests {
         outer.into_inner().unwrap()
     }
 
+    fn plan(includes: &[&str]) -> BuildPlan {
+        let select = SelectPlan { includes: includes.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        BuildPlan { select, source_date_epoch: None }
+    }
+
     fn run(plan: &BuildPlan) -> (Built, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let built = build(&MemArchive(archive()), plan, dir.path(), &mut Stages::default()).unwrap();
@@ -372,7 +338,7 @@ mod tests {
 
     #[test]
     fn layer_is_sorted_minimal_and_keeps_metadata() {
-        let (built, layer) = run(&BuildPlan { includes: vec!["/etc/app.conf".into()], ..Default::default() });
+        let (built, layer) = run(&plan(&["/etc/app.conf"]));
         assert_eq!(built.original.layers.len(), 2);
         let e = entries(&layer);
         let names: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
@@ -393,7 +359,7 @@ mod tests {
 
     #[test]
     fn kept_hard_links_stay_links_and_content_is_stored_once() {
-        let (built, layer) = run(&BuildPlan { includes: vec!["/usr/bin".into()], ..Default::default() });
+        let (built, layer) = run(&plan(&["/usr/bin"]));
         let e = entries(&layer);
         let get = |n: &str| e.iter().find(|x| x.0 == n).unwrap();
         assert_eq!(get("usr/bin/ping").1, tar::EntryType::Regular);
@@ -405,7 +371,7 @@ mod tests {
 
     #[test]
     fn same_input_gives_same_bytes_and_epoch_clamps_times() {
-        let plan = BuildPlan { includes: vec!["/usr".into()], ..Default::default() };
+        let plan = plan(&["/usr"]);
         let (a, la) = run(&plan);
         let (b, lb) = run(&plan);
         assert_eq!(la, lb);
@@ -420,7 +386,7 @@ mod tests {
     #[test]
     fn missing_include_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = BuildPlan { includes: vec!["/opt/nothing".into()], ..Default::default() };
+        let plan = plan(&["/opt/nothing"]);
         let err = build(&MemArchive(archive()), &plan, dir.path(), &mut Stages::default()).err().unwrap();
         assert!(err.to_string().contains("--include /opt/nothing"), "{err}");
     }

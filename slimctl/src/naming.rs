@@ -1,4 +1,21 @@
-//! The slim image's default name, like SlimToolkit's: `<repo>.slim:<tag>`.
+//! Names of images: the slim image's default name, like SlimToolkit's (`<repo>.slim:<tag>`),
+//! and the check of a name the user gives for it.
+
+use oci_spec::distribution::Reference;
+
+/// A name for the slim image as `docker tag` takes it: checked against the reference grammar
+/// before anything runs (the engine would refuse it only at the very end), and given `:latest`
+/// when it has no tag, as `docker tag` does.
+pub fn output_tag(name: &str) -> Result<String, String> {
+    let reference: Reference = name
+        .parse()
+        .map_err(|e| format!("--tag {name:?} is not a valid image name ({e}); use NAME[:TAG], lowercase"))?;
+    if reference.digest().is_some() {
+        return Err(format!("--tag {name:?}: a tag names an image by NAME[:TAG], not by digest"));
+    }
+    let has_tag = name.rsplit('/').next().is_some_and(|last| last.contains(':'));
+    Ok(if has_tag { name.to_owned() } else { format!("{name}:latest") })
+}
 
 /// Splits `registry:5000/ns/app:1.2@sha256:…` into (`registry:5000/ns/app`, `1.2`).
 pub fn split_reference(reference: &str) -> (String, String) {
@@ -36,6 +53,17 @@ pub fn slim_tag(reference: &str, repo_tags: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_names_get_latest_and_bad_ones_are_refused() {
+        assert_eq!(output_tag("par-a").unwrap(), "par-a:latest");
+        assert_eq!(output_tag("team/app:v2").unwrap(), "team/app:v2");
+        assert_eq!(output_tag("localhost:5000/app").unwrap(), "localhost:5000/app:latest");
+        for bad in ["Par-A", "app:", "app:-x", "a b", "", "app@sha256:0123"] {
+            let err = output_tag(bad).unwrap_err();
+            assert!(err.contains("--tag"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn names() {

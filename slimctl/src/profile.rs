@@ -1,10 +1,11 @@
 //! A saved trace: what a run of an image touched, with the probes that made it do so. Written by
 //! `slimctl profile`, read by `slimctl build --from-profile` to re-slim a new build of the same
 //! app in seconds, without running it. Profiles merge as a union.
-use crate::closure::{Reason, Seed};
+use crate::run::exec::ExecProbe;
 use crate::run::http::HttpProbe;
-use crate::run::traced::TracedRun;
-use crate::touched::Touch;
+use crate::run::touched::Touch;
+use crate::run::traced::{ProbePlan, TracedRun};
+use crate::select::{Reason, Seed};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,6 +124,24 @@ impl Profile {
     }
 }
 
+/// The probes of several profiles' runs, replayed exactly (each request once, each command with
+/// the argv it ran with), on top of `base`'s settings: what verify runs without a new trace.
+pub fn replay_plan(profiles: &[Profile], base: &ProbePlan) -> ProbePlan {
+    let mut http_probes: Vec<HttpProbe> = Vec::new();
+    for p in profiles.iter().flat_map(|p| p.http_probes.iter()) {
+        if !http_probes.contains(p) {
+            http_probes.push(p.clone());
+        }
+    }
+    let exec = profiles.iter().flat_map(|p| p.exec_probes.iter()).map(|argv| ExecProbe::Argv(argv.clone())).collect();
+    ProbePlan { http_probes, exec, crawl: false, lenient: true, ..base.clone() }
+}
+
+/// The syscalls any of the profiles' runs made.
+pub fn merged_syscalls(profiles: &[Profile]) -> BTreeSet<String> {
+    profiles.iter().flat_map(|p| p.syscalls.iter().cloned()).collect()
+}
+
 /// The union of several profiles' seeds, first reason per path kept, in the order a single
 /// trace gives them (used paths, then written-into directories): merging one profile gives
 /// exactly that profile's seeds.
@@ -167,6 +186,19 @@ mod tests {
         let paths: Vec<&str> = seeds.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(paths, vec!["/etc/a", "/etc/b", "/usr/bin/app", "/tmp", "/var/log"]);
         assert!(matches!(seeds[3].reason, Reason::WrittenIn { .. }));
+    }
+
+    #[test]
+    fn a_replayed_exec_probe_runs_the_argv_that_ran() {
+        let mut p = profile(&["/x"], &[]);
+        let ran: Vec<String> = ["/bin/sh", "-c", "ls -l /"].map(String::from).to_vec();
+        p.exec_probes = vec![ran.clone()];
+        let plan = replay_plan(&[p.clone(), p], &ProbePlan::default());
+        assert_eq!(plan.exec.len(), 2, "each profile's command runs");
+        for has_shell in [true, false] {
+            assert_eq!(plan.exec[0].argv(has_shell), ran, "not wrapped in another sh -c, not re-split");
+        }
+        assert!(plan.lenient && !plan.crawl);
     }
 
     #[test]

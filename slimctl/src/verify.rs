@@ -3,11 +3,14 @@
 //!
 //! Answers that vary between two runs of the original (a timestamp, a counter, a random id)
 //! are compared after normalization; answers that vary even then are compared by status only.
-use crate::closure::KeepSet;
 use crate::image::index::FileIndex;
-use crate::resolve::resolve;
-use crate::run::traced::TraceReport;
-use crate::touched::Touched;
+use crate::image::ImageConfig;
+use crate::run::describe_exit;
+use crate::run::touched::Touched;
+use crate::run::traced::{trace_run, ProbePlan, TraceError, TraceReport, TracedRun};
+use crate::run::RunSpec;
+use crate::select::resolve::resolve;
+use crate::select::KeepSet;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,6 +28,49 @@ pub enum Verdict {
 impl Verdict {
     pub fn ok(self) -> bool {
         self != Verdict::Mismatch
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Match => "match",
+            Verdict::MatchNormalized => "match (run-dependent parts masked)",
+            Verdict::MatchStatus => "match (status only)",
+            Verdict::Mismatch => "MISMATCH",
+        })
+    }
+}
+
+/// How verify runs the images, the same for `build`'s verify and `slimctl verify`.
+pub struct Runner<'a> {
+    pub docker: &'a bollard::Docker,
+    /// The original's config: the slim image carries the same, so both start alike.
+    pub config: &'a ImageConfig,
+    /// Whether the original has /bin/sh: exec strings become one argv, run in both images.
+    pub has_shell: bool,
+    /// The seccomp profile (JSON) the slim image runs under, if any.
+    pub seccomp: Option<String>,
+}
+
+impl Runner<'_> {
+    /// A run of the original image under `plan`, with `label` as its progress line.
+    pub async fn original(&self, spec: &RunSpec, plan: &ProbePlan, label: &str) -> Result<TracedRun, TraceError> {
+        let bar = crate::progress::spinner(label);
+        let run = trace_run(self.docker, self.config, spec, plan, self.has_shell).await;
+        bar.finish_and_clear();
+        run
+    }
+
+    /// A run of the slim image `spec.image_id` under `plan` (and the seccomp profile).
+    pub async fn slim(&self, mut spec: RunSpec, plan: &ProbePlan) -> Result<TracedRun, TraceError> {
+        if let Some(json) = &self.seccomp {
+            spec.security_opt.push(format!("seccomp={json}"));
+        }
+        let bar = crate::progress::spinner("verify: running the slim image");
+        let run = trace_run(self.docker, self.config, &spec, plan, self.has_shell).await;
+        bar.finish_and_clear();
+        run
     }
 }
 
@@ -139,11 +185,11 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
         });
     }
     for (i, ea) in a.exec.iter().enumerate() {
-        let what = format!("{} {:?}", ea.source, ea.command);
+        let what = format!("{} {}", ea.source, crate::run::exec::display_argv(&ea.command));
         let Some(es) = s.exec.get(i) else {
             checks.push(Check {
                 what,
-                original: format!("{:?}", ea.exit_code),
+                original: describe_exit(ea.exit_code),
                 slim: "not run".into(),
                 verdict: Verdict::Mismatch,
             });
@@ -157,13 +203,13 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
         };
         checks.push(Check {
             what,
-            original: format!("exit {:?}: {}", ea.exit_code, short(ea.output.as_bytes())),
-            slim: format!("exit {:?}: {}", es.exit_code, short(es.output.as_bytes())),
+            original: format!("{}: {}", describe_exit(ea.exit_code), short(ea.output.as_bytes())),
+            slim: format!("{}: {}", describe_exit(es.exit_code), short(es.output.as_bytes())),
             verdict,
         });
     }
     if a.exited_by_itself {
-        let code = |r: &TraceReport| format!("{:?}", r.exit_code);
+        let code = |r: &TraceReport| describe_exit(r.exit_code);
         checks.push(Check {
             what: "exit code".into(),
             original: code(a),
@@ -259,6 +305,29 @@ mod tests {
         let s = r#"{"time": "2026-11-26T07:02:13Z"}"#;
         assert_eq!(judge(a, Some(b), s), Verdict::MatchNormalized);
         assert_eq!(judge(a, Some(b), r#"{"error": "no module"}"#), Verdict::Mismatch);
+    }
+
+    #[test]
+    fn exec_checks_read_exit_codes_as_words() {
+        use crate::run::exec::ExecResult;
+        let ran = |code| TraceReport {
+            exec: vec![ExecResult {
+                command: ["/bin/sh", "-c", "ls -l /"].map(String::from).to_vec(),
+                source: "exec",
+                exit_code: code,
+                output: "x".into(),
+                ms: 1,
+            }],
+            ..Default::default()
+        };
+        let checks = compare(&ran(Some(0)), None, &ran(None));
+        assert_eq!(checks[0].what, "exec /bin/sh -c 'ls -l /'");
+        assert_eq!(checks[0].original, "exit 0: x");
+        assert_eq!(checks[0].slim, "still running: x");
+        assert_eq!(checks[0].verdict, Verdict::Mismatch);
+        let checks = compare(&ran(Some(137)), None, &ran(Some(137)));
+        assert_eq!(checks[0].original, "killed by signal 9: x");
+        assert_eq!(Verdict::MatchNormalized.to_string(), "match (run-dependent parts masked)");
     }
 
     #[test]

@@ -33,7 +33,9 @@ fn python_module_imported_only_in_an_unprobed_handler() {
     let (with, r) = build(&image.0, "slimctl-e2e/cov-python.slim:rules", &[]);
     let cost = r["bytes_by_reason"]["coverage:python-imports"].as_u64().unwrap();
     assert!(cost > 0);
-    assert_eq!(r["kept"]["/usr/lib/python3.11/statistics.py"]["reasons"][0]["kind"], "python_import");
+    let statistics = &r["kept"]["/usr/lib/python3.11/statistics.py"]["reasons"][0];
+    assert_eq!(statistics["kind"], "rule", "{statistics}");
+    assert_eq!(statistics["rule"], "python-imports", "{statistics}");
     let original = get(&image.0, 8080, "/stats");
     assert!(original.0.contains("200"), "{original:?}");
     assert_eq!(get(&with.0, 8080, "/stats"), original, "with the rule the slim image answers /stats like the original");

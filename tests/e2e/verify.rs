@@ -88,7 +88,8 @@ fn self_healing_adds_what_the_slim_image_missed_and_converges() {
     let kept = r["kept"].as_object().unwrap();
     // The module imported only inside the handler came from the python-imports rule, not healing.
     let hashlib = &kept["/usr/lib/python3.11/hashlib.py"];
-    assert_eq!(hashlib["reasons"][0]["kind"], "python_import", "{hashlib}");
+    assert_eq!(hashlib["reasons"][0]["kind"], "rule", "{hashlib}");
+    assert_eq!(hashlib["reasons"][0]["rule"], "python-imports", "{hashlib}");
     assert!(r["bytes_by_reason"]["coverage:python-imports"].as_u64().unwrap() > 0, "{}", r["bytes_by_reason"]);
     assert!(!kept.contains_key("/app/reports/r-decoy.txt"), "healing adds only what was looked for");
     let healed = kept.iter().find(|(p, _)| p.starts_with("/app/reports/r-")).unwrap().1;
@@ -110,7 +111,7 @@ fn without_fix_the_mismatch_is_reported_with_the_missing_file_and_exit_7() {
     let out = slimctl(&["build", &img.0, "--tag", &slim.0, "--verify-http-probe-cmd", "GET:/report", "--no-fix"]);
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("mismatch") && stdout.contains("slim image missed /app/reports/r-"), "{stdout}");
+    assert!(stdout.contains("MISMATCH") && stdout.contains("slim image missed /app/reports/r-"), "{stdout}");
     assert!(text(&out.stderr).contains("does not behave like the original"), "{}", text(&out.stderr));
 }
 

@@ -2,7 +2,7 @@
 use super::{open_source, table, Failure, EXIT_OK};
 use serde::Serialize;
 use slimctl::image::Image;
-use slimctl::packages::{compare, inventory, tally, PackageChange};
+use slimctl::select::packages::{compare, inventory, tally, PackageChange};
 use slimctl::units::human_bytes;
 
 #[derive(clap::Args, Debug)]
@@ -40,8 +40,8 @@ struct Diff {
 pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
     let (sa, _, _) = open_source(&args.a, None).await?;
     let (sb, _, _) = open_source(&args.b, None).await?;
-    let a = tokio::task::spawn_blocking(move || Image::open(sa.as_ref(), false)).await??;
-    let b = tokio::task::spawn_blocking(move || Image::open(sb.as_ref(), false)).await??;
+    let a = tokio::task::spawn_blocking(move || Image::open(sa.as_ref(), false, &[])).await??;
+    let b = tokio::task::spawn_blocking(move || Image::open(sb.as_ref(), false, &[])).await??;
 
     let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
     for (path, ea) in a.index.iter() {

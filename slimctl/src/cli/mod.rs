@@ -3,6 +3,7 @@
 mod build;
 mod diff;
 mod profile;
+mod ruleargs;
 mod runargs;
 mod table;
 mod verify;
@@ -86,26 +87,43 @@ impl From<slimctl::build::BuildError> for Failure {
     }
 }
 
+impl From<slimctl::run::traced::TraceError> for Failure {
+    fn from(e: slimctl::run::traced::TraceError) -> Failure {
+        use slimctl::run::traced::TraceError;
+        use slimctl::run::RunError;
+        match e {
+            TraceError::Sensor(e) => Failure::new(ErrorClass::Environment, e),
+            TraceError::Run(RunError::Input(m)) => Failure::input(m),
+            TraceError::Run(RunError::Engine(m)) => Failure::new(ErrorClass::Environment, m),
+            TraceError::Probe(m) => Failure { code: EXIT_PROBE, message: m },
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for Failure {
     fn from(e: tokio::task::JoinError) -> Failure {
         Failure::internal(format!("a worker thread failed: {e}"))
     }
 }
 
-/// Scratch space for one run: removed when the command ends, fails, or is interrupted.
-pub struct WorkDir(tempfile::TempDir);
+/// Scratch space for one run: removed when the command ends, fails, or is interrupted; after a
+/// SIGKILL, by the next run (see [`slimctl::workdir`]).
+pub use slimctl::workdir::WorkDir;
 
-impl WorkDir {
-    fn create() -> Result<WorkDir, Failure> {
-        tempfile::Builder::new()
-            .prefix("slimctl-")
-            .tempdir()
-            .map(WorkDir)
-            .map_err(|e| Failure::new(ErrorClass::Environment, format!("cannot create a temporary directory: {e}")))
+fn work_dir() -> Result<WorkDir, Failure> {
+    let tmp = std::env::temp_dir();
+    let swept = slimctl::workdir::sweep(&tmp);
+    if !swept.dirs.is_empty() {
+        eprintln!(
+            "slimctl: removed {} work dir(s) that killed runs left in {} ({} freed)",
+            swept.dirs.len(),
+            tmp.display(),
+            slimctl::units::human_bytes(swept.bytes)
+        );
     }
-    pub fn path(&self) -> &std::path::Path {
-        self.0.path()
-    }
+    WorkDir::create().map_err(|e| {
+        Failure::new(ErrorClass::Environment, format!("cannot create a work dir in {}: {e}", tmp.display()))
+    })
 }
 
 async fn interrupted() -> &'static str {
@@ -122,7 +140,7 @@ pub async fn run(cli: Cli) -> u8 {
     if cli.no_progress {
         slimctl::progress::disable();
     }
-    let work = match WorkDir::create() {
+    let work = match work_dir() {
         Ok(w) => w,
         Err(f) => {
             eprintln!("slimctl: error: {}", f.message);

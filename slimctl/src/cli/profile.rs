@@ -30,11 +30,9 @@ pub async fn run(args: &ProfileArgs, work: &super::WorkDir) -> Result<u8, Failur
     let plan = args.probes.plan(args.run.show_logs)?;
     let (src, docker, _) = open_source(&args.image, Some(work.path())).await?;
     let docker = docker.expect("engine image");
-    let image = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false)).await??;
-    let has_shell = slimctl::resolve::resolve(&image.index, "/bin/sh", "/", true).is_ok();
-    let traced = trace_run(&docker, &image.config, &args.run.spec(&image.config.digest)?, &plan, has_shell)
-        .await
-        .map_err(super::build::trace_failure)?;
+    let image = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false, &[])).await??;
+    let has_shell = slimctl::select::resolve::resolve(&image.index, "/bin/sh", "/", true).is_ok();
+    let traced = trace_run(&docker, &image.config, &args.run.spec(&image.config.digest)?, &plan, has_shell).await?;
     let profile = Profile::from_run(&args.image, &image.config.digest, &traced);
     match &args.output {
         Some(path) => {

@@ -119,7 +119,7 @@ impl ProbeArgs {
             http: !self.no_http_probe,
             crawl: self.crawl,
             crawl_limit: self.crawl_limit,
-            exec: self.exec.clone(),
+            exec: self.exec.iter().cloned().map(slimctl::run::exec::ExecProbe::Shell).collect(),
             healthcheck: !self.no_healthcheck,
             probe_timeout: Duration::from_secs(self.probe_timeout),
             continue_after: self.continue_after.clone(),

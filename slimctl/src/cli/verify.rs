@@ -2,8 +2,10 @@
 use super::runargs::{ProbeArgs, RunArgs};
 use super::{open_source, table, Failure, EXIT_OK, EXIT_VERIFY};
 use slimctl::image::{Image, ImageRef};
-use slimctl::run::traced::{trace_run, ProbePlan};
-use slimctl::verify::{compare, missing_files, Round, VerifyReport};
+use slimctl::run::traced::ProbePlan;
+use slimctl::select::resolve::resolve;
+use slimctl::select::KeepSet;
+use slimctl::verify::{compare, missing_files, Round, Runner, VerifyReport};
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -32,70 +34,63 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
         }
     }
     let plan = args.probes.plan(args.run.show_logs)?;
+    let seccomp = args.seccomp.as_deref().map(read_seccomp).transpose()?;
     let (src, docker, _) = open_source(&args.original, Some(work.path())).await?;
     let docker = docker.expect("engine image");
-    let original = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false)).await??;
+    let original = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false, &[])).await??;
     let (slim_src, _, _) = open_source(&args.slim, None).await?;
-    let slim = tokio::task::spawn_blocking(move || Image::open(slim_src.as_ref(), false)).await??;
-    let has_shell = slimctl::resolve::resolve(&slim.index, "/bin/sh", "/", true).is_ok();
-
-    let bar = slimctl::progress::spinner("verify: running the original");
-    let first = trace_run(&docker, &original.config, &args.run.spec(&original.config.digest)?, &plan, has_shell).await;
-    bar.finish_and_clear();
-    let first = first.map_err(super::build::trace_failure)?;
+    let slim = tokio::task::spawn_blocking(move || Image::open(slim_src.as_ref(), false, &[])).await??;
+    let runner = Runner {
+        docker: &docker,
+        config: &original.config,
+        has_shell: resolve(&original.index, "/bin/sh", "/", true).is_ok(),
+        seccomp,
+    };
+    let first =
+        runner.original(&args.run.spec(&original.config.digest)?, &plan, "verify: running the original").await?;
     let replay = ProbePlan { lenient: true, ..plan.replay(&first.report) };
-    let bar = slimctl::progress::spinner("verify: running the original again");
-    let second =
-        trace_run(&docker, &original.config, &args.run.spec(&original.config.digest)?, &replay, has_shell).await;
-    bar.finish_and_clear();
-    let second = second.map_err(super::build::trace_failure)?;
-    let bar = slimctl::progress::spinner("verify: running the slim image");
-    let mut slim_spec = args.run.spec(&slim.config.digest)?;
-    if let Some(f) = &args.seccomp {
-        let json = std::fs::read_to_string(f)
-            .map_err(|e| Failure::input(format!("cannot read seccomp profile {}: {e}", f.display())))?;
-        serde_json::from_str::<serde_json::Value>(&json)
-            .map_err(|e| Failure::input(format!("seccomp profile {} is not JSON: {e}", f.display())))?;
-        slim_spec.security_opt.push(format!("seccomp={json}"));
-    }
-    let slim_run = trace_run(&docker, &slim.config, &slim_spec, &replay, has_shell).await;
-    bar.finish_and_clear();
-    let slim_run = slim_run.map_err(super::build::trace_failure)?;
+    let again = "verify: running the original again";
+    let second = runner.original(&args.run.spec(&original.config.digest)?, &replay, again).await?;
+    let slim_run = runner.slim(args.run.spec(&slim.config.digest)?, &replay).await?;
 
     let checks = compare(&first.report, Some(&second.report), &slim_run.report);
     // Missing: looked up by the slim run, absent from the slim image, present in the original.
-    let slim_paths =
-        slimctl::closure::KeepSet { paths: slim.index.iter().map(|(p, _)| (p.clone(), Default::default())).collect() };
+    let slim_paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
     let missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
     let ok = checks.iter().all(|c| c.verdict.ok()) && missing.is_empty();
-    let report = VerifyReport {
-        ok,
-        rounds: vec![Round { round: 0, slim_bytes: slim.index.visible_bytes(), checks, missing, added: Vec::new() }],
-    };
+    let round = Round { round: 0, slim_bytes: slim.index.visible_bytes(), checks, missing, added: Vec::new() };
+    let report = VerifyReport { ok, rounds: vec![round] };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
-        let round = &report.rounds[0];
-        let rows: Vec<Vec<String>> = round
-            .checks
-            .iter()
-            .map(|c| {
-                vec![c.what.clone(), c.original.clone(), c.slim.clone(), format!("{:?}", c.verdict).to_lowercase()]
-            })
-            .collect();
-        print!("{}", table::render(&["check", "original", "slim", "verdict"], &rows));
-        for m in &round.missing {
-            println!(
-                "missing in the slim image: {} ({} by {}; in the original as {})",
-                m.path, m.how, m.by, m.resolved
-            );
-        }
-        let matched = round.checks.iter().filter(|c| c.verdict.ok()).count();
-        println!("{matched}/{} checks match; {} missing file(s)", round.checks.len(), round.missing.len());
+        print_report(&report.rounds[0]);
     }
     if !ok {
         eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original);
         return Ok(EXIT_VERIFY);
     }
     Ok(EXIT_OK)
+}
+
+/// A seccomp profile for the slim run: it must at least be JSON.
+fn read_seccomp(f: &std::path::Path) -> Result<String, Failure> {
+    let json = std::fs::read_to_string(f)
+        .map_err(|e| Failure::input(format!("cannot read seccomp profile {}: {e}", f.display())))?;
+    serde_json::from_str::<serde_json::Value>(&json)
+        .map_err(|e| Failure::input(format!("seccomp profile {} is not JSON: {e}", f.display())))?;
+    Ok(json)
+}
+
+fn print_report(round: &Round) {
+    let rows: Vec<Vec<String>> = round
+        .checks
+        .iter()
+        .map(|c| vec![c.what.clone(), c.original.clone(), c.slim.clone(), c.verdict.to_string()])
+        .collect();
+    print!("{}", table::render(&["check", "original", "slim", "verdict"], &rows));
+    for m in &round.missing {
+        println!("missing in the slim image: {} ({} by {}; in the original as {})", m.path, m.how, m.by, m.resolved);
+    }
+    let matched = round.checks.iter().filter(|c| c.verdict.ok()).count();
+    println!("{matched}/{} checks match; {} missing file(s)", round.checks.len(), round.missing.len());
 }

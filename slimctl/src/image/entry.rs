@@ -1,6 +1,7 @@
 //! One file of an image's filesystem, as the index keeps it: metadata only, never contents.
 
-use crate::elf::ElfInfo;
+use super::facts::Facts;
+use crate::select::elf::ElfInfo;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,23 +47,22 @@ pub struct Entry {
     /// The `#!` line of a script, without the `#!`.
     #[serde(skip)]
     pub shebang: Option<Box<str>>,
-    /// Contents of the few small files the closure must read (ld.so configuration).
+    /// Contents of the few small files the select stage reads whole (ld.so configuration,
+    /// package databases and manifests).
     #[serde(skip)]
     pub captured: Option<Box<[u8]>>,
-    /// Modules a Python source file imports (see `pyimports::encode`).
+    /// What content readers found in the file (see [`super::facts`]).
     #[serde(skip)]
-    pub py_imports: Option<Box<[String]>>,
-    /// Words of a shell script that may name commands (see `shwords`).
-    #[serde(skip)]
-    pub sh_commands: Option<Box<[String]>>,
-    /// Module specifiers a JavaScript file loads (see `jsimports`).
-    #[serde(skip)]
-    pub js_imports: Option<Box<[String]>>,
+    pub facts: Facts,
 }
 
 impl Entry {
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, Kind::Dir)
+    }
+    /// The facts the reader `name` found in this file, if it read it.
+    pub fn facts_from(&self, name: &str) -> Option<&[String]> {
+        self.facts.iter().find(|(n, _)| *n == name).map(|(_, f)| &f[..])
     }
     pub fn is_symlink(&self) -> bool {
         matches!(self.kind, Kind::Symlink { .. })
@@ -95,9 +95,7 @@ impl Entry {
             elf: None,
             shebang: None,
             captured: None,
-            py_imports: None,
-            sh_commands: None,
-            js_imports: None,
+            facts: Facts::default(),
         }
     }
 }

@@ -220,7 +220,7 @@ mod tests {
         let mut waste = WasteTracker::default();
         let mut changes = Vec::new();
         for (i, l) in layers.iter().enumerate() {
-            let li = scan_layer(&l[..], i, "t").unwrap();
+            let li = scan_layer(&l[..], i, "t", &[]).unwrap();
             changes.push(idx.apply_layer(li, Some(&mut waste)));
         }
         (idx, waste, changes)

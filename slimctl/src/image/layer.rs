@@ -1,19 +1,21 @@
 //! Reads one layer tarball as a stream and turns it into a [`LayerIndex`]: entries, whiteouts and
-//! opaque-directory markers. File contents are read only where the closure needs them (ELF headers,
-//! `#!` lines, ld.so configuration) and are never kept beyond that.
+//! opaque-directory markers. File contents are read only where the select stage needs them (ELF
+//! headers, `#!` lines, ld.so configuration, package databases, what a content reader asks for)
+//! and are never kept beyond that.
 
 use super::entry::{normalize_member, parent, Entry, Kind};
-use crate::elf::{ElfInfo, MAGIC};
+use super::facts::{ContentReader, Readers, HEAD};
 use crate::error::ImageError;
+use crate::select::elf::{ElfInfo, MAGIC};
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// ELF files larger than this are indexed without dependency information (none exist in practice;
 /// the bound keeps a hostile image from making us buffer gigabytes).
 const ELF_READ_LIMIT: u64 = 1 << 30;
-const SHEBANG_LIMIT: usize = 256;
 
 #[derive(Debug, Default)]
 pub struct LayerIndex {
@@ -26,13 +28,6 @@ pub struct LayerIndex {
     /// Sum of regular-file sizes stored in this layer.
     pub bytes: u64,
 }
-
-/// The small files whose contents the keep-set closure reads.
-/// Shell scripts larger than this are not read for the commands they name.
-const SH_READ_LIMIT: u64 = 256 << 10;
-
-/// Python sources larger than this are not read for imports (generated tables, vendored blobs).
-const PY_READ_LIMIT: u64 = 2 << 20;
 
 /// Contents kept in memory: what the closure and the package inventory read, with a size cap
 /// per kind (package databases are larger than config files).
@@ -51,14 +46,14 @@ fn capture_limit(path: &str) -> Option<u64> {
 
 fn wants_capture(path: &str) -> bool {
     path.ends_with("/package.json")
-        || path == "/etc/nsswitch.conf"
         || path == "/etc/ld.so.conf"
         || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
         || (path.starts_with("/etc/ld-musl-") && path.ends_with(".path"))
 }
 
 /// Indexes one layer. `what` names the layer in errors.
-pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerIndex, ImageError> {
+/// `readers` read what coverage rules need from file contents.
+pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str, readers: &Readers) -> Result<LayerIndex, ImageError> {
     let corrupt = |detail: String| ImageError::corrupt(what, detail);
     let mut archive = tar::Archive::new(reader);
     let mut out = LayerIndex::default();
@@ -150,15 +145,13 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
             elf: None,
             shebang: None,
             captured: None,
-            py_imports: None,
-            sh_commands: None,
-            js_imports: None,
+            facts: Default::default(),
         };
 
         match &entry.kind {
             Kind::File => {
                 out.bytes += size;
-                read_content_facts(&mut tar_entry, &path, &mut entry).map_err(|e| {
+                read_content_facts(&mut tar_entry, &path, &mut entry, readers).map_err(|e| {
                     corrupt(format!("{path}: reading contents: {e} (the archive is truncated or damaged)"))
                 })?;
             }
@@ -171,9 +164,7 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
                 entry.size = src.size;
                 entry.elf = src.elf.clone();
                 entry.shebang = src.shebang.clone();
-                entry.py_imports = src.py_imports.clone();
-                entry.sh_commands = src.sh_commands.clone();
-                entry.js_imports = src.js_imports.clone();
+                entry.facts = src.facts.clone();
                 // Extended attributes belong to the inode, which the link shares.
                 if entry.xattrs.is_empty() {
                     entry.xattrs = src.xattrs.clone();
@@ -192,59 +183,48 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str) -> Result<LayerI
 }
 
 /// The first line of `buf`, trimmed, if not empty (a `#!` line without its `#!`).
-fn first_line(buf: &[u8]) -> Option<String> {
+pub fn first_line(buf: &[u8]) -> Option<String> {
     let line = buf.split(|b| *b == b'\n').next()?;
     let line = String::from_utf8_lossy(line).trim().to_owned();
     (!line.is_empty()).then_some(line)
 }
 
-/// Reads just enough of a regular file to learn what the closure needs.
-fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry) -> std::io::Result<()> {
+/// Reads just enough of a regular file to learn what the select stage needs: small files it
+/// reads whole, ELF headers, `#!` lines, and whatever a content reader asks for.
+fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers: &Readers) -> std::io::Result<()> {
     if capture_limit(path).is_some_and(|limit| entry.size <= limit) {
         let mut buf = Vec::with_capacity(entry.size as usize);
         r.read_to_end(&mut buf)?;
         entry.captured = Some(buf.into_boxed_slice());
         return Ok(());
     }
-    if (path.ends_with(".js") || path.ends_with(".mjs") || path.ends_with(".cjs")) && entry.size <= PY_READ_LIMIT {
-        let mut buf = Vec::with_capacity(entry.size as usize);
-        r.read_to_end(&mut buf)?;
-        let imports = crate::jsimports::parse(&String::from_utf8_lossy(&buf));
-        entry.js_imports = Some(imports.into_boxed_slice());
-        return Ok(());
+    let mut head = [0u8; HEAD];
+    let mut got = 0;
+    while got < HEAD {
+        match r.read(&mut head[got..])? {
+            0 => break,
+            n => got += n,
+        }
     }
-    if path.ends_with(".py") && entry.size <= PY_READ_LIMIT {
-        let mut buf = Vec::with_capacity(entry.size as usize);
-        r.read_to_end(&mut buf)?;
-        if let Some(line) = buf.strip_prefix(b"#!").and_then(first_line) {
+    let head = &head[..got];
+    let elf = head.starts_with(MAGIC) && entry.size <= ELF_READ_LIMIT;
+    let wanting: Vec<&Arc<dyn ContentReader>> =
+        readers.iter().filter(|reader| reader.wants(path, entry.size, head)).collect();
+    if !elf && wanting.is_empty() {
+        if let Some(line) = head.strip_prefix(b"#!").and_then(first_line) {
             entry.shebang = Some(line.into_boxed_str());
         }
-        let imports = crate::pyimports::parse(&String::from_utf8_lossy(&buf));
-        entry.py_imports = Some(crate::pyimports::encode(&imports));
         return Ok(());
     }
-    if entry.size < 4 {
-        return Ok(());
-    }
-    let mut head = [0u8; 4];
-    r.read_exact(&mut head)?;
-    if &head == MAGIC && entry.size <= ELF_READ_LIMIT {
-        let mut buf = Vec::with_capacity(entry.size as usize);
-        buf.extend_from_slice(&head);
-        r.read_to_end(&mut buf)?;
+    let mut buf = Vec::with_capacity(entry.size as usize);
+    buf.extend_from_slice(head);
+    r.read_to_end(&mut buf)?;
+    if elf {
         entry.elf = ElfInfo::parse(&buf).map(Box::new);
-    } else if head[..2] == *b"#!" {
-        let mut buf = head[2..].to_vec();
-        r.take(SHEBANG_LIMIT as u64).read_to_end(&mut buf)?;
-        if let Some(line) = first_line(&buf) {
-            if crate::shwords::is_shell(&line) && entry.size <= SH_READ_LIMIT {
-                r.read_to_end(&mut buf)?;
-                let words = crate::shwords::parse(&String::from_utf8_lossy(&buf));
-                entry.sh_commands = Some(words.into_boxed_slice());
-            }
-            entry.shebang = Some(line.into_boxed_str());
-        }
+    } else if let Some(line) = buf.strip_prefix(b"#!").and_then(first_line) {
+        entry.shebang = Some(line.into_boxed_str());
     }
+    entry.facts = wanting.iter().map(|reader| (reader.name(), reader.read(path, &buf).into_boxed_slice())).collect();
     Ok(())
 }
 
@@ -271,8 +251,14 @@ pub(crate) mod tests {
     use super::*;
 
     /// Builds an in-memory layer tar. Each item: (name, kind char, data or link target).
-    /// kind: 'f' file, 'd' dir, 'l' symlink, 'h' hard link.
+    /// kind: 'f' file, 'x' executable file, 'd' dir, 'l' symlink, 'h' hard link.
     pub fn layer_tar(items: &[(&str, char, &str)]) -> Vec<u8> {
+        let raw: Vec<(&str, char, &[u8])> = items.iter().map(|(n, k, d)| (*n, *k, d.as_bytes())).collect();
+        layer_tar_bytes(&raw)
+    }
+
+    /// [`layer_tar`] with binary file contents.
+    pub fn layer_tar_bytes(items: &[(&str, char, &[u8])]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, kind, data) in items {
             let mut h = tar::Header::new_gnu();
@@ -280,17 +266,11 @@ pub(crate) mod tests {
             h.set_uid(0);
             h.set_gid(0);
             match kind {
-                'f' => {
+                'f' | 'x' => {
                     h.set_entry_type(tar::EntryType::Regular);
-                    h.set_mode(0o644);
+                    h.set_mode(if *kind == 'x' { 0o755 } else { 0o644 });
                     h.set_size(data.len() as u64);
-                    b.append_data(&mut h, name, data.as_bytes()).unwrap();
-                }
-                'x' => {
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_mode(0o755);
-                    h.set_size(data.len() as u64);
-                    b.append_data(&mut h, name, data.as_bytes()).unwrap();
+                    b.append_data(&mut h, name, *data).unwrap();
                 }
                 'd' => {
                     h.set_entry_type(tar::EntryType::Directory);
@@ -302,7 +282,7 @@ pub(crate) mod tests {
                     h.set_entry_type(if *kind == 'l' { tar::EntryType::Symlink } else { tar::EntryType::Link });
                     h.set_mode(0o777);
                     h.set_size(0);
-                    b.append_link(&mut h, name, data).unwrap();
+                    b.append_link(&mut h, name, String::from_utf8_lossy(data).as_ref()).unwrap();
                 }
                 other => panic!("unknown kind {other}"),
             }
@@ -321,7 +301,7 @@ pub(crate) mod tests {
             ("bin/run2", 'h', "bin/run"),
             ("lib", 'l', "usr/lib"),
         ]);
-        let l = scan_layer(&tar[..], 3, "test").unwrap();
+        let l = scan_layer(&tar[..], 3, "test", &[]).unwrap();
         let names: Vec<_> = l.entries.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, ["/etc", "/etc/hosts", "/bin/run", "/bin/run2", "/lib"]);
         assert_eq!(l.whiteouts, ["/etc/old"]);
@@ -346,14 +326,14 @@ pub(crate) mod tests {
         h.set_cksum();
         let mut tar = h.as_bytes().to_vec();
         tar.extend_from_slice(&[0u8; 1024]);
-        let err = scan_layer(&tar[..], 0, "evil layer").unwrap_err().to_string();
+        let err = scan_layer(&tar[..], 0, "evil layer", &[]).unwrap_err().to_string();
         assert!(err.contains("climbs out"), "{err}");
     }
 
     #[test]
     fn truncated_layer_is_an_error_not_a_panic() {
         let tar = layer_tar(&[("big", 'f', &"x".repeat(5000))]);
-        let err = scan_layer(&tar[..1500], 0, "cut layer").unwrap_err().to_string();
+        let err = scan_layer(&tar[..1500], 0, "cut layer", &[]).unwrap_err().to_string();
         assert!(err.contains("cut layer"), "{err}");
     }
 }

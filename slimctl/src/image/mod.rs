@@ -6,6 +6,7 @@ pub mod config;
 pub mod docker_archive;
 pub mod engine;
 pub mod entry;
+pub mod facts;
 pub mod index;
 pub mod layer;
 pub mod oci_dir;
@@ -77,13 +78,13 @@ pub struct Image {
 }
 
 impl Image {
-    /// Reads the whole image once: every layer is indexed as it streams by, then the layers are
-    /// stacked in manifest order.
-    pub fn open(source: &dyn ImageSource, track_waste: bool) -> Result<Image, ImageError> {
+    /// Reads the whole image once: every layer is indexed as it streams by (file contents go
+    /// past `readers`), then the layers are stacked in manifest order.
+    pub fn open(source: &dyn ImageSource, track_waste: bool, readers: &facts::Readers) -> Result<Image, ImageError> {
         let what = source.name().to_owned();
         let mut scanned: HashMap<String, LayerIndex> = HashMap::new();
         let manifest = source.read_layers(&|_| true, &mut |key, reader| {
-            let li = layer::scan_layer(reader, 0, &format!("{what}: layer {key}"))?;
+            let li = layer::scan_layer(reader, 0, &format!("{what}: layer {key}"), readers)?;
             scanned.insert(key.to_owned(), li);
             Ok(())
         })?;

@@ -17,13 +17,47 @@ pub struct ExecResult {
     pub ms: u64,
 }
 
-/// The argv for a user's --exec string: through /bin/sh when the image has one.
-pub fn shell_argv(cmd: &str, has_shell: bool) -> Vec<String> {
-    if has_shell {
-        vec!["/bin/sh".into(), "-c".into(), cmd.into()]
-    } else {
-        cmd.split_whitespace().map(str::to_owned).collect()
+/// A command run inside the container as a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecProbe {
+    /// The user's `--exec` string: through `/bin/sh -c` when the image has a shell, else split
+    /// into words.
+    Shell(String),
+    /// An exact argv: what an earlier run ran, replayed as it was.
+    Argv(Vec<String>),
+}
+
+impl ExecProbe {
+    /// The argv to run in an image that has (or lacks) `/bin/sh`.
+    pub fn argv(&self, has_shell: bool) -> Vec<String> {
+        match self {
+            ExecProbe::Argv(argv) => argv.clone(),
+            ExecProbe::Shell(cmd) if has_shell => vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
+            ExecProbe::Shell(cmd) => cmd.split_whitespace().map(str::to_owned).collect(),
+        }
     }
+}
+
+impl std::fmt::Display for ExecProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecProbe::Shell(cmd) => f.write_str(cmd),
+            ExecProbe::Argv(argv) => f.write_str(&display_argv(argv)),
+        }
+    }
+}
+
+/// An argv as a shell line a user could paste: words with spaces or quotes are single-quoted.
+pub fn display_argv(argv: &[String]) -> String {
+    let word = |w: &String| {
+        let plain = !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+        if plain {
+            w.clone()
+        } else {
+            format!("'{}'", w.replace('\'', "'\\''"))
+        }
+    };
+    argv.iter().map(word).collect::<Vec<_>>().join(" ")
 }
 
 /// The argv of a HEALTHCHECK test (["CMD", ...] or ["CMD-SHELL", "..."]).
@@ -110,8 +144,17 @@ mod tests {
     }
 
     #[test]
-    fn exec_strings_use_the_shell_when_there_is_one() {
-        assert_eq!(shell_argv("ls -l /", true), vec!["/bin/sh", "-c", "ls -l /"]);
-        assert_eq!(shell_argv("/app --check", false), vec!["/app", "--check"]);
+    fn argvs_display_as_shell_lines() {
+        let argv: Vec<String> = ["/bin/sh", "-c", "ls -l /", "it's"].map(String::from).to_vec();
+        assert_eq!(display_argv(&argv), r"/bin/sh -c 'ls -l /' 'it'\''s'");
+    }
+
+    #[test]
+    fn exec_strings_use_the_shell_when_there_is_one_and_argvs_run_as_they_are() {
+        assert_eq!(ExecProbe::Shell("ls -l /".into()).argv(true), vec!["/bin/sh", "-c", "ls -l /"]);
+        assert_eq!(ExecProbe::Shell("/app --check".into()).argv(false), vec!["/app", "--check"]);
+        let argv: Vec<String> = ["/bin/sh", "-c", "ls -l /"].map(String::from).to_vec();
+        assert_eq!(ExecProbe::Argv(argv.clone()).argv(true), argv);
+        assert_eq!(ExecProbe::Argv(argv.clone()).argv(false), argv);
     }
 }

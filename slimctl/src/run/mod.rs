@@ -4,12 +4,23 @@ pub mod cleanup;
 pub mod container;
 pub mod exec;
 pub mod http;
+pub mod touched;
 pub mod traced;
 
 pub use container::{Container, RunError, RunSpec};
 
 /// Label on every container slimctl creates; its value is the run id.
 pub const LABEL: &str = "slimctl";
+
+/// An exit code as a user reads it: `exit 0`, `killed by signal 9` (the engine reports a process
+/// killed by signal N as 128+N), `still running` (no code yet).
+pub fn describe_exit(code: Option<i64>) -> String {
+    match code {
+        None => "still running".into(),
+        Some(c) if (129..=128 + 64).contains(&c) => format!("killed by signal {}", c - 128),
+        Some(c) => format!("exit {c}"),
+    }
+}
 
 /// A short random id for one run, for labels and names.
 pub fn run_id() -> String {
@@ -24,4 +35,18 @@ pub fn run_id() -> String {
 fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_read_as_words_not_debug_output() {
+        assert_eq!(describe_exit(Some(0)), "exit 0");
+        assert_eq!(describe_exit(Some(3)), "exit 3");
+        assert_eq!(describe_exit(Some(137)), "killed by signal 9");
+        assert_eq!(describe_exit(Some(143)), "killed by signal 15");
+        assert_eq!(describe_exit(None), "still running");
+    }
 }

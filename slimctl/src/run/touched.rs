@@ -2,7 +2,7 @@
 //! keep-set: every path used successfully (opened, executed, stat'ed, listed, read as a link,
 //! changed, removed), and every directory something was created in. Failed lookups seed
 //! nothing: what was absent stays absent in the slim image.
-use crate::closure::{Reason, Seed};
+use crate::select::{Reason, Seed};
 use sensor::event::{Event, FileAccess, FileOp, Proc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,10 +2,10 @@
 //! (HTTP probes, exec probes, or its own run to completion), stop it, and return what it
 //! touched. The container is removed on every way out.
 use super::container::{Container, RunError, RunSpec};
-use super::exec::{self, ExecResult};
+use super::exec::{self, ExecProbe, ExecResult};
 use super::http::{self, HttpProbe, ProbeResult};
 use crate::image::config::ImageConfig;
-use crate::touched::{Touched, TraceStats};
+use crate::run::touched::{Touched, TraceStats};
 use sensor::{Counters, Sensor, SensorError, SensorOptions, Session, Target};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,7 +46,7 @@ pub struct ProbePlan {
     pub http: bool,
     pub crawl: bool,
     pub crawl_limit: usize,
-    pub exec: Vec<String>,
+    pub exec: Vec<ExecProbe>,
     pub healthcheck: bool,
     /// How long to wait for the first answer on each port.
     pub probe_timeout: Duration,
@@ -97,8 +97,9 @@ pub enum TraceError {
 }
 
 impl ProbePlan {
-    /// The same requests again, exactly: what `report`'s run sent (crawled pages included, as
-    /// plain GETs), without crawling. Verify runs the original and the slim image with it.
+    /// The same probes again, exactly: the requests `report`'s run sent (crawled pages included,
+    /// as plain GETs) without crawling, and the commands it ran, as they ran. Verify runs the
+    /// original and the slim image with it.
     pub fn replay(&self, report: &TraceReport) -> ProbePlan {
         let http_probes = report
             .http
@@ -114,12 +115,14 @@ impl ProbePlan {
                 p
             })
             .collect();
-        ProbePlan { http_probes, crawl: false, continue_after: self.continue_after.clone(), ..self.clone() }
+        let exec =
+            report.exec.iter().filter(|e| e.source == "exec").map(|e| ExecProbe::Argv(e.command.clone())).collect();
+        ProbePlan { http_probes, exec, crawl: false, continue_after: self.continue_after.clone(), ..self.clone() }
     }
 }
 
 /// The report of a traced run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TraceReport {
     pub argv: Vec<String>,
     pub stats: TraceStats,
@@ -427,9 +430,9 @@ async fn exercise(
             .map_err(|e| TraceError::Probe(e.to_string()))?;
         http_results.extend(crawled);
     }
-    for cmd in &plan.exec {
-        bar.set_message(format!("exec: {cmd}"));
-        exec_results.push(exec::run(c, exec::shell_argv(cmd, has_shell), "exec", plan.request_timeout).await?);
+    for probe in &plan.exec {
+        bar.set_message(format!("exec: {probe}"));
+        exec_results.push(exec::run(c, probe.argv(has_shell), "exec", plan.request_timeout).await?);
     }
     if plan.healthcheck && (probing || plan.continue_after.is_some()) {
         if let Some(test) = config.healthcheck() {

@@ -3,10 +3,10 @@
 //! /etc/ld.so.conf (what ld.so.cache is built from), then the default directories.
 //! musl's loader reads /etc/ld-musl-ARCH.path instead; its directories are searched too.
 
-use crate::elf::ElfInfo;
 use crate::image::entry::parent;
 use crate::image::{FileIndex, Kind};
-use crate::resolve::{resolve, Resolved};
+use crate::select::elf::ElfInfo;
+use crate::select::resolve::{resolve, Resolved};
 
 const DEFAULT_DIRS: &[&str] = &[
     "/lib/x86_64-linux-gnu",

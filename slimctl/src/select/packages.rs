@@ -2,7 +2,7 @@
 //! database, Python dist-info, Node packages) and their files, so a diff can say which
 //! packages a slim image dropped entirely and which it keeps in part.
 use crate::image::index::FileIndex;
-use crate::resolve::resolve;
+use crate::select::resolve::resolve;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -217,7 +217,7 @@ mod tests {
             .collect();
         let tar = crate::image::layer::tests::layer_tar(&items);
         let mut idx = FileIndex::new();
-        idx.apply_layer(scan_layer(&tar[..], 0, "t").unwrap(), None);
+        idx.apply_layer(scan_layer(&tar[..], 0, "t", &[]).unwrap(), None);
         idx
     }
 

@@ -2,10 +2,10 @@
 //! stream by, into one spool file. Layers arrive in archive order, not path order, so the layer
 //! writer reads them back from the spool in sorted order. The spool holds only kept bytes.
 
-use crate::closure::KeepSet;
 use crate::error::ImageError;
 use crate::image::entry::normalize_member;
 use crate::image::{FileIndex, Image, ImageSource};
+use crate::select::KeepSet;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -3,9 +3,9 @@
 //! SOURCE_DATE_EPOCH when it is set, so the same input gives the same bytes.
 
 use super::extract::Spool;
-use crate::closure::KeepSet;
 use crate::digest::HashingWriter;
 use crate::image::{Entry, FileIndex, Kind};
+use crate::select::KeepSet;
 use std::collections::HashMap;
 use std::io::Write;
 

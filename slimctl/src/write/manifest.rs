@@ -22,24 +22,6 @@ pub struct SlimImage {
     pub manifest_digest: String,
 }
 
-/// Rebuilds `v` with object keys sorted, so the bytes do not depend on map iteration order
-/// (oci-spec keeps ports, volumes and labels in hash maps).
-pub fn canonical_json(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<_> = m.keys().collect();
-            keys.sort();
-            let mut out = serde_json::Map::new();
-            for k in keys {
-                out.insert(k.clone(), canonical_json(&m[k]));
-            }
-            Value::Object(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(canonical_json).collect()),
-        other => other.clone(),
-    }
-}
-
 fn rfc3339_from_epoch(secs: u64) -> String {
     // Civil-from-days (Howard Hinnant's algorithm): avoids a date crate for one timestamp.
     let days = (secs / 86_400) as i64;
@@ -94,7 +76,9 @@ pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option
             }
         }
     }
-    let config = serde_json::to_vec(&canonical_json(&json)).expect("config serializes");
+    // Through a Value: serde_json's maps are sorted (no preserve_order), so the bytes do not
+    // depend on the order of oci-spec's hash maps (ports, volumes, labels) or its struct fields.
+    let config = serde_json::to_vec(&json).expect("config serializes");
     let config_digest = sha256_digest(&config);
 
     let manifest = ImageManifestBuilder::default()
@@ -116,7 +100,7 @@ pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option
             .expect("descriptor fields are set")])
         .build()
         .expect("manifest fields are set");
-    let manifest = serde_json::to_vec(&canonical_json(&serde_json::to_value(&manifest).expect("manifest serializes")))
+    let manifest = serde_json::to_vec(&serde_json::to_value(&manifest).expect("manifest serializes"))
         .expect("manifest serializes");
     let manifest_digest = sha256_digest(&manifest);
     SlimImage { layer, config, config_digest, manifest, manifest_digest }
@@ -125,6 +109,13 @@ pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each needle occurs in `bytes`, first occurrences in the order given.
+    fn assert_in_order(bytes: &[u8], needles: &[&str]) {
+        let text = String::from_utf8_lossy(bytes);
+        let at: Vec<usize> = needles.iter().map(|n| text.find(n).unwrap_or_else(|| panic!("{n} in {text}"))).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{needles:?} out of order in {text}");
+    }
 
     #[test]
     fn epoch_formats_as_rfc3339() {
@@ -149,6 +140,15 @@ mod tests {
         let a = build(&orig, layer.clone(), None, "kept 1 file");
         let b = build(&orig, layer, None, "kept 1 file");
         assert_eq!(a.config, b.config, "deterministic");
+        // Keys in sorted order in the bytes themselves: the digest does not depend on map order.
+        let config_keys = ["\"architecture\"", "\"config\"", "\"created\"", "\"history\"", "\"os\"", "\"rootfs\""];
+        let inner_keys = ["\"Cmd\"", "\"Entrypoint\"", "\"Env\"", "\"ExposedPorts\"", "\"Healthcheck\"", "\"Labels\""];
+        let manifest_keys =
+            ["\"config\"", "\"layers\"", "\"mediaType\":\"application/vnd.oci.image.manifest", "\"schemaVersion\""];
+        assert_in_order(&a.config, &config_keys);
+        assert_in_order(&a.config, &inner_keys);
+        assert_in_order(&a.config, &["\"a\":\"1\"", "\"b\":\"2\""]);
+        assert_in_order(&a.manifest, &manifest_keys);
         assert_eq!(a.manifest_digest, b.manifest_digest);
 
         let v: Value = serde_json::from_slice(&a.config).unwrap();

@@ -14,8 +14,8 @@ pub struct PyImport {
     pub lazy: bool,
 }
 
-/// Encodes for compact storage in the index: `~` prefix for lazy, then `?` for maybe.
-pub fn encode(imports: &[PyImport]) -> Box<[String]> {
+/// Encodes for storage in the index: `~` prefix for lazy, then `?` for maybe.
+pub fn encode(imports: &[PyImport]) -> Vec<String> {
     imports
         .iter()
         .map(|i| format!("{}{}{}", if i.lazy { "~" } else { "" }, if i.maybe { "?" } else { "" }, i.module))

@@ -1,0 +1,386 @@
+//! One image through the pipeline, one short step per stage: check the arguments → open the
+//! image → observe it (trace a run, or load saved profiles) → select and write → output →
+//! verify and heal → report.
+
+use super::summary::finish;
+use super::BuildArgs;
+use crate::cli::{open_source, Failure, WorkDir, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
+use slimctl::build::{build_from, BuildPlan, BuildReport, Built, Stages};
+use slimctl::error::ErrorClass;
+use slimctl::image::{Image, ImageRef, ImageSource};
+use slimctl::naming::{output_tag, slim_tag};
+use slimctl::profile::Profile;
+use slimctl::run::http::HttpProbe;
+use slimctl::run::traced::{trace_run, ProbePlan, TraceReport};
+use slimctl::select::resolve::resolve;
+use slimctl::select::{rules, Reason, Seed, SelectPlan};
+use slimctl::verify::{compare, missing_files, Round, Runner, VerifyReport};
+use slimctl::write::output::{load_into_engine, write_docker_archive, write_oci_dir};
+use slimctl::write::Output;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Tools kept by --include-shell, when the image has them.
+const SHELL_TOOLS: &[&str] = &[
+    "sh", "bash", "ls", "cat", "cp", "mv", "rm", "mkdir", "echo", "env", "id", "pwd", "ps", "grep", "sed", "head",
+    "tail", "stat", "find", "less", "vi",
+];
+
+/// One image, opened and ready for the stages after inspect.
+struct Job<'a> {
+    args: &'a BuildArgs,
+    work: &'a WorkDir,
+    source: Arc<dyn ImageSource>,
+    docker: Option<bollard::Docker>,
+    original: Arc<Image>,
+    has_shell: bool,
+    tag: String,
+    plan: BuildPlan,
+    stages: Stages,
+}
+
+/// What the run (or the saved profiles) showed, beyond the seeds already in the plan.
+struct Observed {
+    /// The traced run's report (none when built from profiles).
+    trace: Option<TraceReport>,
+    syscalls: BTreeSet<String>,
+    /// The probes verify runs on the original and the slim image.
+    replay: ProbePlan,
+    /// The original's answers to `replay`, when the traced run's answers are them.
+    first_original: Option<TraceReport>,
+}
+
+pub async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
+    let user_tag = args.tag.as_deref().map(output_tag).transpose().map_err(Failure::usage)?;
+    let plan = build_plan(args)?;
+    let probes = probe_plan(args)?;
+    let mut job = Job::open(args, work, plan, user_tag).await?;
+    let Some(probes) = probes else {
+        let built = job.select_and_write().await?;
+        job.output(&built).await?;
+        return job.report(&built, None, None, EXIT_OK);
+    };
+    let observed = job.observe(&probes).await?;
+    let seccomp = job.write_seccomp(&observed.syscalls)?;
+    job.verify_and_heal(observed, seccomp).await
+}
+
+fn source_date_epoch() -> Result<Option<u64>, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| Failure::input(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))),
+        _ => Ok(None),
+    }
+}
+
+fn build_plan(args: &BuildArgs) -> Result<BuildPlan, Failure> {
+    if args.no_trace && !args.from_profile.is_empty() {
+        return Err(Failure::usage("--from-profile builds without running the image already; drop --no-trace"));
+    }
+    let select = SelectPlan {
+        includes: args.includes.clone(),
+        excludes: args.excludes.clone(),
+        seeds: Vec::new(),
+        rules_off: args.rules.off.clone(),
+        package_metadata: !args.no_package_metadata,
+    };
+    Ok(BuildPlan { select, source_date_epoch: source_date_epoch()? })
+}
+
+/// The probes of the traced run; none with --no-trace.
+fn probe_plan(args: &BuildArgs) -> Result<Option<ProbePlan>, Failure> {
+    if args.no_trace {
+        return Ok(None);
+    }
+    if args.from_profile.is_empty() && !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
+        return Err(Failure::input(format!(
+            "{}: tracing runs the image, so it must be in the engine: `docker load -i FILE` first, or use --no-trace \
+             with --include",
+            args.image
+        )));
+    }
+    let mut plan = args.probes.plan(args.run.show_logs)?;
+    for p in &args.verify_http_probes {
+        // Checked now, used by verify.
+        HttpProbe::parse(p).map_err(Failure::usage)?;
+    }
+    plan.lenient = false;
+    Ok(Some(plan))
+}
+
+impl<'a> Job<'a> {
+    /// Inspect: the image's config and file index, read once (rules' content readers included).
+    async fn open(
+        args: &'a BuildArgs,
+        work: &'a WorkDir,
+        mut plan: BuildPlan,
+        user_tag: Option<String>,
+    ) -> Result<Job<'a>, Failure> {
+        let (source, docker, repo_tags) = open_source(&args.image, Some(work.path())).await?;
+        // Loading needs the engine even when the input is a file.
+        let docker = match (&args.output, docker) {
+            (Output::Engine, None) => Some(slimctl::image::engine::connect().await?),
+            (_, d) => d,
+        };
+        let tag = user_tag.unwrap_or_else(|| match ImageRef::parse(&args.image) {
+            ImageRef::Engine(name) => slim_tag(&name, &repo_tags),
+            _ => "slimctl-output.slim:latest".to_owned(),
+        });
+        let mut stages = Stages::default();
+        let source: Arc<dyn ImageSource> = Arc::from(source);
+        let readers = rules::readers(&rules::all_except(&plan.select.rules_off));
+        let src = source.clone();
+        let started = Instant::now();
+        let original = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false, &readers)).await??;
+        stages.since("inspect", started);
+        if args.include_shell {
+            plan.select.includes.extend(shell_tools(&original, &plan.select.includes));
+        }
+        let has_shell = resolve(&original.index, "/bin/sh", "/", true).is_ok();
+        Ok(Job { args, work, source, docker, original: Arc::new(original), has_shell, tag, plan, stages })
+    }
+
+    fn engine(&self) -> &bollard::Docker {
+        self.docker.as_ref().expect("traced builds and engine outputs connect to the engine when they open")
+    }
+
+    /// Round 0: the original under the sensor, or the saved profiles of earlier runs.
+    async fn observe(&mut self, probes: &ProbePlan) -> Result<Observed, Failure> {
+        if !self.args.from_profile.is_empty() {
+            return self.load_profiles(probes);
+        }
+        let spec = self.args.run.spec(&self.original.config.digest)?;
+        let started = Instant::now();
+        let traced = trace_run(self.engine(), &self.original.config, &spec, probes, self.has_shell).await?;
+        self.stages.since("run+trace", started);
+        super::summary::warn_probes(&traced.report);
+        self.plan.select.seeds = traced.touched.seeds();
+        if let Some(path) = &self.args.save_profile {
+            let profile = Profile::from_run(&self.args.image, &self.original.config.digest, &traced);
+            super::write_profile(path, &profile)?;
+        }
+        let replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
+        // With probes of its own, verify needs two runs of the original under its plan;
+        // without, the traced run is the first of them.
+        let first_original = self.args.verify_http_probes.is_empty().then(|| traced.report.clone());
+        let syscalls = traced.report.syscalls.clone();
+        Ok(Observed { trace: Some(traced.report), syscalls, replay, first_original })
+    }
+
+    fn load_profiles(&mut self, probes: &ProbePlan) -> Result<Observed, Failure> {
+        let mut profiles = Vec::new();
+        for f in &self.args.from_profile {
+            let p = Profile::read(f).map_err(Failure::input)?;
+            if p.image.id != self.original.config.digest {
+                eprintln!(
+                    "warning: profile {} was recorded against {} ({}), not {} ({}); paths that moved will be \
+                     missing -- verify will tell",
+                    f.display(),
+                    p.image.name,
+                    p.image.id,
+                    self.args.image,
+                    self.original.config.digest
+                );
+            }
+            profiles.push(p);
+        }
+        self.plan.select.seeds = slimctl::profile::merged_seeds(&profiles);
+        let replay = slimctl::profile::replay_plan(&profiles, probes);
+        let syscalls = slimctl::profile::merged_syscalls(&profiles);
+        Ok(Observed { trace: None, syscalls, replay, first_original: None })
+    }
+
+    /// --seccomp-profile: the profile of the syscalls seen, written now; verify runs under it.
+    fn write_seccomp(&self, syscalls: &BTreeSet<String>) -> Result<Option<String>, Failure> {
+        let Some(path) = &self.args.seccomp_profile else { return Ok(None) };
+        let profile = slimctl::seccomp::profile(syscalls, true);
+        let json = serde_json::to_string_pretty(&profile).map_err(Failure::internal)?;
+        std::fs::write(path, &json).map_err(|e| {
+            Failure::new(ErrorClass::Environment, format!("cannot write seccomp profile {}: {e}", path.display()))
+        })?;
+        Ok(Some(json))
+    }
+
+    /// select → collect → write, off the async runtime's threads.
+    async fn select_and_write(&mut self) -> Result<Built, Failure> {
+        let (source, original, plan) = (self.source.clone(), self.original.clone(), self.plan.clone());
+        let (work_path, mut stages) = (self.work.path().to_owned(), std::mem::take(&mut self.stages));
+        let (built, stages) = tokio::task::spawn_blocking(move || {
+            let built = build_from(source.as_ref(), original, &plan, &work_path, &mut stages);
+            (built, stages)
+        })
+        .await?;
+        self.stages = stages;
+        Ok(built?)
+    }
+
+    /// Places the slim image where --output says.
+    async fn output(&mut self, built: &Built) -> Result<(), Failure> {
+        let started = Instant::now();
+        match &self.args.output {
+            Output::Engine => {
+                let bar = slimctl::progress::spinner(&format!("loading {} into the engine", self.tag));
+                let id =
+                    load_into_engine(self.engine(), &built.slim, &built.layer_file, &self.tag, self.work.path()).await;
+                bar.finish_and_clear();
+                let id = id?;
+                if id != built.slim.config_digest {
+                    return Err(Failure::internal(format!(
+                        "the engine gave the slim image id {id}, expected {}",
+                        built.slim.config_digest
+                    )));
+                }
+            }
+            Output::OciDir(dir) => write_oci_dir(&built.slim, &built.layer_file, Some(&self.tag), dir)?,
+            Output::DockerArchive(file) => {
+                let werr = |e: std::io::Error| {
+                    Failure::new(ErrorClass::Environment, format!("cannot write {}: {e}", file.display()))
+                };
+                let f = std::fs::File::create(file).map_err(werr)?;
+                let w =
+                    write_docker_archive(&built.slim, &built.layer_file, Some(&self.tag), std::io::BufWriter::new(f))
+                        .map_err(werr)?;
+                w.into_inner().map_err(|e| werr(e.into_error()))?;
+            }
+        }
+        self.stages.since("output", started);
+        Ok(())
+    }
+
+    /// Verify (on by default, for images loaded into the engine) and self-healing: rebuild with
+    /// what the slim image looked for and the original has, until it behaves or nothing new is
+    /// missing.
+    async fn verify_and_heal(mut self, mut observed: Observed, seccomp: Option<String>) -> Result<u8, Failure> {
+        let verify = !self.args.no_verify && matches!(self.args.output, Output::Engine);
+        for p in &self.args.verify_http_probes {
+            observed.replay.http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
+        }
+        let mut rounds: Vec<Round> = Vec::new();
+        let mut second_original: Option<TraceReport> = None;
+        let mut superseded: Vec<String> = Vec::new();
+        for round in 0.. {
+            let built = self.select_and_write().await?;
+            self.output(&built).await?;
+            if !verify {
+                return self.report(&built, observed.trace, None, EXIT_OK);
+            }
+            let started = Instant::now();
+            let runner = Runner {
+                docker: self.engine(),
+                config: &self.original.config,
+                has_shell: self.has_shell,
+                seccomp: seccomp.clone(),
+            };
+            self.run_originals(&runner, &mut observed, &mut second_original).await?;
+            let slim_run = runner.slim(self.args.run.spec(&built.slim.config_digest)?, &observed.replay).await?;
+            let first = observed.first_original.as_ref().expect("run above");
+            let checks = compare(first, second_original.as_ref(), &slim_run.report);
+            let missing = missing_files(&slim_run.touched, &self.original.index, &built.closure.keep);
+            self.stages.since("verify", started);
+            let ok = checks.iter().all(|c| c.verdict.ok());
+            let added = if ok && missing.is_empty() || self.args.no_fix || round >= self.args.max_rounds {
+                Vec::new()
+            } else {
+                let seeded: std::collections::HashSet<&str> =
+                    self.plan.select.seeds.iter().map(|s| s.path.as_str()).collect();
+                missing.iter().map(|m| m.path.clone()).filter(|p| !seeded.contains(p.as_str())).collect::<Vec<_>>()
+            };
+            let slim_bytes = built.slim.layer.content_bytes;
+            rounds.push(Round { round, slim_bytes, checks, missing: missing.clone(), added: added.clone() });
+            if added.is_empty() {
+                for old in superseded {
+                    remove_image(self.engine(), &old).await;
+                }
+                let report = VerifyReport { ok: ok && missing.is_empty(), rounds };
+                let code = if report.ok { EXIT_OK } else { EXIT_VERIFY };
+                return self.report(&built, observed.trace, Some(report), code);
+            }
+            // Self-healing: what the slim image looked for and the original has goes in, with its closure.
+            let round = round + 1;
+            for m in missing.into_iter().filter(|m| added.contains(&m.path)) {
+                let reason = Reason::Healed { by: m.by, round };
+                self.plan.select.seeds.push(Seed { path: m.path, reason, optional: true });
+            }
+            superseded.push(built.slim.config_digest.clone());
+        }
+        unreachable!("the loop returns once nothing is added")
+    }
+
+    /// The original's runs under the verify probes, until there are two: the first may be the
+    /// traced run; a second tells answers that vary by themselves from real differences.
+    async fn run_originals(
+        &self,
+        runner: &Runner<'_>,
+        observed: &mut Observed,
+        second: &mut Option<TraceReport>,
+    ) -> Result<(), Failure> {
+        while observed.first_original.is_none() || second.is_none() {
+            let spec = self.args.run.spec(&self.original.config.digest)?;
+            let again = runner.original(&spec, &observed.replay, "verify: running the original").await?.report;
+            if let Some(f) = &again.failure {
+                return Err(Failure {
+                    code: EXIT_PROBE,
+                    message: format!("verify: the original failed under the verify probes: {f}"),
+                });
+            }
+            if observed.first_original.is_none() {
+                observed.first_original = Some(again);
+            } else {
+                *second = Some(again);
+            }
+        }
+        Ok(())
+    }
+
+    /// The report: written with --report, printed (summary or --json), CI gates applied.
+    fn report(
+        self,
+        built: &Built,
+        trace: Option<TraceReport>,
+        verify: Option<VerifyReport>,
+        code: u8,
+    ) -> Result<u8, Failure> {
+        let mut report =
+            BuildReport::new(built, output_desc(&self.args.output, &self.tag), Some(self.tag), self.stages.0);
+        report.trace = trace;
+        report.verify = verify;
+        if let Some(path) = &self.args.report {
+            let json = serde_json::to_vec_pretty(&report).map_err(Failure::internal)?;
+            std::fs::write(path, json).map_err(|e| {
+                Failure::new(ErrorClass::Environment, format!("cannot write report {}: {e}", path.display()))
+            })?;
+        }
+        finish(self.args, &report, code)
+    }
+}
+
+/// --include-shell: the shell and basic tools the image has on its PATH.
+fn shell_tools(original: &Image, already: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in original.config.path_dirs() {
+        for tool in SHELL_TOOLS {
+            let p = format!("{}/{tool}", dir.trim_end_matches('/'));
+            if resolve(&original.index, &p, "/", true).is_ok() && !already.contains(&p) && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn output_desc(output: &Output, tag: &str) -> String {
+    match output {
+        Output::Engine => format!("docker:{tag}"),
+        Output::OciDir(dir) => format!("oci:{}", dir.display()),
+        Output::DockerArchive(file) => format!("docker-archive:{}", file.display()),
+    }
+}
+
+async fn remove_image(docker: &bollard::Docker, id: &str) {
+    let opts = bollard::query_parameters::RemoveImageOptions { force: false, noprune: false, ..Default::default() };
+    let _ = docker.remove_image(id, Some(opts), None).await;
+}

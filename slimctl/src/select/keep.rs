@@ -1,0 +1,241 @@
+//! The keep-set and its vocabulary: which paths the slim image holds, and why each is there.
+
+use crate::image::entry::parent;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Why a path is in the slim image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Asked for with `--include`.
+    Included {
+        path: String,
+    },
+    /// Inside a directory that was asked for.
+    InIncludedDir {
+        dir: String,
+    },
+    /// ENTRYPOINT/CMD program, found through the image's PATH.
+    Entrypoint {
+        argv0: String,
+    },
+    /// The config's USER needs the user and group databases.
+    UserDatabase {
+        user: String,
+    },
+    WorkingDir,
+    Volume,
+    /// A symlink followed while resolving another kept path.
+    SymlinkOnPath {
+        to: String,
+    },
+    /// Where a kept symlink points.
+    SymlinkTarget {
+        of: String,
+    },
+    Parent {
+        of: String,
+    },
+    /// PT_INTERP of a kept ELF file.
+    ElfInterpreter {
+        of: String,
+    },
+    /// DT_NEEDED of a kept ELF file.
+    ElfNeeded {
+        of: String,
+        soname: String,
+    },
+    /// The `#!` interpreter of a kept script.
+    ScriptInterpreter {
+        of: String,
+    },
+    /// Used by the traced container: `how` is the access (open, exec, stat, list, ...), `by`
+    /// the process (`comm[pid]`).
+    Traced {
+        how: String,
+        by: String,
+    },
+    /// A directory the traced container created files in (what it created is not copied).
+    WrittenIn {
+        by: String,
+    },
+    /// Looked up and not found by the slim image in verify round `round`, present in the original.
+    Healed {
+        by: String,
+        round: u32,
+    },
+    /// A coverage rule's prediction: `what` (a module, a command, a data set) is reachable from
+    /// the kept path `of` although no probe reached it.
+    Rule {
+        rule: &'static str,
+        what: String,
+        of: String,
+    },
+    /// The package database, rewritten to list only the packages that keep files.
+    PackageMetadata,
+}
+
+impl Reason {
+    /// Which part of the keep-set the reason belongs to, for the size accounting: what the run
+    /// used, what that needs (closure), what each coverage rule added, what the user asked for.
+    pub fn category(&self) -> std::borrow::Cow<'static, str> {
+        let fixed = match self {
+            Reason::Rule { rule, .. } => return format!("coverage:{rule}").into(),
+            Reason::Traced { .. } | Reason::WrittenIn { .. } => "traced",
+            Reason::Healed { .. } => "healed",
+            Reason::PackageMetadata => "package-metadata",
+            Reason::Included { .. } | Reason::InIncludedDir { .. } => "included",
+            Reason::Entrypoint { .. } | Reason::UserDatabase { .. } | Reason::WorkingDir | Reason::Volume => "config",
+            Reason::SymlinkOnPath { .. }
+            | Reason::SymlinkTarget { .. }
+            | Reason::Parent { .. }
+            | Reason::ElfInterpreter { .. }
+            | Reason::ElfNeeded { .. }
+            | Reason::ScriptInterpreter { .. } => "closure",
+        };
+        fixed.into()
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Included { path } => write!(f, "--include {path}"),
+            Reason::InIncludedDir { dir } => write!(f, "inside included {dir}"),
+            Reason::Entrypoint { argv0 } => write!(f, "entrypoint {argv0}"),
+            Reason::UserDatabase { user } => write!(f, "user database for USER {user}"),
+            Reason::WorkingDir => write!(f, "working directory"),
+            Reason::Volume => write!(f, "volume"),
+            Reason::SymlinkOnPath { to } => write!(f, "symlink on the way to {to}"),
+            Reason::SymlinkTarget { of } => write!(f, "target of symlink {of}"),
+            Reason::Parent { of } => write!(f, "parent of {of}"),
+            Reason::ElfInterpreter { of } => write!(f, "ELF interpreter of {of}"),
+            Reason::ElfNeeded { of, soname } => write!(f, "{soname} needed by {of}"),
+            Reason::ScriptInterpreter { of } => write!(f, "#! interpreter of {of}"),
+            Reason::Traced { how, by } => write!(f, "{how} by {by}"),
+            Reason::WrittenIn { by } => write!(f, "written into by {by}"),
+            Reason::Healed { by, round } => write!(f, "missing in the slim image for {by} (added in round {round})"),
+            Reason::Rule { rule, what, of } => write!(f, "{what}, reachable from {of} (rule {rule})"),
+            Reason::PackageMetadata => write!(f, "package database, rewritten to the kept packages"),
+        }
+    }
+}
+
+/// Reasons kept per path: enough to explain it, bounded so that `/usr` does not list every file.
+const MAX_REASONS: usize = 3;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Kept {
+    pub reasons: Vec<Reason>,
+    /// Reasons beyond the ones listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeepSet {
+    pub paths: BTreeMap<String, Kept>,
+}
+
+impl KeepSet {
+    /// Every path of `paths` kept with no reason (what an existing image holds).
+    pub fn of_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> KeepSet {
+        KeepSet { paths: paths.into_iter().map(|p| (p.clone(), Kept::default())).collect() }
+    }
+    pub fn contains(&self, path: &str) -> bool {
+        self.paths.contains_key(path)
+    }
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+    /// Keeps `path` and its parents (they must be in the index) for `reason`. Returns whether
+    /// `path` was new.
+    pub fn keep_with_parents(&mut self, path: &str, reason: Reason) -> bool {
+        let new = self.add(path, reason);
+        if new {
+            let mut child = path.to_owned();
+            let mut p = parent(path).to_owned();
+            while p != "/" {
+                if !self.add(&p, Reason::Parent { of: child.clone() }) {
+                    break;
+                }
+                child = p.clone();
+                p = parent(&p).to_owned();
+            }
+        }
+        new
+    }
+
+    /// Records `reason` for `path`. Returns whether the path was new.
+    pub fn add(&mut self, path: &str, reason: Reason) -> bool {
+        match self.paths.get_mut(path) {
+            Some(k) => {
+                if k.reasons.len() < MAX_REASONS && !k.reasons.contains(&reason) {
+                    k.reasons.push(reason);
+                } else {
+                    k.more += 1;
+                }
+                false
+            }
+            None => {
+                self.paths.insert(path.to_owned(), Kept { reasons: vec![reason], more: 0 });
+                true
+            }
+        }
+    }
+}
+
+/// A path to start from.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub path: String,
+    pub reason: Reason,
+    /// A traced path may not be an image file at all (/proc, a mounted volume, a file the app
+    /// created): then it is skipped quietly instead of reported as unresolved.
+    pub optional: bool,
+}
+
+/// Something the closure could not find. For explicit includes this is the user's error.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unresolved {
+    pub path: String,
+    pub wanted_by: Reason,
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_are_kept_with_the_path_and_reasons_are_bounded() {
+        let mut k = KeepSet::default();
+        assert!(k.keep_with_parents("/a/b/c", Reason::WorkingDir));
+        assert_eq!(k.paths.keys().collect::<Vec<_>>(), ["/a", "/a/b", "/a/b/c"]);
+        assert_eq!(k.paths["/a"].reasons, [Reason::Parent { of: "/a/b".into() }]);
+        for i in 0..5 {
+            k.add("/a/b/c", Reason::Healed { by: "x".into(), round: i });
+        }
+        assert_eq!(k.paths["/a/b/c"].reasons.len(), MAX_REASONS);
+        assert_eq!(k.paths["/a/b/c"].more, 3);
+        assert!(!k.keep_with_parents("/a/b/c", Reason::Volume), "not new");
+    }
+
+    #[test]
+    fn rule_reasons_are_their_own_category() {
+        let r = Reason::Rule { rule: "python-imports", what: "module json".into(), of: "/app/app.py".into() };
+        assert_eq!(r.category(), "coverage:python-imports");
+        assert_eq!(r.to_string(), "module json, reachable from /app/app.py (rule python-imports)");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["kind"], "rule");
+        assert_eq!(json["rule"], "python-imports");
+    }
+}

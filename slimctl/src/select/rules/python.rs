@@ -1,0 +1,261 @@
+//! Coverage rule python-imports: the modules kept Python code imports, also lazily inside
+//! functions, resolved on the image's sys.path (packages' `__init__`, compiled extensions,
+//! bytecode), and the module level of those modules in turn.
+
+mod imports;
+
+use super::Rule;
+use crate::image::entry::parent;
+use crate::image::facts::ContentReader;
+use crate::image::Entry;
+use crate::select::closure::Cx;
+use crate::select::keep::Reason;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+const NAME: &str = "python-imports";
+
+/// Python sources larger than this are not read for imports (generated tables, vendored blobs).
+const READ_LIMIT: u64 = 2 << 20;
+
+#[derive(Default)]
+pub struct PythonImports {
+    /// Python files kept only because this rule found them (not run by the app).
+    found_statically: HashSet<String>,
+    /// sys.path of the image's Python installations, found on first use.
+    sys_path: Option<Vec<String>>,
+}
+
+struct Reader;
+
+impl ContentReader for Reader {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn wants(&self, path: &str, size: u64, _head: &[u8]) -> bool {
+        path.ends_with(".py") && size <= READ_LIMIT
+    }
+    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
+        imports::encode(&imports::parse(&String::from_utf8_lossy(content)))
+    }
+}
+
+impl Rule for PythonImports {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn about(&self) -> &'static str {
+        "the modules that kept Python code imports (also lazily, inside functions) unless the run used them"
+    }
+    fn reader(&self) -> Option<Arc<dyn ContentReader>> {
+        Some(Arc::new(Reader))
+    }
+    fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
+        let Some(imports) = entry.facts_from(NAME) else { return };
+        // Code the app ran may call any of its functions: all its imports. A module found
+        // statically runs its module level on import: those only.
+        let eager_only = self.found_statically.contains(path);
+        let mut dirs = self.sys_path(cx).to_vec();
+        let file_dir = parent(path).to_owned();
+        // A script outside sys.path (the app's own code) imports its siblings first.
+        if !dirs.iter().any(|d| path.starts_with(&format!("{d}/"))) {
+            dirs.insert(0, file_dir.clone());
+        }
+        for raw in imports {
+            let imp = imports::decode(raw);
+            if eager_only && imp.lazy {
+                continue;
+            }
+            let (module, search): (String, Vec<String>) = if imp.module.starts_with('.') {
+                let level = imp.module.len() - imp.module.trim_start_matches('.').len();
+                let mut pkg = file_dir.clone();
+                for _ in 1..level {
+                    pkg = parent(&pkg).to_owned();
+                }
+                (imp.module[level..].to_owned(), vec![pkg])
+            } else {
+                (imp.module.clone(), dirs.clone())
+            };
+            if module.is_empty() {
+                continue;
+            }
+            // Optional imports (try/except ImportError) are common: a module not found is not an error.
+            let Some(files) = find_module(cx, &module, &search) else { continue };
+            let reason = Reason::Rule { rule: NAME, what: format!("module {}", imp.module), of: path.to_owned() };
+            for f in files {
+                if !cx.keep().contains(&f) {
+                    self.found_statically.insert(f.clone());
+                }
+                cx.want(f, reason.clone());
+            }
+        }
+    }
+}
+
+impl PythonImports {
+    /// sys.path as the image's interpreters would build it: each `*/lib/pythonX.Y` with its
+    /// lib-dynload, site- and dist-packages, Debian's /usr/lib/python3/dist-packages, PYTHONPATH.
+    fn sys_path(&mut self, cx: &Cx<'_>) -> &[String] {
+        self.sys_path.get_or_insert_with(|| sys_path(cx))
+    }
+}
+
+fn sys_path(cx: &Cx<'_>) -> Vec<String> {
+    let index = cx.index();
+    let mut dirs: Vec<String> = cx
+        .config()
+        .env_var("PYTHONPATH")
+        .map(|p| p.split(':').filter(|d| d.starts_with('/')).map(|d| d.trim_end_matches('/').to_owned()).collect())
+        .unwrap_or_default();
+    for prefix in ["/usr/lib/python3.", "/usr/local/lib/python3.", "/opt/"] {
+        let roots: Vec<String> = index
+            .with_prefix(prefix)
+            .filter(|(p, e)| {
+                e.is_dir() && {
+                    let name = p.rsplit('/').next().unwrap_or("");
+                    name.starts_with("python3.") && name[8..].chars().all(|c| c.is_ascii_digit()) && p.contains("/lib/")
+                }
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for root in roots {
+            dirs.push(root.clone());
+            for sub in ["lib-dynload", "site-packages", "dist-packages"] {
+                let d = format!("{root}/{sub}");
+                if index.get(&d).is_some_and(|e| e.is_dir()) {
+                    dirs.push(d);
+                }
+            }
+            // Debian's local packages: /usr/local/lib/python3.X/dist-packages
+            let local = root.replacen("/usr/lib/", "/usr/local/lib/", 1) + "/dist-packages";
+            if index.get(&local).is_some_and(|e| e.is_dir()) && !dirs.contains(&local) {
+                dirs.push(local);
+            }
+        }
+    }
+    if index.get("/usr/lib/python3/dist-packages").is_some_and(|e| e.is_dir()) {
+        dirs.push("/usr/lib/python3/dist-packages".into());
+    }
+    dirs
+}
+
+/// The files that make `module` importable from `dirs`: each package's `__init__.py` on the way
+/// and the module itself (`.py`, a package, or a compiled extension), plus its cached bytecode
+/// when the image has it.
+fn find_module(cx: &Cx<'_>, module: &str, dirs: &[String]) -> Option<Vec<String>> {
+    let index = cx.index();
+    let parts: Vec<&str> = module.split('.').collect();
+    'dirs: for dir in dirs {
+        let mut files = Vec::new();
+        let mut cur = dir.clone();
+        for (i, part) in parts.iter().enumerate() {
+            let next = format!("{cur}/{part}");
+            let last = i + 1 == parts.len();
+            let init = format!("{next}/__init__.py");
+            if !last {
+                if index.get(&init).is_some() {
+                    files.push(init);
+                } else if !index.get(&next).is_some_and(|e| e.is_dir()) {
+                    continue 'dirs;
+                }
+                cur = next;
+                continue;
+            }
+            let py = format!("{next}.py");
+            if index.get(&py).is_some() {
+                files.push(py);
+            } else if index.get(&init).is_some() {
+                files.push(init);
+            } else {
+                // Compiled extension: NAME.cpython-311-x86_64-linux-gnu.so, NAME.abi3.so, NAME.so
+                let ext_prefix = format!("{next}.");
+                let ext = index.with_prefix(&ext_prefix).find(|(p, _)| p.ends_with(".so")).map(|(p, _)| p.clone());
+                match ext {
+                    Some(so) => files.push(so),
+                    None => continue 'dirs,
+                }
+            }
+            // bytecode next to it, as the interpreter would find it
+            if let Some(src) = files.last().filter(|f| f.ends_with(".py")).cloned() {
+                let (d, name) = src.rsplit_once('/').unwrap_or(("", &src));
+                let stem = name.trim_end_matches(".py");
+                let cache_prefix = format!("{d}/__pycache__/{stem}.cpython-");
+                files.extend(
+                    index
+                        .with_prefix(&cache_prefix)
+                        .filter(|(p, _)| p.ends_with(".pyc") && !p.contains(".opt-"))
+                        .map(|(p, _)| p.clone()),
+                );
+            }
+        }
+        return Some(files);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{config, files_index, traced};
+    use crate::image::FileIndex;
+    use crate::select::closure::ClosureBuilder;
+    use crate::select::keep::Reason;
+    use crate::select::rules::all_except;
+
+    fn python_index() -> FileIndex {
+        files_index(&[
+            ("app/app.py", "import json\nfrom pkg import helpers\n\ndef report():\n    import hashlib\n    return 1\n"),
+            ("app/pkg/__init__.py", ""),
+            ("app/pkg/helpers.py", "from . import sibling\n"),
+            ("app/pkg/sibling.py", ""),
+            ("usr/lib/python3.11/json/__init__.py", "from .decoder import JSONDecoder\n"),
+            ("usr/lib/python3.11/json/decoder.py", "import re\n"),
+            ("usr/lib/python3.11/re.py", ""),
+            ("usr/lib/python3.11/hashlib.py", "import _hashlib\n\ndef _test():\n    import doctest\n"),
+            ("usr/lib/python3.11/__pycache__/hashlib.cpython-311.pyc", "bytecode"),
+            ("usr/lib/python3.11/lib-dynload/_hashlib.cpython-311-x86_64-linux-gnu.so", "not really ELF"),
+            ("usr/lib/python3.11/doctest.py", "import unittest\n"),
+            ("usr/lib/python3.11/unused.py", ""),
+        ])
+    }
+
+    #[test]
+    fn imports_of_run_code_are_kept_with_packages_extensions_and_bytecode() {
+        let idx = python_index();
+        let cfg = config("/app/app.py");
+        let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/app/app.py")]).build();
+        for kept in [
+            "/usr/lib/python3.11/json/__init__.py",
+            "/usr/lib/python3.11/json/decoder.py", // relative import inside the package
+            "/usr/lib/python3.11/re.py",           // module level of a statically found module
+            "/app/pkg/__init__.py",
+            "/app/pkg/helpers.py", // `from pkg import helpers`: a submodule
+            "/app/pkg/sibling.py",
+            "/usr/lib/python3.11/hashlib.py", // imported inside a function of run code
+            "/usr/lib/python3.11/__pycache__/hashlib.cpython-311.pyc",
+            "/usr/lib/python3.11/lib-dynload/_hashlib.cpython-311-x86_64-linux-gnu.so",
+        ] {
+            assert!(c.keep.contains(kept), "{kept} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
+        }
+        let hashlib = &c.keep.paths["/usr/lib/python3.11/hashlib.py"].reasons[0];
+        assert!(
+            matches!(hashlib, Reason::Rule { rule: "python-imports", what, of } if what == "module hashlib" && of == "/app/app.py"),
+            "{hashlib:?}"
+        );
+        // hashlib was found statically: its function-level `import doctest` is not followed.
+        assert!(!c.keep.contains("/usr/lib/python3.11/doctest.py"));
+        assert!(!c.keep.contains("/usr/lib/python3.11/unused.py"));
+        assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
+    }
+
+    #[test]
+    fn the_rule_can_be_turned_off() {
+        let idx = python_index();
+        let cfg = config("/app/app.py");
+        let c = ClosureBuilder::new(&idx, &cfg)
+            .rules(all_except(&["python-imports".into()]))
+            .seeds([traced("/app/app.py")])
+            .build();
+        assert!(!c.keep.contains("/usr/lib/python3.11/hashlib.py"));
+        assert!(!c.keep.contains("/usr/lib/python3.11/json/__init__.py"));
+    }
+}

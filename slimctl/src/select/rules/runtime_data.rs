@@ -1,0 +1,183 @@
+//! Coverage rule runtime-data: data a kept library or a used data set reads by name at run
+//! time, kept whole when its user is kept: CA certificates and OpenSSL's config with a TLS
+//! library, all of zoneinfo once the app opened a zone itself, the locale archive once a locale
+//! was read, gconv's module lists with iconv, and the NSS modules nsswitch.conf names with NSS.
+
+use super::Rule;
+use crate::image::facts::ContentReader;
+use crate::select::closure::Cx;
+use crate::select::keep::Reason;
+use std::sync::Arc;
+
+const NAME: &str = "runtime-data";
+const NSSWITCH: &str = "/etc/nsswitch.conf";
+
+pub struct RuntimeData;
+
+/// Reads the NSS services /etc/nsswitch.conf names.
+struct Reader;
+
+impl ContentReader for Reader {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn wants(&self, path: &str, size: u64, _head: &[u8]) -> bool {
+        path == NSSWITCH && size <= 64 << 10
+    }
+    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
+        let conf = String::from_utf8_lossy(content);
+        let mut services: Vec<String> = conf
+            .lines()
+            .filter_map(|l| l.split('#').next())
+            .filter_map(|l| l.split_once(':').map(|(_, v)| v))
+            .flat_map(|v| v.split_whitespace())
+            .filter(|w| !w.starts_with('[') && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .map(str::to_owned)
+            .collect();
+        services.sort();
+        services.dedup();
+        services
+    }
+}
+
+impl Rule for RuntimeData {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn about(&self) -> &'static str {
+        "run-time data: CA certificates with a TLS library, all of zoneinfo once a zone was read, the \
+         locale archive, gconv lists, NSS modules"
+    }
+    fn reader(&self) -> Option<Arc<dyn ContentReader>> {
+        Some(Arc::new(Reader))
+    }
+    fn on_complete(&mut self, cx: &mut Cx<'_>) {
+        for (path, what, because, subtree) in wanted(cx) {
+            let reason = Reason::Rule { rule: NAME, what: what.to_owned(), of: because };
+            cx.want_if_present(path, reason, subtree);
+        }
+    }
+}
+
+/// (path, what it is, the kept path that needs it, whether to take its subtree).
+type Want = (String, &'static str, String, bool);
+
+fn wanted(cx: &Cx<'_>) -> Vec<Want> {
+    let keep = cx.keep();
+    let any = |pred: &dyn Fn(&str) -> bool| keep.paths.keys().find(|p| pred(p)).cloned();
+    let name = |p: &str| p.rsplit('/').next().unwrap_or("").to_owned();
+    let mut out = Vec::new();
+    let mut add = |path: &str, what: &'static str, because: &str, subtree: bool| {
+        // A directory kept as a parent still needs its subtree taken.
+        if cx.resolve(path).is_some() && (subtree || !keep.contains(path)) {
+            out.push((path.to_owned(), what, because.to_owned(), subtree));
+        }
+    };
+    let tls = any(&|p: &str| {
+        let n = name(p);
+        n.starts_with("libssl.so")
+            || n.starts_with("libgnutls.so")
+            || n.starts_with("libmbedtls")
+            || n.starts_with("libwolfssl")
+            || n.starts_with("_ssl.")
+    });
+    if let Some(lib) = tls {
+        for ca in [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/ssl/cert.pem",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+            "/etc/ssl/certs/ca-bundle.crt",
+            "/usr/lib/ssl/cert.pem",
+            "/usr/lib/ssl/certs",
+            "/etc/ssl/openssl.cnf",
+            "/usr/lib/ssl/openssl.cnf",
+        ] {
+            add(ca, "CA certificates / TLS config", &lib, false);
+        }
+    }
+    // A zone the app opened itself (not just /etc/localtime's target, which every libc reads).
+    let localtime = cx.resolve("/etc/localtime").map(|r| r.path);
+    let zone = keep
+        .paths
+        .iter()
+        .find(|(p, k)| {
+            p.starts_with("/usr/share/zoneinfo/")
+                && Some(p.as_str()) != localtime.as_deref()
+                && cx.index().get(p).is_some_and(|e| !e.is_dir())
+                && k.reasons.iter().any(|r| matches!(r, Reason::Traced { .. }))
+        })
+        .map(|(p, _)| p.clone());
+    if let Some(zone) = zone {
+        add("/usr/share/zoneinfo", "zoneinfo", &zone, true);
+        add("/etc/localtime", "zoneinfo", &zone, false);
+        add("/etc/timezone", "zoneinfo", &zone, false);
+    }
+    if let Some(loc) = any(&|p: &str| p.starts_with("/usr/lib/locale/")) {
+        add("/usr/lib/locale/locale-archive", "locale archive", &loc, false);
+        add("/usr/lib/locale/C.utf8", "locale archive", &loc, true);
+    }
+    if let Some(g) = any(&|p: &str| p.contains("/gconv/")) {
+        let dir = &g[..g.find("/gconv/").expect("matched above") + "/gconv".len()];
+        for f in ["gconv-modules", "gconv-modules.cache", "gconv-modules.d"] {
+            add(&format!("{dir}/{f}"), "gconv module lists", &g, f.ends_with(".d"));
+        }
+    }
+    let nss_used = ["/etc/passwd", "/etc/group", "/etc/hosts", NSSWITCH, "/etc/resolv.conf"]
+        .iter()
+        .find(|p| keep.contains(p))
+        .map(|p| p.to_string());
+    let libc = any(&|p: &str| name(p).starts_with("libc.so"));
+    if let (Some(used), Some(libc)) = (nss_used, libc) {
+        add(NSSWITCH, "NSS configuration", &used, false);
+        let services = cx.entry(NSSWITCH).and_then(|e| e.facts_from(NAME)).unwrap_or_default();
+        for svc in services {
+            if let Some(found) = cx.find_library(&format!("libnss_{svc}.so.2"), &libc) {
+                add(&found.path, "NSS module", NSSWITCH, false);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{config, files_index, traced};
+    use crate::select::closure::ClosureBuilder;
+    use crate::select::keep::Reason;
+    use crate::select::rules::all_except;
+
+    #[test]
+    fn runtime_data_follows_its_users() {
+        let idx = files_index(&[
+            ("usr/lib/x86_64-linux-gnu/libssl.so.3", "x"),
+            ("etc/ssl/certs/ca-certificates.crt", "certs"),
+            ("usr/share/zoneinfo/Europe/Paris", "tz"),
+            ("usr/share/zoneinfo/Asia/Tokyo", "tz"),
+            ("usr/lib/locale/locale-archive", "loc"),
+            ("usr/share/doc/unrelated", "x"),
+        ]);
+        let cfg = config("app");
+        let seeds = [traced("/usr/lib/x86_64-linux-gnu/libssl.so.3"), traced("/usr/share/zoneinfo/Europe/Paris")];
+        let c = ClosureBuilder::new(&idx, &cfg).seeds(seeds.clone()).build();
+        let ca = &c.keep.paths["/etc/ssl/certs/ca-certificates.crt"].reasons[0];
+        assert!(matches!(ca, Reason::Rule { rule: "runtime-data", .. }), "{ca:?}");
+        assert!(c.keep.contains("/usr/share/zoneinfo/Asia/Tokyo"), "every zone once one was read");
+        let tokyo = &c.keep.paths["/usr/share/zoneinfo/Asia/Tokyo"].reasons[0];
+        assert!(
+            matches!(tokyo, Reason::Rule { rule: "runtime-data", .. }),
+            "a rule's subtree is the rule's: {tokyo:?}"
+        );
+        assert!(!c.keep.contains("/usr/lib/locale/locale-archive"), "no locale was read");
+        assert!(!c.keep.contains("/usr/share/doc/unrelated"));
+        let c = ClosureBuilder::new(&idx, &cfg).rules(all_except(&["runtime-data".into()])).seeds(seeds).build();
+        assert!(!c.keep.contains("/etc/ssl/certs/ca-certificates.crt"));
+        assert!(!c.keep.contains("/usr/share/zoneinfo/Asia/Tokyo"));
+    }
+
+    #[test]
+    fn nsswitch_services_are_read_once_and_sorted() {
+        use crate::image::facts::ContentReader;
+        let conf = b"passwd: files systemd\ngroup: files [SUCCESS=merge] systemd # comment\nhosts: files dns\n";
+        assert_eq!(super::Reader.read("/etc/nsswitch.conf", conf), ["dns", "files", "systemd"]);
+    }
+}
