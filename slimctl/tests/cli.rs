@@ -42,3 +42,17 @@ fn help_lists_commands() {
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("build") && s.contains("xray"), "{s}");
 }
+
+#[test]
+fn a_bad_output_name_is_refused_before_anything_runs() {
+    // No engine at that address: reaching it would be exit 4. The name is checked first.
+    let out = Command::new(env!("CARGO_BIN_EXE_slimctl"))
+        .args(["build", "app:1", "--tag", "Par-A"])
+        .env("DOCKER_HOST", "unix:///nonexistent/slimctl-test.sock")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--tag \"Par-A\"") && err.contains("lowercase"), "{err}");
+}

@@ -102,3 +102,53 @@ fn nix_kill(pid: u32, sig: &str) {
     let st = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
     assert!(st.success());
 }
+
+#[test]
+fn a_killed_runs_work_dir_is_removed_by_the_next_run() {
+    let base = base_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(slimctl_bin())
+        .args(["build", base, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run keeps its copy of the image in its work dir, then kill it outright.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let copy = loop {
+        let found = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|d| d.path().join("image.tar"))
+            .find(|p| p.metadata().is_ok_and(|m| m.len() > 1 << 20));
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "slimctl never copied the image into its work dir");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    nix_kill(child.id(), "KILL");
+    child.wait().unwrap();
+    assert!(copy.exists(), "SIGKILL leaves the work dir behind: {}", copy.display());
+
+    // The next run, whatever it does, removes it and says how much it freed.
+    let out = run(Command::new(slimctl_bin())
+        .args(["xray", &format!("docker-archive:{}", tmp.path().join("absent.tar").display())])
+        .env("TMPDIR", tmp.path()));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("removed 1 work dir(s) that killed runs left") && err.contains("MB freed"), "{err}");
+    assert_tmp_empty(tmp.path(), &["xray after a killed build"]);
+}
+
+#[test]
+fn an_output_name_without_a_tag_gets_latest() {
+    let base = base_image();
+    let name = "slimctl-e2e-untagged";
+    let _slim = ImageGuard(format!("{name}:latest"));
+    let out = slimctl(&["build", base, "--no-trace", "--include", "/etc/hostname", "--tag", name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("docker:{name}:latest")), "{}", text(&out.stdout));
+    assert!(!image_id(&format!("{name}:latest")).is_empty());
+}

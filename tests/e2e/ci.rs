@@ -239,3 +239,45 @@ fn several_images_in_one_run_share_the_sensor_and_get_a_combined_summary() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn exec_probes_replayed_from_a_profile_run_the_traced_commands() {
+    let image = build_example("c-http", "slimctl-e2e/profile-exec:1");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let traced = ImageGuard("slimctl-e2e/profile-exec.slim:traced".into());
+    let out = slimctl(&[
+        "build",
+        &image.0,
+        "--tag",
+        &traced.0,
+        "--http-probe-cmd",
+        "GET:/",
+        "--exec",
+        "ls -l /usr/local/bin",
+        "--save-profile",
+        profile.to_str().unwrap(),
+        "--report",
+        &path("traced.json"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from = ImageGuard("slimctl-e2e/profile-exec.slim:from".into());
+    let from_args = ["build", &image.0, "--tag", &from.0, "--from-profile", profile.to_str().unwrap()];
+    let out = slimctl(&[&from_args[..], &["--report", &path("from.json")]].concat());
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    // What verify ran as exec probes, and how it judged them, in each build.
+    let exec_checks = |name: &str| -> Vec<(String, String)> {
+        let r: Value = serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap();
+        r["verify"]["rounds"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["what"].as_str().unwrap().starts_with("exec "))
+            .map(|c| (c["what"].as_str().unwrap().to_owned(), c["verdict"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let traced_checks = exec_checks("traced.json");
+    assert_eq!(traced_checks, [("exec /bin/sh -c 'ls -l /usr/local/bin'".to_owned(), "match".to_owned())]);
+    assert_eq!(exec_checks("from.json"), traced_checks, "the replay runs the very command the trace ran");
+}

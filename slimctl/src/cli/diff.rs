@@ -42,7 +42,17 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
     let (sb, _, _) = open_source(&args.b, None).await?;
     let a = tokio::task::spawn_blocking(move || Image::open(sa.as_ref(), false, &[])).await??;
     let b = tokio::task::spawn_blocking(move || Image::open(sb.as_ref(), false, &[])).await??;
+    let diff = diff(args, &a, &b);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&diff).map_err(Failure::internal)?);
+    } else {
+        print_files(&diff, args.top);
+        print_packages(&diff);
+    }
+    Ok(EXIT_OK)
+}
 
+fn diff(args: &DiffArgs, a: &Image, b: &Image) -> Diff {
     let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
     for (path, ea) in a.index.iter() {
         match b.index.get(path) {
@@ -69,8 +79,7 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
     by_size(&mut added);
     by_size(&mut removed);
     by_size(&mut changed);
-    let packages = compare(&inventory(&a.index), |p| b.index.get(p).is_some());
-    let diff = Diff {
+    Diff {
         a: args.a.clone(),
         b: args.b.clone(),
         added_bytes: added.iter().map(|f| f.bytes).sum(),
@@ -78,12 +87,11 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
         added,
         removed,
         changed,
-        packages,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&diff).map_err(Failure::internal)?);
-        return Ok(EXIT_OK);
+        packages: compare(&inventory(&a.index), |p| b.index.get(p).is_some()),
     }
+}
+
+fn print_files(diff: &Diff, top: usize) {
     println!(
         "{} -> {}: {} paths removed ({}), {} added ({}), {} changed",
         diff.a,
@@ -97,11 +105,14 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
     for (title, list) in [("largest removed", &diff.removed), ("added", &diff.added), ("changed", &diff.changed)] {
         if !list.is_empty() {
             let rows: Vec<Vec<String>> =
-                list.iter().take(args.top).map(|f| vec![human_bytes(f.bytes), f.path.clone()]).collect();
+                list.iter().take(top).map(|f| vec![human_bytes(f.bytes), f.path.clone()]).collect();
             println!();
             print!("{}", table::render(&["size", title], &rows));
         }
     }
+}
+
+fn print_packages(diff: &Diff) {
     let t = tally(&diff.packages);
     println!();
     println!(
@@ -128,5 +139,4 @@ pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
     if !rows.is_empty() {
         print!("{}", table::render(&["manager", "package", "version", "files kept", "status"], &rows));
     }
-    Ok(EXIT_OK)
 }
