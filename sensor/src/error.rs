@@ -17,8 +17,26 @@ pub enum SensorError {
     #[error("failed to load the eBPF sensor into the kernel: {0}")]
     Load(String),
 
-    #[error("failed to attach the eBPF sensor to {tracepoint}: {reason}")]
-    Attach { tracepoint: String, reason: String },
+    #[error("failed to attach the eBPF sensor to {tracepoint}: {}", crate::sensor::chain(.source))]
+    Attach {
+        tracepoint: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    #[error("the eBPF program {name} is not a BTF tracepoint: {source}")]
+    Program {
+        name: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    #[error("the eBPF sensor failed while {context}: {source}")]
+    Map {
+        context: String,
+        #[source]
+        source: aya::maps::MapError,
+    },
 
     /// Events were dropped in the kernel: the trace is incomplete and must not be used.
     #[error(
@@ -40,6 +58,12 @@ pub enum SensorError {
 impl SensorError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         SensorError::Io { context: context.into(), source }
+    }
+
+    /// For `map_err`: a map operation that failed while doing `context`.
+    pub fn map(context: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Self {
+        let context = context.into();
+        move |source| SensorError::Map { context, source }
     }
 }
 

@@ -95,10 +95,10 @@ impl Sensor {
 
         {
             let mut config: Array<_, TracerConfig> =
-                Array::try_from(map_mut(&mut ebpf, maps::CONFIG)?).map_err(|e| SensorError::Load(e.to_string()))?;
+                Array::try_from(map_mut(&mut ebpf, maps::CONFIG)?).map_err(SensorError::map("opening a map"))?;
             config
                 .set(0, TracerConfig { host_mnt_ns: host_ns, bound: 0, wakeup_bytes }, 0)
-                .map_err(|e| SensorError::Load(format!("writing the config map: {e}")))?;
+                .map_err(SensorError::map("writing the config map"))?;
         }
 
         // sched_process_exec starts tracking, so it goes last: every other hook is live by then.
@@ -109,15 +109,15 @@ impl Sensor {
                 .program_mut(name)
                 .ok_or_else(|| SensorError::Load(format!("program {name} missing from the object")))?
                 .try_into()
-                .map_err(|e: aya::programs::ProgramError| SensorError::Load(e.to_string()))?;
+                .map_err(|source| SensorError::Program { name: name.to_owned(), source })?;
             prog.load(tp, &btf).map_err(|e| load_error(&e))?;
-            prog.attach().map_err(|e| SensorError::Attach { tracepoint: tp.to_string(), reason: chain(&e) })?;
+            prog.attach().map_err(|source| SensorError::Attach { tracepoint: tp.to_string(), source })?;
         }
 
         let ring = RingBuf::try_from(
             ebpf.take_map(maps::EVENTS).ok_or_else(|| SensorError::Load("ring buffer map missing".into()))?,
         )
-        .map_err(|e| SensorError::Load(e.to_string()))?;
+        .map_err(SensorError::map("opening a map"))?;
         // SAFETY: the RingBuf owns its map fd for its whole life and always returns that fd;
         // the AsyncFd owns the RingBuf.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
@@ -135,19 +135,19 @@ impl Sensor {
     pub fn bind(&mut self, ns: u32) -> Result<()> {
         {
             let mut targets: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)
-                .map_err(|e| SensorError::Load(e.to_string()))?;
-            targets.insert(ns, 1, 0).map_err(|e| SensorError::Load(format!("binding namespace {ns}: {e}")))?;
+                .map_err(SensorError::map("opening a map"))?;
+            targets.insert(ns, 1, 0).map_err(SensorError::map(format!("binding namespace {ns}")))?;
         }
         {
-            let mut config: Array<_, TracerConfig> = Array::try_from(map_mut(&mut self.ebpf, maps::CONFIG)?)
-                .map_err(|e| SensorError::Load(e.to_string()))?;
+            let mut config: Array<_, TracerConfig> =
+                Array::try_from(map_mut(&mut self.ebpf, maps::CONFIG)?).map_err(SensorError::map("opening a map"))?;
             config
                 .set(0, TracerConfig { host_mnt_ns: self.host_ns, bound: 1, wakeup_bytes: self.wakeup_bytes }, 0)
-                .map_err(|e| SensorError::Load(e.to_string()))?;
+                .map_err(SensorError::map("opening a map"))?;
         }
         let bound = self.bound_namespaces()?;
-        let mut tracked: BpfHashMap<_, u32, Tracked> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TRACKED)?)
-            .map_err(|e| SensorError::Load(e.to_string()))?;
+        let mut tracked: BpfHashMap<_, u32, Tracked> =
+            BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TRACKED)?).map_err(SensorError::map("opening a map"))?;
         let strangers: Vec<u32> = tracked
             .iter()
             .filter_map(|r| r.ok())
@@ -177,20 +177,20 @@ impl Sensor {
 
     fn set_bound(&mut self, bound: u32) -> Result<()> {
         let mut config: Array<_, TracerConfig> =
-            Array::try_from(map_mut(&mut self.ebpf, maps::CONFIG)?).map_err(|e| SensorError::Load(e.to_string()))?;
+            Array::try_from(map_mut(&mut self.ebpf, maps::CONFIG)?).map_err(SensorError::map("opening a map"))?;
         config
             .set(0, TracerConfig { host_mnt_ns: self.host_ns, bound, wakeup_bytes: self.wakeup_bytes }, 0)
-            .map_err(|e| SensorError::Load(format!("configuring the sensor: {e}")))
+            .map_err(SensorError::map("configuring the sensor"))
     }
 
     fn clear(&mut self) -> Result<()> {
-        let e = |e: aya::maps::MapError| SensorError::Load(format!("resetting the sensor: {e}"));
+        let e = || SensorError::map("resetting the sensor");
         clear_hash::<u8>(&mut self.ebpf, maps::TARGETS)?;
         clear_hash::<Tracked>(&mut self.ebpf, maps::TRACKED)?;
         clear_hash::<SyscallSet>(&mut self.ebpf, maps::SYSCALLS)?;
         {
             let mut counters: PerCpuArray<_, u64> =
-                PerCpuArray::try_from(map_mut(&mut self.ebpf, maps::COUNTERS)?).map_err(e)?;
+                PerCpuArray::try_from(map_mut(&mut self.ebpf, maps::COUNTERS)?).map_err(e())?;
             let cpus = aya::util::nr_cpus().map_err(|(_, err)| SensorError::io("counting CPUs", err))?;
             for slot in 0..abi::CNT_MAX {
                 counters
@@ -200,7 +200,7 @@ impl Sensor {
                             .map_err(|err| SensorError::io("zeroing counters", err))?,
                         0,
                     )
-                    .map_err(e)?;
+                    .map_err(e())?;
             }
         }
         self.drain(|_| {});
@@ -209,24 +209,24 @@ impl Sensor {
 
     fn bound_namespaces(&self) -> Result<HashSet<u32>> {
         let targets: BpfHashMap<_, u32, u8> =
-            BpfHashMap::try_from(map(&self.ebpf, maps::TARGETS)?).map_err(|e| SensorError::Load(e.to_string()))?;
+            BpfHashMap::try_from(map(&self.ebpf, maps::TARGETS)?).map_err(SensorError::map("opening a map"))?;
         Ok(targets.keys().filter_map(|k| k.ok()).collect())
     }
 
     /// Tracks a process that already exists (and its future children).
     pub fn track(&mut self, pid: u32, ns: u32) -> Result<()> {
-        let mut tracked: BpfHashMap<_, u32, Tracked> = BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TRACKED)?)
-            .map_err(|e| SensorError::Load(e.to_string()))?;
+        let mut tracked: BpfHashMap<_, u32, Tracked> =
+            BpfHashMap::try_from(map_mut(&mut self.ebpf, maps::TRACKED)?).map_err(SensorError::map("opening a map"))?;
         tracked
             .insert(pid, Tracked { mnt_ns: ns, ..Default::default() }, 0)
-            .map_err(|e| SensorError::Load(format!("tracking pid {pid}: {e}")))
+            .map_err(SensorError::map(format!("tracking pid {pid}")))
     }
 
     pub fn counters(&self) -> Result<Counters> {
         let counters: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(map(&self.ebpf, maps::COUNTERS)?).map_err(|e| SensorError::Load(e.to_string()))?;
+            PerCpuArray::try_from(map(&self.ebpf, maps::COUNTERS)?).map_err(SensorError::map("opening a map"))?;
         let sum = |slot: u32| -> Result<u64> {
-            let v = counters.get(&slot, 0).map_err(|e| SensorError::Load(format!("reading counters: {e}")))?;
+            let v = counters.get(&slot, 0).map_err(SensorError::map("reading counters"))?;
             Ok(v.iter().sum())
         };
         Ok(Counters {
@@ -243,14 +243,14 @@ impl Sensor {
     pub fn syscalls(&self, namespaces: &HashSet<u32>) -> Result<BTreeSet<String>> {
         let mut set = SyscallSet::default();
         let exited: BpfHashMap<_, u32, SyscallSet> =
-            BpfHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?).map_err(|e| SensorError::Load(e.to_string()))?;
+            BpfHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?).map_err(SensorError::map("opening a map"))?;
         for (ns, s) in exited.iter().filter_map(|r| r.ok()) {
             if namespaces.contains(&ns) {
                 set.union(&s.seen);
             }
         }
         let live: BpfHashMap<_, u32, Tracked> =
-            BpfHashMap::try_from(map(&self.ebpf, maps::TRACKED)?).map_err(|e| SensorError::Load(e.to_string()))?;
+            BpfHashMap::try_from(map(&self.ebpf, maps::TRACKED)?).map_err(SensorError::map("opening a map"))?;
         for (_, t) in live.iter().filter_map(|r| r.ok()) {
             if namespaces.contains(&t.mnt_ns) {
                 set.union(&t.seen);
@@ -286,8 +286,8 @@ impl Sensor {
 
 /// Empties a hash map keyed by u32 (keys that vanish meanwhile are fine).
 fn clear_hash<V: aya::Pod>(ebpf: &mut Ebpf, name: &str) -> Result<()> {
-    let mut m: BpfHashMap<_, u32, V> = BpfHashMap::try_from(map_mut(ebpf, name)?)
-        .map_err(|e| SensorError::Load(format!("resetting the sensor: {e}")))?;
+    let mut m: BpfHashMap<_, u32, V> =
+        BpfHashMap::try_from(map_mut(ebpf, name)?).map_err(SensorError::map("resetting the sensor"))?;
     let keys: Vec<u32> = m.keys().filter_map(|k| k.ok()).collect();
     for k in keys {
         let _ = m.remove(&k);
@@ -303,7 +303,7 @@ fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map>
     ebpf.map_mut(name).ok_or_else(|| SensorError::Load(format!("map {name} missing from the object")))
 }
 
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

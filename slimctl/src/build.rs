@@ -122,7 +122,7 @@ pub fn build_from(
 #[derive(Debug, Serialize)]
 pub struct ImageSummary {
     pub name: String,
-    pub id: String,
+    pub id: crate::digest::Digest,
     /// Bytes stored over all layers (what the registry and the engine hold).
     pub stored_bytes: u64,
     /// Bytes visible in the merged filesystem.
@@ -133,8 +133,8 @@ pub struct ImageSummary {
 
 #[derive(Debug, Serialize)]
 pub struct SlimSummary {
-    pub id: String,
-    pub manifest_digest: String,
+    pub id: crate::digest::Digest,
+    pub manifest_digest: crate::digest::Digest,
     pub bytes: u64,
     pub layer_tar_bytes: u64,
     pub paths: u64,

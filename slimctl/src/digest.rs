@@ -1,10 +1,17 @@
-//! sha256 digests and a writer that computes one while it writes.
+//! sha256 digests (oci-spec's typed [`Digest`]) and a writer that computes one while it writes.
 
-use sha2::{Digest, Sha256};
+pub use oci_spec::image::Digest;
+use oci_spec::image::Sha256Digest;
+use sha2::{Digest as _, Sha256};
 use std::io::Write;
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+fn from_hash(hash: &[u8]) -> Digest {
+    let hex: Sha256Digest = hex::encode(hash).parse().expect("a sha256 hash is 64 lowercase hex digits");
+    hex.into()
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    from_hash(&Sha256::digest(bytes))
 }
 
 /// Passes writes through while hashing and counting them.
@@ -19,9 +26,9 @@ impl<W: Write> HashingWriter<W> {
         HashingWriter { inner, hasher: Sha256::new(), count: 0 }
     }
 
-    /// (`sha256:HEX`, bytes written, inner writer)
-    pub fn finish(self) -> (String, u64, W) {
-        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count, self.inner)
+    /// (digest, bytes written, inner writer)
+    pub fn finish(self) -> (Digest, u64, W) {
+        (from_hash(&self.hasher.finalize()), self.count, self.inner)
     }
 }
 
@@ -34,5 +41,22 @@ impl<W: Write> Write for HashingWriter<W> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_of_bytes_and_of_a_stream_agree() {
+        let d = sha256_digest(b"abc");
+        assert_eq!(d.to_string(), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(d.digest().len(), 64);
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"a").unwrap();
+        w.write_all(b"bc").unwrap();
+        let (streamed, n, inner) = w.finish();
+        assert_eq!((streamed, n, inner), (d, 3, b"abc".to_vec()));
     }
 }

@@ -17,9 +17,22 @@ pub enum ImageError {
     #[error("image {name:?} is not in the Docker engine (no registry is consulted); build or load it first, or check the name with `docker images`")]
     NotFound { name: String },
     #[error("cannot reach the Docker engine at {endpoint}: {detail}; is dockerd running and is DOCKER_HOST right?")]
-    EngineUnreachable { endpoint: String, detail: String },
+    EngineUnreachable {
+        endpoint: String,
+        /// The innermost cause, readable (hyper's outer messages hide it).
+        detail: String,
+        #[source]
+        source: Option<bollard::errors::Error>,
+    },
+    #[error("the Docker engine failed while {action}: {}", engine_message(.source))]
+    Engine {
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The engine answered, but not what the API promises.
     #[error("the Docker engine failed while {action}: {detail}")]
-    Engine { action: String, detail: String },
+    EngineAnswer { action: String, detail: String },
     #[error("{what} is not a valid image: {detail}")]
     Corrupt { what: String, detail: String },
     #[error("{what}: {detail}")]
@@ -30,12 +43,38 @@ pub enum ImageError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
+/// What the engine said: its own message for an API error, else the innermost cause (hyper's
+/// outer messages, "client error (Connect)", hide the useful part).
+pub fn engine_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => root_cause(other),
+    }
+}
+
+/// The innermost message of an error chain.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    let mut msg = e.to_string();
+    while let Some(next) = cur.source() {
+        msg = next.to_string();
+        cur = next;
+    }
+    msg
+}
+
+/// Every message of an error chain, outermost first: for --json and logs.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(e), |e| e.source()).map(|e| e.to_string()).collect()
+}
+
 impl ImageError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            ImageError::EngineUnreachable { .. } | ImageError::Engine { .. } | ImageError::Write { .. } => {
-                ErrorClass::Environment
-            }
+            ImageError::EngineUnreachable { .. }
+            | ImageError::Engine { .. }
+            | ImageError::EngineAnswer { .. }
+            | ImageError::Write { .. } => ErrorClass::Environment,
             _ => ErrorClass::Input,
         }
     }

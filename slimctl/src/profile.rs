@@ -15,7 +15,7 @@ pub const VERSION: u32 = 1;
 pub struct ProfileImage {
     pub name: String,
     /// The image id (config digest) the profile was recorded against.
-    pub id: String,
+    pub id: crate::digest::Digest,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -60,11 +60,11 @@ fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
 }
 
 impl Profile {
-    pub fn from_run(image_name: &str, image_id: &str, run: &TracedRun) -> Profile {
+    pub fn from_run(image_name: &str, image_id: &crate::digest::Digest, run: &TracedRun) -> Profile {
         let r = &run.report;
         Profile {
             version: VERSION,
-            image: ProfileImage { name: image_name.to_owned(), id: image_id.to_owned() },
+            image: ProfileImage { name: image_name.to_owned(), id: image_id.clone() },
             argv: r.argv.clone(),
             touched: accesses(&run.touched.paths),
             written_in: accesses(&run.touched.written_in),
@@ -165,7 +165,7 @@ mod tests {
         let acc = |p: &&str| Access { path: p.to_string(), how: "open".into(), by: "app[1]".into() };
         Profile {
             version: VERSION,
-            image: ProfileImage { name: "app".into(), id: "sha256:aa".into() },
+            image: ProfileImage { name: "app".into(), id: crate::digest::sha256_digest(b"app") },
             argv: vec!["app".into()],
             touched: paths.iter().map(acc).collect(),
             written_in: dirs.iter().map(acc).collect(),

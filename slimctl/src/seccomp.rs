@@ -1,7 +1,7 @@
 //! A seccomp profile from the syscalls the traced runs made: Docker/OCI `LinuxSeccomp` JSON
 //! (what Docker's `--security-opt seccomp=FILE`, containerd and Kubernetes Localhost profiles
 //! take), default deny, allowing what was seen plus what the runtime itself needs.
-use serde::Serialize;
+use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder};
 use std::collections::BTreeSet;
 
 /// Syscalls the container runtime makes after it installs the filter and before (or while) the
@@ -84,34 +84,25 @@ pub const RUNTIME_BASE: &[&str] = &[
     "statx",
 ];
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Profile {
-    pub default_action: &'static str,
-    /// errno for denied calls: EPERM, so a missing syscall fails visibly, not silently.
-    pub default_errno_ret: u32,
-    pub architectures: Vec<&'static str>,
-    pub syscalls: Vec<Rule>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Rule {
-    pub names: Vec<String>,
-    pub action: &'static str,
-}
-
-/// The profile allowing `seen` (names) and the runtime's base set.
-pub fn profile(seen: &BTreeSet<String>, extra_base: bool) -> Profile {
+/// The profile allowing `seen` (names) and, with `runtime_base`, the runtime's start-up set:
+/// default deny with EPERM, so a missing syscall fails visibly, not silently.
+pub fn profile(seen: &BTreeSet<String>, runtime_base: bool) -> LinuxSeccomp {
     let mut names: BTreeSet<String> = seen.iter().filter(|n| !n.starts_with("syscall_")).cloned().collect();
-    if extra_base {
+    if runtime_base {
         names.extend(RUNTIME_BASE.iter().map(|s| s.to_string()));
     }
-    Profile {
-        default_action: "SCMP_ACT_ERRNO",
-        default_errno_ret: 1,
-        architectures: vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        syscalls: vec![Rule { names: names.into_iter().collect(), action: "SCMP_ACT_ALLOW" }],
-    }
+    let allow = LinuxSyscallBuilder::default()
+        .names(names.into_iter().collect::<Vec<_>>())
+        .action(LinuxSeccompAction::ScmpActAllow)
+        .build()
+        .expect("names and action are set");
+    LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActErrno)
+        .default_errno_ret(1u32)
+        .architectures(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32])
+        .syscalls(vec![allow])
+        .build()
+        .expect("all fields are set")
 }
 
 #[cfg(test)]
@@ -125,6 +116,11 @@ mod tests {
         let p = profile(&seen, true);
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(json["defaultErrnoRet"], 1);
+        assert_eq!(json["architectures"], serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]));
+        assert_eq!(json["syscalls"][0]["action"], "SCMP_ACT_ALLOW");
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["architectures", "defaultAction", "defaultErrnoRet", "syscalls"], "what Docker reads");
         let names: Vec<&str> =
             json["syscalls"][0]["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(names.contains(&"accept4") && names.contains(&"execve") && names.contains(&"exit_group"));
@@ -132,6 +128,7 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted, "stable output");
-        assert!(!profile(&seen, false).syscalls[0].names.contains(&"execve".to_string()));
+        let bare = profile(&seen, false);
+        assert!(!bare.syscalls().as_ref().unwrap()[0].names().contains(&"execve".to_string()));
     }
 }

@@ -15,7 +15,7 @@ pub struct LargeFile {
 #[derive(Debug, Serialize)]
 pub struct XrayReport {
     pub image: String,
-    pub id: String,
+    pub id: crate::digest::Digest,
     pub stored_bytes: u64,
     pub visible_bytes: u64,
     pub layers: Vec<LayerInfo>,

@@ -56,3 +56,18 @@ fn a_bad_output_name_is_refused_before_anything_runs() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("--tag \"Par-A\"") && err.contains("lowercase"), "{err}");
 }
+
+#[test]
+fn with_json_a_failure_is_json_too_with_its_causes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_slimctl"))
+        .args(["xray", "app:1", "--json"])
+        .env("DOCKER_HOST", "unix:///nonexistent/slimctl-test.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["error"]["exit_code"], 4);
+    assert!(v["error"]["message"].as_str().unwrap().contains("cannot reach the Docker engine"), "{v}");
+    let causes = v["error"]["causes"].as_array().unwrap();
+    assert!(causes.iter().any(|c| c.as_str().unwrap().contains("/nonexistent/slimctl-test.sock")), "{v}");
+}

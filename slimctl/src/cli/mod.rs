@@ -50,40 +50,71 @@ pub enum Command {
     Diff(diff::DiffArgs),
 }
 
+impl Command {
+    /// Whether the command's output is JSON (--json).
+    fn json(&self) -> bool {
+        match self {
+            Command::Build(a) => a.json,
+            Command::Xray(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Diff(a) => a.json,
+            Command::Profile(_) => false,
+        }
+    }
+}
+
 /// A failure with the exit code it deserves.
 pub struct Failure {
     pub code: u8,
     pub message: String,
+    /// The error's causes, outermost first (for --json).
+    pub causes: Vec<String>,
+}
+
+fn class_code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Input => EXIT_INPUT,
+        ErrorClass::Environment => EXIT_ENVIRONMENT,
+    }
 }
 
 impl Failure {
     pub fn new(class: ErrorClass, message: impl std::fmt::Display) -> Failure {
-        let code = match class {
-            ErrorClass::Input => EXIT_INPUT,
-            ErrorClass::Environment => EXIT_ENVIRONMENT,
-        };
-        Failure { code, message: message.to_string() }
+        Failure { code: class_code(class), message: message.to_string(), causes: Vec::new() }
+    }
+    /// From a library error, keeping its chain of causes.
+    pub fn of(class: ErrorClass, e: &(dyn std::error::Error + 'static)) -> Failure {
+        let mut causes = slimctl::error::chain(e);
+        let message = causes.remove(0);
+        Failure { code: class_code(class), message, causes }
     }
     pub fn input(message: impl std::fmt::Display) -> Failure {
         Failure::new(ErrorClass::Input, message)
     }
     pub fn usage(message: impl std::fmt::Display) -> Failure {
-        Failure { code: EXIT_USAGE, message: message.to_string() }
+        Failure { code: EXIT_USAGE, message: message.to_string(), causes: Vec::new() }
+    }
+    /// The traced target failed under its probes.
+    pub fn probe(message: impl std::fmt::Display) -> Failure {
+        Failure { code: EXIT_PROBE, message: message.to_string(), causes: Vec::new() }
     }
     pub fn internal(message: impl std::fmt::Display) -> Failure {
-        Failure { code: EXIT_INTERNAL, message: message.to_string() }
+        Failure { code: EXIT_INTERNAL, message: message.to_string(), causes: Vec::new() }
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": { "message": self.message, "causes": self.causes, "exit_code": self.code } })
     }
 }
 
 impl From<slimctl::error::ImageError> for Failure {
     fn from(e: slimctl::error::ImageError) -> Failure {
-        Failure::new(e.class(), e)
+        Failure::of(e.class(), &e)
     }
 }
 
 impl From<slimctl::build::BuildError> for Failure {
     fn from(e: slimctl::build::BuildError) -> Failure {
-        Failure::new(e.class(), e)
+        Failure::of(e.class(), &e)
     }
 }
 
@@ -92,10 +123,10 @@ impl From<slimctl::run::traced::TraceError> for Failure {
         use slimctl::run::traced::TraceError;
         use slimctl::run::RunError;
         match e {
-            TraceError::Sensor(e) => Failure::new(ErrorClass::Environment, e),
+            TraceError::Sensor(e) => Failure::of(ErrorClass::Environment, &e),
             TraceError::Run(RunError::Input(m)) => Failure::input(m),
-            TraceError::Run(RunError::Engine(m)) => Failure::new(ErrorClass::Environment, m),
-            TraceError::Probe(m) => Failure { code: EXIT_PROBE, message: m },
+            TraceError::Run(e @ RunError::Engine { .. }) => Failure::of(ErrorClass::Environment, &e),
+            TraceError::Probe(m) => Failure::probe(m),
         }
     }
 }
@@ -172,6 +203,10 @@ pub async fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(f) => {
             eprintln!("slimctl: error: {}", f.message);
+            // A CI job reading --json output gets the failure in the same form.
+            if cli.command.json() {
+                println!("{}", serde_json::to_string_pretty(&f.json()).unwrap_or_default());
+            }
             f.code
         }
     }

@@ -88,9 +88,9 @@ fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
 }
 
 impl RunArgs {
-    pub fn spec(&self, image_id: &str) -> Result<RunSpec, Failure> {
+    pub fn spec(&self, image: &slimctl::digest::Digest) -> Result<RunSpec, Failure> {
         Ok(RunSpec {
-            image_id: image_id.to_owned(),
+            image_id: image.to_string(),
             run_id: slimctl::run::run_id(),
             entrypoint: self.entrypoint.as_deref().map(|s| argv_arg("--entrypoint", s)).transpose()?,
             cmd: self.cmd.as_deref().map(|s| argv_arg("--cmd", s)).transpose()?,

@@ -197,13 +197,15 @@ pub fn blob_key(digest: &str, what: &str) -> Result<String, ImageError> {
     Ok(format!("blobs/{alg}/{hex}"))
 }
 
-/// Follows an OCI index to the linux/amd64 (or only) image manifest, then to its config and layers.
+/// Follows an OCI index to this host's platform's image manifest (or the only one), then to its
+/// config and layers.
 pub fn oci_manifest(
     index_json: &[u8],
     what: &str,
     blob: &dyn Fn(&str) -> Result<Vec<u8>, ImageError>,
 ) -> Result<Manifest, ImageError> {
-    use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
+    use oci_spec::image::{Arch, ImageIndex, ImageManifest, MediaType, Os};
+    let (host_os, host_arch) = (Os::default(), Arch::default());
     let mut index: ImageIndex = parse_json(index_json, "index.json", what)?;
     let mut ref_names = Vec::new();
     // Nested indexes (docker 25+ saves index.json → image index → manifest) are followed a few levels.
@@ -211,11 +213,7 @@ pub fn oci_manifest(
         let descs = index.manifests();
         let chosen = descs
             .iter()
-            .find(|d| {
-                d.platform()
-                    .as_ref()
-                    .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64")
-            })
+            .find(|d| d.platform().as_ref().is_some_and(|p| *p.os() == host_os && *p.architecture() == host_arch))
             .or_else(|| descs.first())
             .ok_or_else(|| ImageError::corrupt(what, "index.json lists no manifest"))?
             .clone();

@@ -11,8 +11,8 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct ImageConfig {
     pub typed: ImageConfiguration,
     pub raw: Value,
-    /// `sha256:HEX` of the config as stored: the image id.
-    pub digest: String,
+    /// Of the config as stored: the image id.
+    pub digest: crate::digest::Digest,
 }
 
 impl ImageConfig {
@@ -26,6 +26,17 @@ impl ImageConfig {
 
     fn cfg(&self) -> Option<&oci_spec::image::Config> {
         self.typed.config().as_ref()
+    }
+
+    /// The platform the image is for, as an OCI index names it.
+    pub fn platform(&self) -> oci_spec::image::Platform {
+        let mut p = oci_spec::image::PlatformBuilder::default()
+            .architecture(self.typed.architecture().clone())
+            .os(self.typed.os().clone());
+        if let Some(v) = self.typed.variant() {
+            p = p.variant(v.clone());
+        }
+        p.build().expect("architecture and os are set")
     }
 
     pub fn entrypoint(&self) -> Vec<String> {

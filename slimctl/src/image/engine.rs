@@ -3,7 +3,7 @@
 
 use super::archive::{walk, LayerVisitor, Manifest};
 use super::ImageSource;
-use crate::error::ImageError;
+use crate::error::{root_cause, ImageError};
 use bollard::Docker;
 use futures_util::TryStreamExt;
 use std::io::{Read, Write};
@@ -15,34 +15,25 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 /// Connects to the engine named by DOCKER_HOST (or the local socket) and negotiates the API version.
 pub async fn connect() -> Result<Docker, ImageError> {
     let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let unreachable = |detail: String| ImageError::EngineUnreachable { endpoint: endpoint.clone(), detail };
-    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    let unreachable = |source: bollard::errors::Error| ImageError::EngineUnreachable {
+        endpoint: endpoint.clone(),
+        detail: root_cause(&source),
+        source: Some(source),
+    };
+    let docker = Docker::connect_with_defaults().map_err(unreachable)?;
     let docker = tokio::time::timeout(std::time::Duration::from_secs(15), docker.negotiate_version())
         .await
-        .map_err(|_| unreachable("no answer within 15 s".into()))?
-        .map_err(|e| unreachable(root_cause(&e)))?;
+        .map_err(|_| ImageError::EngineUnreachable {
+            endpoint: endpoint.clone(),
+            detail: "no answer within 15 s".into(),
+            source: None,
+        })?
+        .map_err(unreachable)?;
     Ok(docker)
 }
 
-/// The innermost message of an error chain: hyper's top-level messages ("client error (Connect)")
-/// hide the useful part ("No such file or directory").
-pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    let mut msg = e.to_string();
-    while let Some(next) = cur.source() {
-        msg = next.to_string();
-        cur = next;
-    }
-    msg
-}
-
-pub fn engine_error(action: &str, e: bollard::errors::Error) -> ImageError {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => {
-            ImageError::Engine { action: action.to_owned(), detail: message }
-        }
-        other => ImageError::Engine { action: action.to_owned(), detail: root_cause(&other) },
-    }
+pub fn engine_error(action: &str, source: bollard::errors::Error) -> ImageError {
+    ImageError::Engine { action: action.to_owned(), source }
 }
 
 pub struct EngineImage {
@@ -67,7 +58,7 @@ impl EngineImage {
             }
             Err(e) => return Err(engine_error(&format!("inspecting image {reference}"), e)),
         };
-        let id = info.id.ok_or_else(|| ImageError::Engine {
+        let id = info.id.ok_or_else(|| ImageError::EngineAnswer {
             action: format!("inspecting image {reference}"),
             detail: "the engine returned no image id".into(),
         })?;

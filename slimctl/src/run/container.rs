@@ -12,8 +12,12 @@ use std::time::Duration;
 pub enum RunError {
     #[error("{0}")]
     Input(String),
-    #[error("{0}")]
-    Engine(String),
+    #[error("{action}: {}", crate::error::engine_message(.source))]
+    Engine {
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
 }
 
 /// How to run the target: the image's config, and what the user overrides.
@@ -65,13 +69,8 @@ pub struct Container {
     name: String,
 }
 
-fn engine(action: &str, e: bollard::errors::Error) -> RunError {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => {
-            RunError::Engine(format!("{action}: {message}"))
-        }
-        e => RunError::Engine(format!("{action}: {}", crate::image::engine::root_cause(&e))),
-    }
+fn engine(action: &str, source: bollard::errors::Error) -> RunError {
+    RunError::Engine { action: action.to_owned(), source }
 }
 
 impl Container {

@@ -75,7 +75,8 @@ pub async fn run(
     timeout: Duration,
 ) -> Result<ExecResult, RunError> {
     let started = Instant::now();
-    let engine = |e: bollard::errors::Error| RunError::Engine(format!("running {argv:?} in the container: {e}"));
+    let action = format!("running `{}` in the container", display_argv(&argv));
+    let engine = |source: bollard::errors::Error| RunError::Engine { action: action.clone(), source };
     let exec = c
         .docker()
         .create_exec(

@@ -169,10 +169,14 @@ pub fn call(probe: &HttpProbe, port: u16, host_port: u16, timeout: Duration) -> 
     result
 }
 
-/// Links of an HTML page that stay on the same server: href/src attributes with a relative or
-/// root-relative URL (or an absolute one to the same host:port), fragment and query kept out.
+/// Links of an HTML page that stay on the same server: href/src attributes resolved against
+/// the page's URL (relative, root-relative, or absolute to the same host and port), as paths
+/// without query or fragment.
 pub fn same_site_links(html: &str, base_path: &str, host_port: u16) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    let Ok(base) = url::Url::parse(&format!("http://127.0.0.1:{host_port}")).and_then(|u| u.join(base_path)) else {
+        return out;
+    };
     let lower = html.to_ascii_lowercase();
     for attr in ["href=", "src="] {
         let mut from = 0;
@@ -189,47 +193,21 @@ pub fn same_site_links(html: &str, base_path: &str, host_port: u16) -> BTreeSet<
                 None => rest.find(|c: char| c.is_whitespace() || c == '>'),
             }
             .unwrap_or(rest.len());
-            let url = rest[..end].trim();
-            let url = url.split(['#', '?']).next().unwrap_or("");
-            if url.is_empty() {
+            let raw = rest[..end].trim();
+            // A fragment of this page is this page.
+            if raw.is_empty() || raw.starts_with('#') {
                 continue;
             }
-            let local = format!("http://127.0.0.1:{host_port}");
-            let local2 = format!("http://localhost:{host_port}");
-            let path = if let Some(p) = url.strip_prefix(&local).or_else(|| url.strip_prefix(&local2)) {
-                if p.is_empty() {
-                    "/".to_owned()
-                } else {
-                    p.to_owned()
-                }
-            } else if url.contains("://") || url.starts_with("//") || url.contains(':') {
-                continue; // another site, mailto:, javascript:, data:
-            } else if url.starts_with('/') {
-                url.to_owned()
-            } else {
-                let dir = &base_path[..base_path.rfind('/').map(|i| i + 1).unwrap_or(0)];
-                normalize(&format!("{dir}{url}"))
-            };
-            out.insert(path);
+            let Ok(url) = base.join(raw) else { continue };
+            let same_server = matches!(url.scheme(), "http" | "https")
+                && matches!(url.host_str(), Some("127.0.0.1" | "localhost"))
+                && url.port_or_known_default() == Some(host_port);
+            if same_server {
+                out.insert(url.path().to_owned());
+            }
         }
     }
     out
-}
-
-/// Removes `.` and `..` segments of a URL path (URL semantics, not filesystem ones).
-fn normalize(path: &str) -> String {
-    let mut segs: Vec<&str> = Vec::new();
-    for s in path.split('/') {
-        match s {
-            "" | "." => {}
-            ".." => {
-                segs.pop();
-            }
-            s => segs.push(s),
-        }
-    }
-    let trailing = path.ends_with('/') && !segs.is_empty();
-    format!("/{}{}", segs.join("/"), if trailing { "/" } else { "" })
 }
 
 /// Follows same-site links from the HTML answers in `seen`, breadth first, up to `limit`
@@ -294,12 +272,15 @@ mod tests {
     fn links_stay_on_the_site() {
         let html = r##"<a href="/about.html">a</a> <link rel=stylesheet href='css/site.css'>
             <img SRC="../img/logo.png"> <a href="https://example.com/x">ext</a> <a href="#top">t</a>
-            <a href="mailto:x@y">m</a> <script src="/js/app.js?v=3"></script> <a href="http://127.0.0.1:8080/p">p</a>"##;
+            <a href="mailto:x@y">m</a> <script src="/js/app.js?v=3"></script> <a href="http://127.0.0.1:8080/p">p</a>
+            <a href="//127.0.0.1:8080/q">q</a> <a href=http://localhost:8080>home</a> <a href="./a/../b.html">b</a>
+            <a href="http://127.0.0.1:9999/other-port">o</a> <a href="javascript:void(0)">j</a>"##;
         let links = same_site_links(html, "/docs/index.html", 8080);
-        let want: BTreeSet<String> = ["/about.html", "/docs/css/site.css", "/img/logo.png", "/js/app.js", "/p"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let want: BTreeSet<String> =
+            ["/", "/about.html", "/docs/b.html", "/docs/css/site.css", "/img/logo.png", "/js/app.js", "/p", "/q"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         assert_eq!(links, want);
     }
 

@@ -32,8 +32,12 @@ pub struct SelectPlan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
-    #[error("--include {path}: {error}; check the path with `slimctl xray` or `docker run --rm IMAGE ls -la DIR`")]
-    IncludeMissing { path: String, error: String },
+    #[error("--include {path}: {source}; check the path with `slimctl xray` or `docker run --rm IMAGE ls -la DIR`")]
+    IncludeMissing {
+        path: String,
+        #[source]
+        source: resolve::ResolveError,
+    },
 }
 
 /// The keep-set for `plan`. An explicit include that is not in the image is an error: the user
@@ -48,8 +52,10 @@ pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> 
         .includes(plan.includes.iter().cloned())
         .seeds(plan.seeds.iter().cloned())
         .build();
-    if let Some(u) = closure.unresolved.iter().find(|u| matches!(u.wanted_by, Reason::Included { .. })) {
-        return Err(SelectError::IncludeMissing { path: u.path.clone(), error: u.error.clone() });
+    for u in closure.unresolved.iter().filter(|u| matches!(u.wanted_by, Reason::Included { .. })) {
+        if let Err(source) = resolve::resolve(&image.index, &u.path, "/", true) {
+            return Err(SelectError::IncludeMissing { path: u.path.clone(), source });
+        }
     }
     // Which packages keep files: for the rewritten database and for the report.
     closure.packages = packages::compare(&inventory, |p| closure.keep.contains(p));

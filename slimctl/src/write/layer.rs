@@ -11,8 +11,8 @@ use std::io::Write;
 
 #[derive(Debug, Clone)]
 pub struct LayerBlob {
-    /// `sha256:HEX` of the uncompressed tar: both the diff_id and the blob digest.
-    pub digest: String,
+    /// Of the uncompressed tar: both the diff_id and the blob digest.
+    pub digest: crate::digest::Digest,
     pub size: u64,
     pub files: u64,
     /// Regular-file bytes in the layer (hard links counted once).

@@ -3,7 +3,7 @@
 //! layer; the original history stays, marked as empty layers, with slimctl's step appended.
 
 use super::layer::LayerBlob;
-use crate::digest::sha256_digest;
+use crate::digest::{sha256_digest, Digest};
 use crate::image::ImageConfig;
 use oci_spec::image::{
     DescriptorBuilder, HistoryBuilder, ImageManifestBuilder, MediaType, RootFsBuilder, SCHEMA_VERSION,
@@ -17,9 +17,10 @@ const DOCKER_EXTENSIONS: &[&str] = &["Healthcheck", "Shell", "OnBuild", "ArgsEsc
 pub struct SlimImage {
     pub layer: LayerBlob,
     pub config: Vec<u8>,
-    pub config_digest: String,
+    /// The image id.
+    pub config_digest: Digest,
     pub manifest: Vec<u8>,
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
 }
 
 fn rfc3339_from_epoch(secs: u64) -> String {
@@ -45,7 +46,7 @@ pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option
     typed.set_rootfs(
         RootFsBuilder::default()
             .typ("layers")
-            .diff_ids(vec![layer.digest.clone()])
+            .diff_ids(vec![layer.digest.to_string()])
             .build()
             .expect("rootfs fields are set"),
     );
@@ -87,14 +88,14 @@ pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option
         .config(
             DescriptorBuilder::default()
                 .media_type(MediaType::ImageConfig)
-                .digest(config_digest.parse::<oci_spec::image::Digest>().expect("sha256 digest"))
+                .digest(config_digest.clone())
                 .size(config.len() as u64)
                 .build()
                 .expect("descriptor fields are set"),
         )
         .layers(vec![DescriptorBuilder::default()
             .media_type(MediaType::ImageLayer)
-            .digest(layer.digest.parse::<oci_spec::image::Digest>().expect("sha256 digest"))
+            .digest(layer.digest.clone())
             .size(layer.size)
             .build()
             .expect("descriptor fields are set")])
@@ -136,7 +137,8 @@ mod tests {
             "t",
         )
         .unwrap();
-        let layer = LayerBlob { digest: format!("sha256:{}", "b".repeat(64)), size: 1024, files: 1, content_bytes: 0 };
+        let digest = format!("sha256:{}", "b".repeat(64)).parse().unwrap();
+        let layer = LayerBlob { digest, size: 1024, files: 1, content_bytes: 0 };
         let a = build(&orig, layer.clone(), None, "kept 1 file");
         let b = build(&orig, layer, None, "kept 1 file");
         assert_eq!(a.config, b.config, "deterministic");

@@ -2,7 +2,11 @@
 //! or a docker-archive tarball. All three hold the same config and layer bytes.
 
 use super::manifest::SlimImage;
+use crate::digest::Digest;
 use crate::error::ImageError;
+use oci_spec::image::{
+    DescriptorBuilder, ImageIndex, ImageIndexBuilder, MediaType, OciLayoutBuilder, Platform, SCHEMA_VERSION,
+};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -30,8 +34,9 @@ impl std::str::FromStr for Output {
     }
 }
 
-fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
+/// Where a blob lives in an OCI layout, below the layout's root.
+fn blob_path(digest: &Digest) -> PathBuf {
+    Path::new("blobs").join(digest.algorithm().as_ref()).join(digest.digest())
 }
 
 fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, size: u64, data: impl Read) -> std::io::Result<()> {
@@ -50,8 +55,8 @@ pub fn write_docker_archive<W: Write>(
     tag: Option<&str>,
     out: W,
 ) -> std::io::Result<W> {
-    let layer_hex = hex_of(&slim.layer.digest);
-    let config_name = format!("{}.json", hex_of(&slim.config_digest));
+    let layer_hex = slim.layer.digest.digest();
+    let config_name = format!("{}.json", slim.config_digest.digest());
     let layer_name = format!("{layer_hex}/layer.tar");
     let manifest = serde_json::json!([{
         "Config": config_name,
@@ -74,7 +79,14 @@ pub fn write_docker_archive<W: Write>(
 }
 
 /// Writes an OCI image layout into `dir`, which must not exist or be empty.
-pub fn write_oci_dir(slim: &SlimImage, layer_file: &Path, tag: Option<&str>, dir: &Path) -> Result<(), ImageError> {
+/// `platform` is the slim image's (its config's os, architecture and variant).
+pub fn write_oci_dir(
+    slim: &SlimImage,
+    platform: Platform,
+    layer_file: &Path,
+    tag: Option<&str>,
+    dir: &Path,
+) -> Result<(), ImageError> {
     let werr = |path: &Path| {
         let path = path.to_owned();
         move |source| ImageError::Write { path, source }
@@ -90,35 +102,46 @@ pub fn write_oci_dir(slim: &SlimImage, layer_file: &Path, tag: Option<&str>, dir
             });
         }
     }
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).map_err(werr(&blobs))?;
-    let layer_dst = blobs.join(hex_of(&slim.layer.digest));
+    for digest in [&slim.layer.digest, &slim.config_digest, &slim.manifest_digest] {
+        let blob_dir = dir.join(blob_path(digest)).parent().expect("blobs/ALG/HEX").to_owned();
+        std::fs::create_dir_all(&blob_dir).map_err(werr(&blob_dir))?;
+    }
+    let layer_dst = dir.join(blob_path(&slim.layer.digest));
     std::fs::copy(layer_file, &layer_dst).map_err(werr(&layer_dst))?;
     for (digest, bytes) in [(&slim.config_digest, &slim.config), (&slim.manifest_digest, &slim.manifest)] {
-        let p = blobs.join(hex_of(digest));
+        let p = dir.join(blob_path(digest));
         std::fs::write(&p, bytes).map_err(werr(&p))?;
     }
-    let mut desc = serde_json::json!({
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": slim.manifest_digest,
-        "size": slim.manifest.len(),
-        "platform": {"architecture": "amd64", "os": "linux"},
-    });
-    if let Some(t) = tag {
-        desc["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": t });
-    }
-    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [desc] });
     let files = [
         (
             dir.join("oci-layout"),
-            serde_json::to_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"})).expect("json"),
+            serde_json::to_vec(&OciLayoutBuilder::default().image_layout_version("1.0.0").build().expect("fields set"))
+                .expect("json"),
         ),
-        (dir.join("index.json"), serde_json::to_vec(&index).expect("json")),
+        (dir.join("index.json"), serde_json::to_vec(&index(slim, platform, tag)).expect("json")),
     ];
     for (p, bytes) in files {
         std::fs::write(&p, bytes).map_err(werr(&p))?;
     }
     Ok(())
+}
+
+/// The layout's index: one manifest, for the slim image's platform, named by `tag`.
+fn index(slim: &SlimImage, platform: Platform, tag: Option<&str>) -> ImageIndex {
+    let mut desc = DescriptorBuilder::default()
+        .media_type(MediaType::ImageManifest)
+        .digest(slim.manifest_digest.clone())
+        .size(slim.manifest.len() as u64)
+        .platform(platform);
+    if let Some(t) = tag {
+        desc = desc.annotations([("org.opencontainers.image.ref.name".to_owned(), t.to_owned())]);
+    }
+    ImageIndexBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![desc.build().expect("descriptor fields are set")])
+        .build()
+        .expect("index fields are set")
 }
 
 /// Loads the image into the engine (the docker-archive is staged in `work_dir`) and returns the
@@ -149,4 +172,36 @@ pub async fn load_into_engine(
         .await
         .map_err(|e| crate::image::engine::engine_error(&format!("inspecting the loaded image {tag}"), e))?;
     Ok(info.id.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageConfig;
+    use crate::write::manifest;
+
+    #[test]
+    fn an_oci_layout_names_the_images_own_platform() {
+        let config = ImageConfig::parse(
+            br#"{"architecture":"arm64","variant":"v8","os":"linux","config":{},
+                "rootfs":{"type":"layers","diff_ids":[]}}"#,
+            "t",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let layer_file = dir.path().join("layer.tar");
+        std::fs::write(&layer_file, b"layer bytes").unwrap();
+        let digest = crate::digest::sha256_digest(b"layer bytes");
+        let layer = super::super::LayerBlob { digest: digest.clone(), size: 11, files: 0, content_bytes: 0 };
+        let slim = manifest::build(&config, layer, None, "test");
+        let out = dir.path().join("oci");
+        write_oci_dir(&slim, config.platform(), &layer_file, Some("app:1"), &out).unwrap();
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+        let m = &index["manifests"][0];
+        assert_eq!(m["platform"], serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"}));
+        assert_eq!(m["digest"], slim.manifest_digest.to_string());
+        assert_eq!(m["annotations"]["org.opencontainers.image.ref.name"], "app:1");
+        assert_eq!(std::fs::read(out.join("blobs/sha256").join(digest.digest())).unwrap(), b"layer bytes");
+        assert!(out.join("blobs/sha256").join(slim.config_digest.digest()).is_file());
+    }
 }

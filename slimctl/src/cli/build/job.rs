@@ -4,7 +4,7 @@
 
 use super::summary::finish;
 use super::BuildArgs;
-use crate::cli::{open_source, Failure, WorkDir, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
+use crate::cli::{open_source, Failure, WorkDir, EXIT_OK, EXIT_VERIFY};
 use slimctl::build::{build_from, BuildPlan, BuildReport, Built, Stages};
 use slimctl::error::ErrorClass;
 use slimctl::image::{Image, ImageRef, ImageSource};
@@ -228,14 +228,17 @@ impl<'a> Job<'a> {
                     load_into_engine(self.engine(), &built.slim, &built.layer_file, &self.tag, self.work.path()).await;
                 bar.finish_and_clear();
                 let id = id?;
-                if id != built.slim.config_digest {
+                if id != built.slim.config_digest.as_ref() {
                     return Err(Failure::internal(format!(
                         "the engine gave the slim image id {id}, expected {}",
                         built.slim.config_digest
                     )));
                 }
             }
-            Output::OciDir(dir) => write_oci_dir(&built.slim, &built.layer_file, Some(&self.tag), dir)?,
+            Output::OciDir(dir) => {
+                let platform = self.original.config.platform();
+                write_oci_dir(&built.slim, platform, &built.layer_file, Some(&self.tag), dir)?
+            }
             Output::DockerArchive(file) => {
                 let werr = |e: std::io::Error| {
                     Failure::new(ErrorClass::Environment, format!("cannot write {}: {e}", file.display()))
@@ -305,7 +308,7 @@ impl<'a> Job<'a> {
                 let reason = Reason::Healed { by: m.by, round };
                 self.plan.select.seeds.push(Seed { path: m.path, reason, optional: true });
             }
-            superseded.push(built.slim.config_digest.clone());
+            superseded.push(built.slim.config_digest.to_string());
         }
         unreachable!("the loop returns once nothing is added")
     }
@@ -322,10 +325,7 @@ impl<'a> Job<'a> {
             let spec = self.args.run.spec(&self.original.config.digest)?;
             let again = runner.original(&spec, &observed.replay, "verify: running the original").await?.report;
             if let Some(f) = &again.failure {
-                return Err(Failure {
-                    code: EXIT_PROBE,
-                    message: format!("verify: the original failed under the verify probes: {f}"),
-                });
+                return Err(Failure::probe(format!("verify: the original failed under the verify probes: {f}")));
             }
             if observed.first_original.is_none() {
                 observed.first_original = Some(again);
