@@ -75,13 +75,7 @@ fn include_not_in_image_and_unwritable_output() {
 fn interrupt_removes_temporary_files() {
     let base = base_image();
     let tmp = tempfile::tempdir().unwrap();
-    let child = Command::new(slimctl_bin())
-        .args(["build", base, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = long_build(base, tmp.path());
     // Wait until the run has made its work dir, then interrupt it mid-read.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::read_dir(tmp.path()).unwrap().next().is_none() {
@@ -98,6 +92,17 @@ fn interrupt_removes_temporary_files() {
     assert!(leftover_containers(base).is_empty());
 }
 
+/// A build that reads the whole image (a second or two), its work dir in `tmp`; stderr piped.
+fn long_build(image: &str, tmp: &std::path::Path) -> std::process::Child {
+    Command::new(slimctl_bin())
+        .args(["build", image, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn nix_kill(pid: u32, sig: &str) {
     let st = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
     assert!(st.success());
@@ -107,13 +112,7 @@ fn nix_kill(pid: u32, sig: &str) {
 fn a_killed_runs_work_dir_is_removed_by_the_next_run() {
     let base = base_image();
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(slimctl_bin())
-        .args(["build", base, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = long_build(base, tmp.path());
     // Wait until the run keeps its copy of the image in its work dir, then kill it outright.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let copy = loop {
