@@ -3,6 +3,8 @@
 //! app in seconds, without running it. Profiles merge as a union.
 use crate::run::exec::ExecProbe;
 use crate::run::http::HttpProbe;
+use crate::run::proto::{ProtoProbe, TcpProbe};
+use crate::run::ready::PortReady;
 use crate::run::touched::Touch;
 use crate::run::traced::{ProbePlan, TracedRun};
 use crate::select::{Reason, Seed};
@@ -53,6 +55,15 @@ pub struct Profile {
     pub probe_results: Vec<ProbeOutcome>,
     pub exec_probes: Vec<Vec<String>>,
     pub exit_code: Option<i64>,
+    /// The exposed ports as the run found them, and what each speaks.
+    #[serde(default)]
+    pub ports: Vec<PortReady>,
+    /// The protocol probes the run made (port and protocol; the login comes from the flags or
+    /// the image's environment again, never from the profile).
+    #[serde(default)]
+    pub proto_probes: Vec<ProtoProbe>,
+    #[serde(default)]
+    pub tcp_probes: Vec<TcpProbe>,
 }
 
 fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
@@ -60,7 +71,8 @@ fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
 }
 
 impl Profile {
-    pub fn from_run(image_name: &str, image_id: &crate::digest::Digest, run: &TracedRun) -> Profile {
+    /// The profile of `run`, made under `plan`.
+    pub fn from_run(image_name: &str, image_id: &crate::digest::Digest, run: &TracedRun, plan: &ProbePlan) -> Profile {
         let r = &run.report;
         Profile {
             version: VERSION,
@@ -91,6 +103,13 @@ impl Profile {
                 .collect(),
             exec_probes: r.exec.iter().filter(|e| e.source == "exec").map(|e| e.command.clone()).collect(),
             exit_code: r.exit_code.filter(|_| r.exited_by_itself),
+            ports: r.ready.clone(),
+            proto_probes: r
+                .proto
+                .iter()
+                .filter_map(|p| Some(ProtoProbe { port: p.port, proto: p.proto.parse().ok()? }))
+                .collect(),
+            tcp_probes: plan.tcp_probes.clone(),
         }
     }
 
@@ -134,7 +153,14 @@ pub fn replay_plan(profiles: &[Profile], base: &ProbePlan) -> ProbePlan {
         }
     }
     let exec = profiles.iter().flat_map(|p| p.exec_probes.iter()).map(|argv| ExecProbe::Argv(argv.clone())).collect();
-    ProbePlan { http_probes, exec, crawl: false, lenient: true, ..base.clone() }
+    let port_kinds = profiles.iter().flat_map(|p| p.ports.iter()).map(|r| (r.port, r.kind)).collect();
+    let mut proto_probes: Vec<ProtoProbe> = Vec::new();
+    let mut tcp_probes: Vec<TcpProbe> = Vec::new();
+    for p in profiles {
+        proto_probes.extend(p.proto_probes.iter().filter(|x| !proto_probes.contains(x)).copied().collect::<Vec<_>>());
+        tcp_probes.extend(p.tcp_probes.iter().filter(|x| !tcp_probes.contains(x)).cloned().collect::<Vec<_>>());
+    }
+    ProbePlan { http_probes, exec, port_kinds, proto_probes, tcp_probes, crawl: false, lenient: true, ..base.clone() }
 }
 
 /// The syscalls any of the profiles' runs made.
@@ -175,6 +201,9 @@ mod tests {
             probe_results: vec![],
             exec_probes: vec![],
             exit_code: None,
+            ports: vec![],
+            proto_probes: vec![],
+            tcp_probes: vec![],
         }
     }
 
@@ -199,6 +228,23 @@ mod tests {
             assert_eq!(plan.exec[0].argv(has_shell), ran, "not wrapped in another sh -c, not re-split");
         }
         assert!(plan.lenient && !plan.crawl);
+    }
+
+    #[test]
+    fn ports_and_protocol_probes_are_replayed() {
+        use crate::run::proto::Proto;
+        use crate::run::ready::PortKind;
+        let mut p = profile(&["/x"], &[]);
+        p.ports = vec![PortReady { port: 5432, kind: PortKind::Postgres, ms: 900 }];
+        p.proto_probes = vec![ProtoProbe { port: 5432, proto: Proto::Postgres }];
+        p.tcp_probes = vec!["7000:PING\\r\\n:PONG".parse().unwrap()];
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("password"), "no login in a profile: {json}");
+        let back: Profile = serde_json::from_str(&json).unwrap();
+        let plan = replay_plan(&[back.clone(), back], &ProbePlan::default());
+        assert_eq!(plan.port_kinds.get(&5432), Some(&PortKind::Postgres));
+        assert_eq!(plan.proto_probes, [ProtoProbe { port: 5432, proto: Proto::Postgres }], "once, not per profile");
+        assert_eq!(plan.tcp_probes.len(), 1);
     }
 
     #[test]

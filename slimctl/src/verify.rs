@@ -6,6 +6,8 @@
 use crate::image::index::FileIndex;
 use crate::image::ImageConfig;
 use crate::run::describe_exit;
+use crate::run::proto::ProtoResult;
+use crate::run::ready::PortKind;
 use crate::run::touched::Touched;
 use crate::run::traced::{trace_run, ProbePlan, TraceError, TraceReport, TracedRun};
 use crate::run::RunSpec;
@@ -23,11 +25,19 @@ pub enum Verdict {
     /// Only the status (or exit code) was comparable: the original's answer varies even masked.
     MatchStatus,
     Mismatch,
+    /// The probe failed on the original itself (an error, a 5xx, a non-zero exit): nothing to
+    /// compare, so it proves nothing either way.
+    ProbeError,
 }
 
 impl Verdict {
+    /// Not a mismatch.
     pub fn ok(self) -> bool {
         self != Verdict::Mismatch
+    }
+    /// A real comparison that came out equal.
+    pub fn matched(self) -> bool {
+        matches!(self, Verdict::Match | Verdict::MatchNormalized | Verdict::MatchStatus)
     }
 }
 
@@ -38,6 +48,7 @@ impl std::fmt::Display for Verdict {
             Verdict::MatchNormalized => "match (run-dependent parts masked)",
             Verdict::MatchStatus => "match (status only)",
             Verdict::Mismatch => "MISMATCH",
+            Verdict::ProbeError => "probe error (failed on the original)",
         })
     }
 }
@@ -150,7 +161,8 @@ fn short(body: &[u8]) -> String {
 }
 
 /// Compares the slim run `s` with the original's run `a` (and a second run `b`, when there
-/// was one, to tell run-dependent answers from real differences).
+/// was one, to tell run-dependent answers from real differences). A probe that failed on the
+/// original proves nothing either way: it is a probe error, not a match.
 pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec<Check> {
     let mut checks = Vec::new();
     if let Some(f) = &s.failure {
@@ -161,16 +173,43 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
             verdict: Verdict::Mismatch,
         });
     }
+    compare_ready(a, s, &mut checks);
+    compare_http(a, b, s, &mut checks);
+    compare_proto(a, b, s, &mut checks);
+    compare_exec(a, b, s, &mut checks);
+    compare_end(a, b, s, &mut checks);
+    checks
+}
+
+/// Every port the original listened on, listening in the slim image, speaking the same.
+fn compare_ready(a: &TraceReport, s: &TraceReport, checks: &mut Vec<Check>) {
+    for ra in &a.ready {
+        let rs = s.ready.iter().find(|r| r.port == ra.port);
+        let kind = |k: PortKind| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let listening = |k| format!("listening ({})", kind(k).unwrap_or_default());
+        checks.push(Check {
+            what: format!("port {} ready", ra.port),
+            original: listening(ra.kind),
+            slim: rs.map(|r| listening(r.kind)).unwrap_or_else(|| "not listening".into()),
+            verdict: if rs.is_some_and(|r| r.kind == ra.kind) { Verdict::Match } else { Verdict::Mismatch },
+        });
+    }
+}
+
+fn compare_http(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport, checks: &mut Vec<Check>) {
     for (i, pa) in a.http.iter().enumerate() {
         let key = |p: &crate::run::http::ProbeResult| (p.port, p.method.clone(), p.path.clone());
         let what = format!("{} {} :{}", pa.method, pa.path, pa.port);
         let pb = b.and_then(|b| b.http.iter().find(|p| key(p) == key(pa)));
         let ps = s.http.get(i).filter(|p| key(p) == key(pa)).or_else(|| s.http.iter().find(|p| key(p) == key(pa)));
         let Some(ps) = ps else {
-            checks.push(Check { what, original: status_of(pa), slim: "not probed".into(), verdict: Verdict::Mismatch });
+            let verdict = if http_failed(pa) { Verdict::ProbeError } else { Verdict::Mismatch };
+            checks.push(Check { what, original: status_of(pa), slim: "not probed".into(), verdict });
             continue;
         };
-        let verdict = if pa.status != ps.status {
+        let verdict = if http_failed(pa) {
+            Verdict::ProbeError
+        } else if pa.status != ps.status {
             Verdict::Mismatch
         } else {
             let body_a = String::from_utf8_lossy(&pa.body);
@@ -184,19 +223,63 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
             verdict,
         });
     }
+}
+
+fn http_failed(p: &crate::run::http::ProbeResult) -> bool {
+    p.status.is_none_or(|s| s >= 500)
+}
+
+/// Each step of each protocol conversation.
+fn compare_proto(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport, checks: &mut Vec<Check>) {
+    for ra in &a.proto {
+        let same = |r: &&ProtoResult| r.port == ra.port && r.proto == ra.proto;
+        let (rb, rs) = (b.and_then(|b| b.proto.iter().find(same)), s.proto.iter().find(same));
+        let name = format!("{} :{}", ra.proto, ra.port);
+        if let Some(e) = &ra.error {
+            let slim = rs.map(describe_proto).unwrap_or_else(|| "not probed".into());
+            checks.push(Check { what: name, original: format!("error: {e}"), slim, verdict: Verdict::ProbeError });
+            continue;
+        }
+        for (i, step) in ra.steps.iter().enumerate() {
+            let what = format!("{name} {}", step.ask);
+            let find = |r: &ProtoResult| r.steps.get(i).filter(|x| x.ask == step.ask).cloned();
+            let (sb, ss) = (rb.and_then(find), rs.and_then(find));
+            let slim = match (&ss, rs) {
+                (Some(x), _) => x.answer.clone(),
+                (None, Some(r)) => describe_proto(r),
+                (None, None) => "not probed".into(),
+            };
+            let verdict = match &ss {
+                _ if !step.ok => Verdict::ProbeError,
+                None => Verdict::Mismatch,
+                Some(x) if x.ok != step.ok => Verdict::Mismatch,
+                Some(x) => judge(&step.answer, sb.as_ref().map(|y| y.answer.as_str()), &x.answer),
+            };
+            checks.push(Check { what, original: step.answer.clone(), slim, verdict });
+        }
+    }
+}
+
+fn describe_proto(r: &ProtoResult) -> String {
+    match &r.error {
+        Some(e) => format!("error: {e}"),
+        None => "no such step".into(),
+    }
+}
+
+fn compare_exec(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport, checks: &mut Vec<Check>) {
     for (i, ea) in a.exec.iter().enumerate() {
         let what = format!("{} {}", ea.source, crate::run::exec::display_argv(&ea.command));
+        let failed = ea.exit_code != Some(0);
         let Some(es) = s.exec.get(i) else {
-            checks.push(Check {
-                what,
-                original: describe_exit(ea.exit_code),
-                slim: "not run".into(),
-                verdict: Verdict::Mismatch,
-            });
+            let verdict = if failed { Verdict::ProbeError } else { Verdict::Mismatch };
+            checks.push(Check { what, original: describe_exit(ea.exit_code), slim: "not run".into(), verdict });
             continue;
         };
         let eb = b.and_then(|b| b.exec.get(i));
-        let verdict = if ea.exit_code != es.exit_code {
+        let verdict = if failed {
+            Verdict::ProbeError
+        } else if ea.exit_code != es.exit_code {
             Verdict::Mismatch
         } else {
             judge(&ea.output, eb.map(|e| e.output.as_str()), &es.output)
@@ -207,6 +290,15 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
             slim: format!("{}: {}", describe_exit(es.exit_code), short(es.output.as_bytes())),
             verdict,
         });
+    }
+}
+
+/// How the run ended: a service still running once probed; a batch job's exit code and output.
+fn compare_end(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport, checks: &mut Vec<Check>) {
+    if let Some(state) = &a.after_probes {
+        let slim = s.after_probes.clone().unwrap_or_else(|| "did not get that far".into());
+        let verdict = if slim == *state { Verdict::Match } else { Verdict::Mismatch };
+        checks.push(Check { what: "after the probes".into(), original: state.clone(), slim, verdict });
     }
     if a.exited_by_itself {
         let code = |r: &TraceReport| describe_exit(r.exit_code);
@@ -223,7 +315,27 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
             verdict: judge(&a.stdout, b.map(|b| b.stdout.as_str()), &s.stdout),
         });
     }
-    checks
+}
+
+/// The probes that failed on a run: what a verify cannot judge by.
+pub fn probe_errors(r: &TraceReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in r.http.iter().filter(|p| http_failed(p)) {
+        out.push(format!("{} {} on port {}: {}", p.method, p.path, p.port, status_of(p)));
+    }
+    for p in &r.proto {
+        if let Some(e) = &p.error {
+            out.push(format!("{} on port {}: {e}", p.proto, p.port));
+        }
+        for step in p.steps.iter().filter(|s| !s.ok) {
+            out.push(format!("{} on port {}: {} answered {}", p.proto, p.port, step.ask, step.answer));
+        }
+    }
+    for e in r.exec.iter().filter(|e| e.exit_code != Some(0)) {
+        let (what, how) = (crate::run::exec::display_argv(&e.command), describe_exit(e.exit_code));
+        out.push(format!("{} `{what}`: {how}: {}", e.source, short(e.output.as_bytes())));
+    }
+    out
 }
 
 fn status_of(p: &crate::run::http::ProbeResult) -> String {
@@ -246,20 +358,22 @@ pub struct Missing {
 }
 
 /// The slim run's failed lookups that the original image would have satisfied.
+/// A file the app failed to create (a lock file, a socket) names its directory instead: missing
+/// when the original has it and the slim image does not. The runtime's own mounts (/proc,
+/// /sys, /dev) are never image content.
 pub fn missing_files(slim_run: &Touched, original: &FileIndex, slim_keep: &KeepSet) -> Vec<Missing> {
-    slim_run
-        .missing
-        .iter()
-        .filter_map(|(path, t)| {
-            let r = resolve(original, path, "/", true).ok()?;
-            (!slim_keep.contains(&r.path)).then(|| Missing {
-                path: path.clone(),
-                resolved: r.path,
-                how: t.how.to_owned(),
-                by: t.by.clone(),
-            })
-        })
-        .collect()
+    let mut out: Vec<Missing> = Vec::new();
+    let runtime_mount = |p: &str| ["/proc", "/sys", "/dev"].iter().any(|m| p == *m || p.starts_with(&format!("{m}/")));
+    let looked_up = slim_run.missing.iter().map(|(p, t)| (p.clone(), t));
+    let dirs = slim_run.create_failed.iter().map(|(p, t)| (crate::image::entry::parent(p).to_owned(), t));
+    for (wanted, t) in looked_up.chain(dirs).filter(|(p, _)| !runtime_mount(p) && p != "/") {
+        let Ok(r) = resolve(original, &wanted, "/", true) else { continue };
+        if slim_keep.contains(&r.path) || out.iter().any(|m| m.path == wanted) {
+            continue;
+        }
+        out.push(Missing { path: wanted, resolved: r.path, how: t.how.to_owned(), by: t.by.clone() });
+    }
+    out
 }
 
 /// One verify round: what the slim image of that round did, and what the next round adds.
@@ -270,12 +384,66 @@ pub struct Round {
     pub checks: Vec<Check>,
     pub missing: Vec<Missing>,
     pub added: Vec<String>,
+    /// The slim container's last output, when it failed or ended while the original ran on.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub slim_logs: String,
+}
+
+/// The slim run's last output, worth showing when it failed or ended early.
+pub fn failure_logs(original: &TraceReport, slim: &TraceReport) -> String {
+    let ended = original.after_probes.as_deref() == Some("running") && slim.after_probes.as_deref() != Some("running");
+    if slim.failure.is_none() && !ended {
+        return String::new();
+    }
+    let lines: Vec<&str> = slim.logs_tail.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
+    /// Behaves like the original: no mismatch, nothing missing, and something was compared.
     pub ok: bool,
+    pub outcome: Outcome,
     pub rounds: Vec<Round>,
+}
+
+impl VerifyReport {
+    pub fn new(rounds: Vec<Round>) -> VerifyReport {
+        let outcome = rounds.last().map(|r| outcome(&r.checks, &r.missing)).unwrap_or(Outcome::ComparedNothing);
+        VerifyReport { ok: outcome == Outcome::Behaves, outcome, rounds }
+    }
+
+    /// The one line that sums it up.
+    pub fn verdict_line(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Behaves => "the slim image behaves like the original",
+            Outcome::Differs => "MISMATCH",
+            Outcome::ComparedNothing => {
+                "NOTHING COMPARED: every probe failed on the original, so nothing shows the slim image works"
+            }
+        }
+    }
+}
+
+/// How a round's checks came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Something was compared, all of it matched, nothing is missing.
+    Behaves,
+    Differs,
+    /// Every check was a probe error: nothing was compared.
+    ComparedNothing,
+}
+
+pub fn outcome(checks: &[Check], missing: &[Missing]) -> Outcome {
+    if checks.iter().any(|c| !c.verdict.ok()) || !missing.is_empty() {
+        Outcome::Differs
+    } else if checks.iter().any(|c| c.verdict.matched()) {
+        Outcome::Behaves
+    } else {
+        Outcome::ComparedNothing
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +496,38 @@ mod tests {
         let checks = compare(&ran(Some(137)), None, &ran(Some(137)));
         assert_eq!(checks[0].original, "killed by signal 9: x");
         assert_eq!(Verdict::MatchNormalized.to_string(), "match (run-dependent parts masked)");
+    }
+
+    #[test]
+    fn a_missing_directory_is_named_by_the_file_the_app_wanted_in_it() {
+        use crate::image::layer::{scan_layer, tests::layer_tar};
+        use sensor::event::{Event, FileAccess, FileOp, Proc};
+        let tar = layer_tar(&[("run/postgresql/", 'd', ""), ("var/run", 'l', "/run"), ("proc/", 'd', "")]);
+        let mut original = FileIndex::new();
+        original.apply_layer(scan_layer(&tar[..], 0, "t", &[]).unwrap(), None);
+        let mut slim_run = Touched::default();
+        let lookups = [("/var/run/postgresql/.s.PGSQL.5432.lock", 0o100), ("/proc/nonexistent", 0o100)];
+        let lookups = lookups.into_iter().chain([("/nowhere/x", 0o100), ("/run/postgresql/x.conf", 0)]);
+        for (path, flags) in lookups {
+            slim_run.add(&Event::File(FileAccess {
+                proc: Proc { pid: 1, tid: 1, comm: "postgres".into(), mnt_ns: 1, ts_ns: 0 },
+                op: FileOp::Open,
+                syscall: "openat",
+                path: Some(path.into()),
+                abs: Some(path.into()),
+                path2: None,
+                abs2: None,
+                dirfd: -100,
+                flags,
+                mode: 0,
+                result: -2,
+                incomplete: false,
+            }));
+        }
+        let slim_keep = KeepSet::of_paths(&["/var/run".to_owned()]);
+        let missing = missing_files(&slim_run, &original, &slim_keep);
+        let found: Vec<(&str, &str)> = missing.iter().map(|m| (m.path.as_str(), m.resolved.as_str())).collect();
+        assert_eq!(found, [("/var/run/postgresql", "/run/postgresql")], "a plain lookup names no directory");
     }
 
     #[test]

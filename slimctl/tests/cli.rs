@@ -71,3 +71,11 @@ fn with_json_a_failure_is_json_too_with_its_causes() {
     let causes = v["error"]["causes"].as_array().unwrap();
     assert!(causes.iter().any(|c| c.as_str().unwrap().contains("/nonexistent/slimctl-test.sock")), "{v}");
 }
+
+#[test]
+fn an_unknown_probe_protocol_is_a_usage_error_listing_the_known_ones() {
+    let out = slimctl(&["build", "app:1", "--probe-proto", "5432:nosuch"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown protocol \"nosuch\"") && err.contains("redis, postgres, mysql, memcached"), "{err}");
+}

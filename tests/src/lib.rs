@@ -80,11 +80,12 @@ pub fn assert_clear_error(out: &Output, code: i32, needles: &[&str]) {
 }
 
 /// Asserts a failure whose message may run over several lines (a traced run appends the
-/// container's last output): exit code, starts with slimctl's error line, no panic, needles.
+/// container's last output, and notes may come before it): exit code, slimctl's error line, no
+/// panic, needles.
 pub fn assert_error_mentions(out: &Output, code: i32, needles: &[&str]) {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "exit code; stderr: {err}");
-    assert!(err.trim_start().starts_with("slimctl: error: "), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("slimctl: error: ")), "{err}");
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
     for n in needles {
         assert!(err.contains(n), "stderr should mention {n:?}: {err}");

@@ -1,6 +1,7 @@
 //! Commands and their exit codes.
 
 mod build;
+mod checks;
 mod diff;
 mod profile;
 mod ruleargs;

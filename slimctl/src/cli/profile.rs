@@ -33,7 +33,7 @@ pub async fn run(args: &ProfileArgs, work: &super::WorkDir) -> Result<u8, Failur
     let image = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false, &[])).await??;
     let has_shell = slimctl::select::resolve::resolve(&image.index, "/bin/sh", "/", true).is_ok();
     let traced = trace_run(&docker, &image.config, &args.run.spec(&image.config.digest)?, &plan, has_shell).await?;
-    let profile = Profile::from_run(&args.image, &image.config.digest, &traced);
+    let profile = Profile::from_run(&args.image, &image.config.digest, &traced, &plan);
     match &args.output {
         Some(path) => {
             super::build::write_profile(path, &profile)?;

@@ -54,13 +54,39 @@ pub struct ProbeArgs {
     pub crawl: bool,
     #[arg(long, default_value_t = 100, help_heading = "Probes")]
     pub crawl_limit: usize,
+    /// The protocol of a port that is not on its well-known number (redis 6379, postgres 5432,
+    /// mysql 3306, memcached 11211): PORT:NAME; repeatable.
+    #[arg(long = "probe-proto", value_name = "PORT:NAME", help_heading = "Probes")]
+    pub proto_probes: Vec<slimctl::run::proto::ProtoProbe>,
+    /// A line-protocol probe: send SEND to PORT and expect EXPECT in the answer
+    /// ('PORT:SEND:EXPECT', escapes \r \n \t \: \xHH; empty SEND waits for a greeting); repeatable.
+    #[arg(long = "tcp-probe", value_name = "PORT:SEND:EXPECT", help_heading = "Probes")]
+    pub tcp_probes: Vec<slimctl::run::proto::TcpProbe>,
+    /// User for protocol probes (default: the image's POSTGRES_USER, MYSQL_USER..., else the
+    /// protocol's usual admin).
+    #[arg(long, value_name = "NAME", help_heading = "Probes")]
+    pub probe_user: Option<String>,
+    /// Password for protocol probes (default: the image's POSTGRES_PASSWORD, MYSQL_ROOT_PASSWORD,
+    /// REDIS_PASSWORD...).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "SLIMCTL_PROBE_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Probes"
+    )]
+    pub probe_password: Option<String>,
+    /// Database for protocol probes (default: the image's POSTGRES_DB, MYSQL_DATABASE...).
+    #[arg(long, value_name = "NAME", help_heading = "Probes")]
+    pub probe_database: Option<String>,
     /// Run a command inside the container while it is traced (through /bin/sh when the image has one); repeatable.
     #[arg(long = "exec", value_name = "CMD", help_heading = "Probes")]
     pub exec: Vec<String>,
     /// Do not run the image's HEALTHCHECK command as a probe.
     #[arg(long, help_heading = "Probes")]
     pub no_healthcheck: bool,
-    /// Seconds to wait for the first answer on each port.
+    /// Seconds to wait for the app to be ready (every exposed port listening) and for each probe
+    /// to succeed.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", help_heading = "Probes")]
     pub probe_timeout: u64,
     /// When tracing ends: probe, exit, timeout:SECONDS, signal (SIGUSR1). Default: probe when there
@@ -120,6 +146,13 @@ impl ProbeArgs {
             crawl: self.crawl,
             crawl_limit: self.crawl_limit,
             exec: self.exec.iter().cloned().map(slimctl::run::exec::ExecProbe::Shell).collect(),
+            proto_probes: self.proto_probes.clone(),
+            tcp_probes: self.tcp_probes.clone(),
+            credentials: slimctl::run::proto::Credentials {
+                user: self.probe_user.clone(),
+                password: self.probe_password.clone(),
+                database: self.probe_database.clone(),
+            },
             healthcheck: !self.no_healthcheck,
             probe_timeout: Duration::from_secs(self.probe_timeout),
             continue_after: self.continue_after.clone(),

@@ -1,11 +1,13 @@
 //! `slimctl verify ORIGINAL SLIM`: run both with the same probes and compare.
 use super::runargs::{ProbeArgs, RunArgs};
-use super::{open_source, table, Failure, EXIT_OK, EXIT_VERIFY};
+use super::{open_source, Failure, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
 use slimctl::image::{Image, ImageRef};
 use slimctl::run::traced::ProbePlan;
 use slimctl::select::resolve::resolve;
 use slimctl::select::KeepSet;
-use slimctl::verify::{compare, missing_files, Round, Runner, VerifyReport};
+use slimctl::verify::{
+    compare, failure_logs, missing_files, probe_errors, Outcome, Round, Runner, Verdict, VerifyReport,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -23,6 +25,10 @@ pub struct VerifyArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Exit 6 when a probe fails on the original (by default a probe error is reported and
+    /// proves nothing either way).
+    #[arg(long)]
+    pub strict_probes: bool,
 }
 
 pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure> {
@@ -57,19 +63,33 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
     // Missing: looked up by the slim run, absent from the slim image, present in the original.
     let slim_paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
     let missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
-    let ok = checks.iter().all(|c| c.verdict.ok()) && missing.is_empty();
-    let round = Round { round: 0, slim_bytes: slim.index.visible_bytes(), checks, missing, added: Vec::new() };
-    let report = VerifyReport { ok, rounds: vec![round] };
+    let slim_logs = failure_logs(&first.report, &slim_run.report);
+    let slim_bytes = slim.index.visible_bytes();
+    let round = Round { round: 0, slim_bytes, checks, missing, added: Vec::new(), slim_logs };
+    let report = VerifyReport::new(vec![round]);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
         print_report(&report.rounds[0]);
     }
-    if !ok {
-        eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original);
-        return Ok(EXIT_VERIFY);
+    for e in probe_errors(&first.report) {
+        eprintln!("warning: probe error (failed on the original): {e}");
     }
-    Ok(EXIT_OK)
+    match report.outcome {
+        Outcome::Behaves if args.strict_probes && !probe_errors(&first.report).is_empty() => {
+            eprintln!("slimctl: error: probes failed on the original (--strict-probes)");
+            Ok(EXIT_PROBE)
+        }
+        Outcome::Behaves => Ok(EXIT_OK),
+        Outcome::Differs => {
+            eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original);
+            Ok(EXIT_VERIFY)
+        }
+        Outcome::ComparedNothing => {
+            eprintln!("slimctl: error: {}", report.verdict_line());
+            Ok(EXIT_PROBE)
+        }
+    }
 }
 
 /// A seccomp profile for the slim run: it must at least be JSON.
@@ -82,15 +102,15 @@ fn read_seccomp(f: &std::path::Path) -> Result<String, Failure> {
 }
 
 fn print_report(round: &Round) {
-    let rows: Vec<Vec<String>> = round
-        .checks
-        .iter()
-        .map(|c| vec![c.what.clone(), c.original.clone(), c.slim.clone(), c.verdict.to_string()])
-        .collect();
-    print!("{}", table::render(&["check", "original", "slim", "verdict"], &rows));
+    super::checks::print_round(round);
     for m in &round.missing {
         println!("missing in the slim image: {} ({} by {}; in the original as {})", m.path, m.how, m.by, m.resolved);
     }
-    let matched = round.checks.iter().filter(|c| c.verdict.ok()).count();
-    println!("{matched}/{} checks match; {} missing file(s)", round.checks.len(), round.missing.len());
+    let matched = round.checks.iter().filter(|c| c.verdict.matched()).count();
+    let errors = round.checks.iter().filter(|c| c.verdict == Verdict::ProbeError).count();
+    println!(
+        "{matched}/{} checks match, {errors} probe error(s); {} missing file(s)",
+        round.checks.len(),
+        round.missing.len()
+    );
 }

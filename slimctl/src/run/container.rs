@@ -195,10 +195,16 @@ impl Container {
         self.wait(Duration::from_secs(10)).await
     }
 
+    /// The host pid of the container's init process, while it runs.
+    pub async fn init_pid(&self) -> Result<Option<u32>, RunError> {
+        let info =
+            self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        Ok(info.state.and_then(|s| s.pid).filter(|p| *p > 0).and_then(|p| u32::try_from(p).ok()))
+    }
+
     /// Whether the container's init process has a handler for `signal` (None: unknown).
     async fn init_catches(&self, signal: &str) -> Option<bool> {
-        let info = self.docker.inspect_container(&self.id, None).await.ok()?;
-        let pid = info.state?.pid.filter(|p| *p > 0)?;
+        let pid = self.init_pid().await.ok().flatten()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?.trim();
         let mask = u64::from_str_radix(caught, 16).ok()?;

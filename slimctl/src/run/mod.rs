@@ -3,7 +3,11 @@
 pub mod cleanup;
 pub mod container;
 pub mod exec;
+pub mod exercise;
 pub mod http;
+pub mod plan;
+pub mod proto;
+pub mod ready;
 pub mod touched;
 pub mod traced;
 

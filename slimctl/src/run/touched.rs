@@ -37,6 +37,9 @@ pub struct Touched {
     pub written_in: BTreeMap<String, Touch>,
     /// Paths looked up and not found (ENOENT/ENOTDIR): what a slim image may be missing.
     pub missing: BTreeMap<String, Touch>,
+    /// Paths that could not be created because their directory was not there (ENOENT): the
+    /// directory is what a slim image may be missing.
+    pub create_failed: BTreeMap<String, Touch>,
     /// Commands executed, in order: argv.
     pub commands: Vec<Vec<String>>,
     pids: BTreeSet<u32>,
@@ -113,8 +116,12 @@ impl Touched {
                 f.op,
                 FileOp::Open | FileOp::ExecAttempt | FileOp::Stat | FileOp::Access | FileOp::Readlink | FileOp::Chdir
             );
-            if lookup && (f.result == -ENOENT || f.result == -ENOTDIR) {
-                if let Some(abs) = f.abs.as_deref() {
+            let creation = matches!(f.op, FileOp::Mkdir | FileOp::Mknod | FileOp::Symlink)
+                || (f.op == FileOp::Open && f.creates());
+            if let Some(abs) = f.abs.as_deref() {
+                if creation && f.result == -ENOENT {
+                    first_use(&mut self.create_failed, abs, op_name(f.op), p);
+                } else if lookup && (f.result == -ENOENT || f.result == -ENOTDIR) {
                     first_use(&mut self.missing, abs, op_name(f.op), p);
                 }
             }

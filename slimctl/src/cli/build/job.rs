@@ -4,7 +4,7 @@
 
 use super::summary::finish;
 use super::BuildArgs;
-use crate::cli::{open_source, Failure, WorkDir, EXIT_OK, EXIT_VERIFY};
+use crate::cli::{open_source, Failure, WorkDir, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
 use slimctl::build::{build_from, BuildPlan, BuildReport, Built, Stages};
 use slimctl::error::ErrorClass;
 use slimctl::image::{Image, ImageRef, ImageSource};
@@ -14,7 +14,7 @@ use slimctl::run::http::HttpProbe;
 use slimctl::run::traced::{trace_run, ProbePlan, TraceReport};
 use slimctl::select::resolve::resolve;
 use slimctl::select::{rules, Reason, Seed, SelectPlan};
-use slimctl::verify::{compare, missing_files, Round, Runner, VerifyReport};
+use slimctl::verify::{compare, failure_logs, missing_files, outcome, Outcome, Round, Runner, VerifyReport};
 use slimctl::write::output::{load_into_engine, write_docker_archive, write_oci_dir};
 use slimctl::write::Output;
 use std::collections::BTreeSet;
@@ -160,7 +160,7 @@ impl<'a> Job<'a> {
         super::summary::warn_probes(&traced.report);
         self.plan.select.seeds = traced.touched.seeds();
         if let Some(path) = &self.args.save_profile {
-            let profile = Profile::from_run(&self.args.image, &self.original.config.digest, &traced);
+            let profile = Profile::from_run(&self.args.image, &self.original.config.digest, &traced, probes);
             super::write_profile(path, &profile)?;
         }
         let replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
@@ -284,8 +284,8 @@ impl<'a> Job<'a> {
             let checks = compare(first, second_original.as_ref(), &slim_run.report);
             let missing = missing_files(&slim_run.touched, &self.original.index, &built.closure.keep);
             self.stages.since("verify", started);
-            let ok = checks.iter().all(|c| c.verdict.ok());
-            let added = if ok && missing.is_empty() || self.args.no_fix || round >= self.args.max_rounds {
+            let differs = outcome(&checks, &missing) == Outcome::Differs;
+            let added = if !differs || self.args.no_fix || round >= self.args.max_rounds {
                 Vec::new()
             } else {
                 let seeded: std::collections::HashSet<&str> =
@@ -293,13 +293,18 @@ impl<'a> Job<'a> {
                 missing.iter().map(|m| m.path.clone()).filter(|p| !seeded.contains(p.as_str())).collect::<Vec<_>>()
             };
             let slim_bytes = built.slim.layer.content_bytes;
-            rounds.push(Round { round, slim_bytes, checks, missing: missing.clone(), added: added.clone() });
+            let slim_logs = failure_logs(first, &slim_run.report);
+            rounds.push(Round { round, slim_bytes, checks, missing: missing.clone(), added: added.clone(), slim_logs });
             if added.is_empty() {
                 for old in superseded {
                     remove_image(self.engine(), &old).await;
                 }
-                let report = VerifyReport { ok: ok && missing.is_empty(), rounds };
-                let code = if report.ok { EXIT_OK } else { EXIT_VERIFY };
+                let report = VerifyReport::new(rounds);
+                let code = match report.outcome {
+                    Outcome::Behaves => EXIT_OK,
+                    Outcome::Differs => EXIT_VERIFY,
+                    Outcome::ComparedNothing => EXIT_PROBE,
+                };
                 return self.report(&built, observed.trace, Some(report), code);
             }
             // Self-healing: what the slim image looked for and the original has goes in, with its closure.

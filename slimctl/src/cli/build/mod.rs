@@ -86,6 +86,10 @@ pub struct BuildArgs {
     /// Also save the traced run as a profile, for later `--from-profile` builds.
     #[arg(long, value_name = "FILE")]
     pub save_profile: Option<PathBuf>,
+    /// Exit 6 when a probe fails on the original (by default a probe error is reported and
+    /// proves nothing either way).
+    #[arg(long)]
+    pub strict_probes: bool,
     /// Most self-healing rounds.
     #[arg(long, default_value_t = 3)]
     pub max_rounds: u32,

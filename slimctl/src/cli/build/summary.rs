@@ -2,31 +2,19 @@
 //! the JSON report) at the end, and the CI gates' verdict.
 
 use super::BuildArgs;
-use crate::cli::{table, Failure, EXIT_CI_GATE, EXIT_VERIFY};
+use crate::cli::{table, Failure, EXIT_CI_GATE, EXIT_PROBE, EXIT_VERIFY};
 use slimctl::build::BuildReport;
 use slimctl::run::describe_exit;
-use slimctl::run::exec::display_argv;
 use slimctl::run::traced::TraceReport;
 use slimctl::select::Reason;
 use slimctl::units::human_bytes;
-use slimctl::verify::VerifyReport;
+use slimctl::verify::{probe_errors, Verdict, VerifyReport};
 
-/// Probes that failed while traced: the trace may then miss what a working answer needs.
+/// Probes that failed on the original while traced: the trace may miss what a working answer
+/// needs, and verify cannot judge by them.
 pub fn warn_probes(r: &TraceReport) {
-    for p in r.http.iter().filter(|p| p.status.is_some_and(|s| s >= 500) || p.error.is_some()) {
-        match (p.status, &p.error) {
-            (Some(st), _) => {
-                eprintln!("warning: {} {} on port {} answered {st} while traced", p.method, p.path, p.port)
-            }
-            (None, Some(e)) => {
-                eprintln!("warning: {} {} on port {} failed while traced: {e}", p.method, p.path, p.port)
-            }
-            _ => {}
-        }
-    }
-    for e in r.exec.iter().filter(|e| e.exit_code != Some(0)) {
-        let (what, how) = (display_argv(&e.command), describe_exit(e.exit_code));
-        eprintln!("warning: {} probe `{what}` ended with {how} while traced", e.source);
+    for e in probe_errors(r) {
+        eprintln!("warning: probe error (failed on the original while traced): {e}");
     }
 }
 
@@ -57,6 +45,15 @@ pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Fa
             );
             code = code.max(EXIT_CI_GATE);
         }
+    }
+    // Verify's judgement when there is one (the same probes, replayed), else the traced run's.
+    let failed_probes = match report.verify.as_ref().and_then(|v| v.rounds.last()) {
+        Some(round) => round.checks.iter().filter(|c| c.verdict == Verdict::ProbeError).count(),
+        None => report.trace.as_ref().map(probe_errors).unwrap_or_default().len(),
+    };
+    if args.strict_probes && failed_probes > 0 {
+        eprintln!("slimctl: error: {failed_probes} probe(s) failed on the original (--strict-probes)");
+        code = code.max(EXIT_PROBE);
     }
     if code == EXIT_VERIFY {
         eprintln!(
@@ -116,6 +113,15 @@ fn trace_line(t: &TraceReport) -> String {
         let answered = t.http.iter().filter(|p| p.answered()).count();
         line.push_str(&format!("; HTTP probes answered {answered}/{}", t.http.len()));
     }
+    if !t.ready.is_empty() {
+        let ports: Vec<String> =
+            t.ready.iter().map(|r| format!("{} after {:.1} s", r.port, r.ms as f64 / 1000.0)).collect();
+        line.push_str(&format!("; listening on {}", ports.join(", ")));
+    }
+    if !t.proto.is_empty() {
+        let ok = t.proto.iter().filter(|p| p.ok()).count();
+        line.push_str(&format!("; protocol probes ok {ok}/{}", t.proto.len()));
+    }
     if !t.exec.is_empty() {
         let ok = t.exec.iter().filter(|e| e.exit_code == Some(0)).count();
         line.push_str(&format!("; exec probes ok {ok}/{}", t.exec.len()));
@@ -129,14 +135,7 @@ fn trace_line(t: &TraceReport) -> String {
 /// The last round's checks as a table, and what each round found missing and added.
 fn print_verify(v: &VerifyReport) {
     if let Some(last) = v.rounds.last() {
-        let rows: Vec<Vec<String>> = last
-            .checks
-            .iter()
-            .map(|c| vec![c.what.clone(), c.original.clone(), c.slim.clone(), c.verdict.to_string()])
-            .collect();
-        if !rows.is_empty() {
-            print!("{}", table::render(&["verify", "original", "slim", "verdict"], &rows));
-        }
+        crate::cli::checks::print_round(last);
     }
     for round in &v.rounds {
         for m in &round.missing {
@@ -146,5 +145,11 @@ fn print_verify(v: &VerifyReport) {
             println!("round {}: added {} path(s) and rebuilt", round.round, round.added.len());
         }
     }
-    println!("verify: {}", if v.ok { "the slim image behaves like the original" } else { "MISMATCH" });
+    let errors = v.rounds.last().map(|r| r.checks.iter().filter(|c| c.verdict == Verdict::ProbeError).count());
+    match errors.unwrap_or(0) {
+        0 => println!("verify: {}", v.verdict_line()),
+        n => {
+            println!("verify: {} ({n} probe error(s): failed on the original, so they prove nothing)", v.verdict_line())
+        }
+    }
 }

@@ -1,0 +1,392 @@
+//! Exercising the running target, step by step: start it, wait until it is ready (listening on
+//! every exposed port, each port's protocol known), probe each port in its protocol, run the
+//! commands, then either stop (a service) or wait for it to finish (a batch job).
+
+use super::container::{Container, RunSpec};
+use super::exec::{self, ExecResult};
+use super::http::{self, HttpProbe, ProbeResult};
+use super::plan::{ContinueAfter, ProbePlan};
+use super::proto::{self, Credentials, ProtoResult};
+use super::ready::{listening_ports, sniff_http, PortKind, PortReady, Sniffed};
+use super::traced::TraceError;
+use crate::image::config::ImageConfig;
+use crate::run::describe_exit;
+use indicatif::ProgressBar;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long a port that accepted a connection may stay silent after GET / before slimctl
+/// decides it does not speak HTTP.
+const HTTP_SILENCE: Duration = Duration::from_secs(10);
+
+/// How long, at least, the other exposed ports get once one port listens.
+const PORT_GRACE: Duration = Duration::from_secs(5);
+
+/// What the exercise got.
+#[derive(Debug, Default)]
+pub struct Exercised {
+    pub ready: Vec<PortReady>,
+    pub http: Vec<ProbeResult>,
+    pub proto: Vec<ProtoResult>,
+    pub exec: Vec<ExecResult>,
+    pub probe_seconds: f64,
+    /// The container ended by itself (a run to completion).
+    pub exited: bool,
+    /// For a service: whether it was still running once probed ("running", or how it ended).
+    pub after_probes: Option<String>,
+}
+
+/// One port, published and ready.
+struct Port {
+    port: u16,
+    host_port: u16,
+    kind: PortKind,
+}
+
+pub async fn exercise(
+    c: &Container,
+    config: &ImageConfig,
+    spec: &RunSpec,
+    plan: &ProbePlan,
+    ports: &[u16],
+    has_shell: bool,
+) -> Result<Exercised, TraceError> {
+    // Under verify, a slim image that cannot even start is a finding, not an error.
+    c.start().await.map_err(|e| if plan.lenient { TraceError::Probe(e.to_string()) } else { e.into() })?;
+    let started = Instant::now();
+    let bar = crate::progress::spinner("waiting for the container to be ready");
+    let after = plan.after(ports);
+    let mut out = Exercised::default();
+    if after != ContinueAfter::Exit {
+        let (ready, report) = wait_ready(c, plan, ports, started, &bar).await?;
+        out.ready = report;
+        out.http = http_probes(c, plan, &ready, &bar).await?;
+        out.proto = proto_probes(plan, &ready, &env(config, spec), &bar).await?;
+        out.exec = exec_probes(c, plan, has_shell, &bar).await?;
+    } else {
+        for probe in &plan.exec {
+            out.exec.push(exec::run(c, probe.argv(has_shell), "exec", plan.request_timeout).await?);
+        }
+    }
+    if plan.healthcheck && (after != ContinueAfter::Exit || plan.continue_after.is_some()) {
+        if let Some(test) = config.healthcheck() {
+            bar.set_message("healthcheck");
+            out.exec.push(exec::run(c, exec::healthcheck_argv(&test), "healthcheck", plan.request_timeout).await?);
+        }
+    }
+    if after != ContinueAfter::Exit {
+        out.after_probes = Some(match c.exit_code().await? {
+            None => "running".into(),
+            Some(code) => describe_exit(Some(code)),
+        });
+    }
+    out.exited = continue_after(c, plan, after, &bar).await?;
+    bar.finish_and_clear();
+    out.probe_seconds = started.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// The environment the container runs with: the image's, then the run's overrides.
+fn env(config: &ImageConfig, spec: &RunSpec) -> Vec<String> {
+    config.env().into_iter().chain(spec.env.iter().cloned()).collect()
+}
+
+/// Waits until every exposed port listens (or the container exits, or the probe timeout
+/// passes), then learns what each speaks.
+async fn wait_ready(
+    c: &Container,
+    plan: &ProbePlan,
+    ports: &[u16],
+    started: Instant,
+    bar: &ProgressBar,
+) -> Result<(Vec<Port>, Vec<PortReady>), TraceError> {
+    let deadline = started + plan.probe_timeout;
+    // A replay waits for the ports the original listened on, not for the ones it never opened.
+    let known: Vec<u16> = ports.iter().copied().filter(|p| plan.port_kinds.contains_key(p)).collect();
+    let ports = if plan.port_kinds.is_empty() { ports } else { &known[..] };
+    let mut host_ports = BTreeMap::new();
+    for &p in ports {
+        match c.host_port(p).await? {
+            Some(hp) => host_ports.insert(p, hp),
+            None => {
+                if let Some(code) = c.exit_code().await? {
+                    return Err(TraceError::Probe(format!(
+                        "the container ended ({}) before listening on port {p} (right after starting)",
+                        describe_exit(Some(code))
+                    )));
+                }
+                return Err(TraceError::Probe(format!("port {p} was not published by the engine")));
+            }
+        };
+    }
+    let mut listening_at: BTreeMap<u16, u64> = BTreeMap::new();
+    while listening_at.len() < ports.len() {
+        let listening = match c.init_pid().await? {
+            Some(pid) => listening_ports(pid).unwrap_or_default(),
+            None => Default::default(),
+        };
+        for &p in ports.iter().filter(|p| listening.contains(p)) {
+            listening_at.entry(p).or_insert(started.elapsed().as_millis() as u64);
+        }
+        if listening_at.len() == ports.len() {
+            break;
+        }
+        let waiting: Vec<String> = ports.iter().filter(|p| !listening_at.contains_key(p)).map(u16::to_string).collect();
+        if let Some(code) = c.exit_code().await? {
+            return Err(TraceError::Probe(format!(
+                "the container ended ({}) before listening on port {}",
+                describe_exit(Some(code)),
+                waiting.join(", ")
+            )));
+        }
+        // An image may expose a port its app never opens (inherited from a base image): once one
+        // port listens, the others get as long again as it took (5 s at least), not the whole
+        // probe timeout.
+        if let Some(first) = listening_at.values().min() {
+            let grace = Duration::from_millis(*first).max(PORT_GRACE);
+            if started.elapsed() >= Duration::from_millis(*first) + grace {
+                if !plan.lenient {
+                    eprintln!(
+                        "slimctl: port {} is exposed but nothing listened on it ({} s after the first port); probing \
+                         the ports that listen",
+                        waiting.join(", "),
+                        grace.as_secs()
+                    );
+                }
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(TraceError::Probe(format!(
+                "the container never listened on port {} within {} s; the app may listen on another port or \
+                 need longer to start (--probe-timeout)",
+                waiting.join(", "),
+                plan.probe_timeout.as_secs()
+            )));
+        }
+        bar.set_message(format!("waiting for port {} to listen", waiting.join(", ")));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    host_ports.retain(|p, _| listening_at.contains_key(p));
+    let (mut ready, mut report) = (Vec::new(), Vec::new());
+    for (port, host_port) in host_ports {
+        let kind = port_kind(plan, port, host_port, bar).await?;
+        ready.push(Port { port, host_port, kind });
+        report.push(PortReady { port, kind, ms: listening_at[&port] });
+    }
+    Ok((ready, report))
+}
+
+/// What a listening port speaks: as known beforehand (a replay), as the user said, by its
+/// well-known number, or by what it answers to GET /.
+async fn port_kind(plan: &ProbePlan, port: u16, host_port: u16, bar: &ProgressBar) -> Result<PortKind, TraceError> {
+    if let Some(kind) = plan.port_kinds.get(&port) {
+        return Ok(*kind);
+    }
+    if let Some(p) = plan.proto_probes.iter().find(|p| p.port == port) {
+        return Ok(p.proto.into());
+    }
+    if plan.http_probes.iter().any(|p| p.port == Some(port)) {
+        return Ok(PortKind::Http);
+    }
+    if let Some(p) = proto::Proto::well_known(port) {
+        if !plan.lenient {
+            eprintln!("slimctl: port {port}: {p} (its well-known port); probing with {}", p.steps());
+        }
+        return Ok(p.into());
+    }
+    if !plan.http {
+        return Ok(PortKind::Other);
+    }
+    bar.set_message(format!("port {port}: does it speak HTTP?"));
+    let sniffed = tokio::task::spawn_blocking(move || sniff_http(host_port, HTTP_SILENCE))
+        .await
+        .map_err(|e| TraceError::Probe(e.to_string()))?;
+    Ok(match sniffed {
+        Sniffed::Http => PortKind::Http,
+        Sniffed::NotHttp(why) => {
+            if !plan.lenient {
+                let how =
+                    if plan.tcp_probes.iter().any(|t| t.port == port) { "its --tcp-probe" } else { "readiness alone" };
+                eprintln!(
+                    "slimctl: port {port} accepts connections but does not speak HTTP ({why}); probing it with {how} \
+                     (name its protocol with --probe-proto {port}:NAME)"
+                );
+            }
+            PortKind::Other
+        }
+    })
+}
+
+/// HTTP probes on the ports that speak HTTP: the first is retried until the app answers (it may
+/// listen before it serves), then the rest, then the crawl.
+async fn http_probes(
+    c: &Container,
+    plan: &ProbePlan,
+    ports: &[Port],
+    bar: &ProgressBar,
+) -> Result<Vec<ProbeResult>, TraceError> {
+    let mut results = Vec::new();
+    let mut host_ports = BTreeMap::new();
+    for p in ports.iter().filter(|p| p.kind == PortKind::Http) {
+        host_ports.insert(p.port, p.host_port);
+        let (port, hp) = (p.port, p.host_port);
+        let explicit: Vec<HttpProbe> = plan.http_probes.iter().filter(|h| h.port == Some(port)).cloned().collect();
+        let portless: Vec<HttpProbe> = plan.http_probes.iter().filter(|h| h.port.is_none()).cloned().collect();
+        let probes = match (explicit.is_empty(), portless.is_empty()) {
+            (false, _) => explicit,
+            (true, false) => portless,
+            (true, true) => vec![HttpProbe::get("/")],
+        };
+        let Some(first) = probes.first().cloned() else { continue };
+        bar.set_message(format!("waiting for port {port} to answer {} {}", first.method, first.path));
+        let deadline = Instant::now() + plan.probe_timeout;
+        let answered = loop {
+            let (f, to) = (first.clone(), plan.request_timeout);
+            let r = tokio::task::spawn_blocking(move || http::call(&f, port, hp, to))
+                .await
+                .map_err(|e| TraceError::Probe(e.to_string()))?;
+            if r.answered() {
+                break r;
+            }
+            if let Some(code) = c.exit_code().await? {
+                return Err(TraceError::Probe(format!(
+                    "the container ended ({}) before answering {} {} on port {port}",
+                    describe_exit(Some(code)),
+                    first.method,
+                    first.path
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(TraceError::Probe(format!(
+                    "no answer to {} {} on port {port} within {} s (last error: {}); the app may need longer to \
+                     start (--probe-timeout)",
+                    first.method,
+                    first.path,
+                    plan.probe_timeout.as_secs(),
+                    r.error.unwrap_or_default()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        bar.set_message(format!("probing port {port}"));
+        results.push(answered);
+        for p in probes.into_iter().skip(1) {
+            let to = plan.request_timeout;
+            let r = tokio::task::spawn_blocking(move || http::call(&p, port, hp, to))
+                .await
+                .map_err(|e| TraceError::Probe(e.to_string()))?;
+            results.push(r);
+        }
+    }
+    if plan.crawl && !results.is_empty() {
+        bar.set_message("crawling links");
+        let (start, limit, to) = (results.clone(), plan.crawl_limit, plan.request_timeout);
+        let crawled = tokio::task::spawn_blocking(move || http::crawl(&start, &host_ports, limit, to))
+            .await
+            .map_err(|e| TraceError::Probe(e.to_string()))?;
+        results.extend(crawled);
+    }
+    Ok(results)
+}
+
+/// Protocol probes (built-in protocols by port) and line probes; a server that refuses the
+/// probe's login fails the run with its own words (it will not change its mind).
+async fn proto_probes(
+    plan: &ProbePlan,
+    ports: &[Port],
+    env: &[String],
+    bar: &ProgressBar,
+) -> Result<Vec<ProtoResult>, TraceError> {
+    let mut results = Vec::new();
+    for p in ports {
+        let Some(protocol) = p.kind.proto() else { continue };
+        bar.set_message(format!("probing port {} ({protocol})", p.port));
+        let creds = Credentials::resolve(protocol, &plan.credentials, env);
+        let (port, hp, to, deadline) = (p.port, p.host_port, plan.request_timeout, Instant::now() + plan.probe_timeout);
+        let r = tokio::task::spawn_blocking(move || proto::probe(protocol, port, hp, &creds, to, deadline))
+            .await
+            .map_err(|e| TraceError::Probe(e.to_string()))?;
+        if let (Some(why), false) = (&r.error, plan.lenient) {
+            return Err(TraceError::Probe(format!(
+                "the {protocol} probe on port {port} failed: {why}{}",
+                if why.contains("password") || why.contains("authentication") {
+                    " (give the login with --probe-user/--probe-password/--probe-database)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        results.push(r);
+    }
+    for t in &plan.tcp_probes {
+        let Some(p) = ports.iter().find(|p| p.port == t.port) else { continue };
+        bar.set_message(format!("probing port {} (tcp)", t.port));
+        let (t, hp, to, deadline) = (t.clone(), p.host_port, plan.request_timeout, Instant::now() + plan.probe_timeout);
+        let r = tokio::task::spawn_blocking(move || t.run(hp, to, deadline))
+            .await
+            .map_err(|e| TraceError::Probe(e.to_string()))?;
+        results.push(r);
+    }
+    Ok(results)
+}
+
+/// Commands inside the container, each retried until it succeeds or the probe timeout passes
+/// (the service may still be warming up); the last attempt is what counts.
+async fn exec_probes(
+    c: &Container,
+    plan: &ProbePlan,
+    has_shell: bool,
+    bar: &ProgressBar,
+) -> Result<Vec<ExecResult>, TraceError> {
+    let mut results = Vec::new();
+    for probe in &plan.exec {
+        bar.set_message(format!("exec: {probe}"));
+        let deadline = Instant::now() + plan.probe_timeout;
+        let result = loop {
+            let r = exec::run(c, probe.argv(has_shell), "exec", plan.request_timeout).await?;
+            if r.exit_code == Some(0) || Instant::now() >= deadline || c.exit_code().await?.is_some() {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Waits as --continue-after says. Returns whether the container ended by itself.
+async fn continue_after(
+    c: &Container,
+    plan: &ProbePlan,
+    after: ContinueAfter,
+    bar: &ProgressBar,
+) -> Result<bool, TraceError> {
+    Ok(match after {
+        ContinueAfter::Probe => false,
+        ContinueAfter::Exit => {
+            bar.set_message("running to completion");
+            if c.wait(plan.run_timeout).await?.is_none() {
+                return Err(TraceError::Probe(format!(
+                    "the container was still running after {} s; for a service, expose its port or give probes \
+                     (--http-probe-cmd, --exec); else raise --run-timeout",
+                    plan.run_timeout.as_secs()
+                )));
+            }
+            true
+        }
+        ContinueAfter::Timeout(d) => {
+            bar.set_message(format!("tracing for {} s more", d.as_secs()));
+            c.wait(d).await?.is_some()
+        }
+        ContinueAfter::Signal => {
+            bar.set_message("tracing until SIGUSR1");
+            let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+                .map_err(|e| TraceError::Probe(format!("cannot wait for SIGUSR1: {e}")))?;
+            tokio::select! {
+                _ = usr1.recv() => false,
+                code = c.wait(Duration::from_secs(u64::MAX / 4)) => code?.is_some(),
+            }
+        }
+    })
+}

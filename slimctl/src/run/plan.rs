@@ -1,0 +1,155 @@
+//! What a run does to the target: the probes, how long to wait, when tracing ends.
+
+use super::exec::ExecProbe;
+use super::http::HttpProbe;
+use super::proto::{Credentials, ProtoProbe, TcpProbe};
+use super::ready::PortKind;
+use super::traced::TraceReport;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// When tracing ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContinueAfter {
+    /// Once the probes are done (the default when there are probes).
+    Probe,
+    /// When the container exits by itself (the default for images without probes: CLI/batch).
+    Exit,
+    /// This long after the probes (or the start, without probes).
+    Timeout(Duration),
+    /// When slimctl receives SIGUSR1.
+    Signal,
+}
+
+impl std::str::FromStr for ContinueAfter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "probe" => Ok(ContinueAfter::Probe),
+            "exit" => Ok(ContinueAfter::Exit),
+            "signal" => Ok(ContinueAfter::Signal),
+            _ => match s.strip_prefix("timeout:").map(|n| n.trim_end_matches('s').parse::<u64>()) {
+                Some(Ok(n)) => Ok(ContinueAfter::Timeout(Duration::from_secs(n))),
+                _ => Err(format!("--continue-after {s:?}: use probe, exit, timeout:SECONDS or signal")),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbePlan {
+    /// The user's HTTP probes; a probe without a port goes to every port that speaks HTTP.
+    /// None: GET / on every port that speaks HTTP (unless `http` is false).
+    pub http_probes: Vec<HttpProbe>,
+    pub http: bool,
+    pub crawl: bool,
+    pub crawl_limit: usize,
+    /// `--probe-proto PORT:NAME`: the protocol of a port that is not on its well-known number.
+    pub proto_probes: Vec<ProtoProbe>,
+    /// `--tcp-probe PORT:SEND:EXPECT`.
+    pub tcp_probes: Vec<TcpProbe>,
+    /// `--probe-user/--probe-password/--probe-database` (else the image's environment).
+    pub credentials: Credentials,
+    /// What each port speaks, when known beforehand (a replay: as the traced run found).
+    pub port_kinds: BTreeMap<u16, PortKind>,
+    pub exec: Vec<ExecProbe>,
+    pub healthcheck: bool,
+    /// How long to wait for readiness, and for each probe to succeed.
+    pub probe_timeout: Duration,
+    /// Time limit of each request and each exec probe.
+    pub request_timeout: Duration,
+    /// None: probe if there is anything to probe, else wait for exit.
+    pub continue_after: Option<ContinueAfter>,
+    /// Upper bound for `exit`: a CLI image that never ends.
+    pub run_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub show_logs: bool,
+    pub ring_size: u32,
+    /// A run that fails under the probes still returns its trace, with `failure` set (verify:
+    /// a slim image that crashes is a mismatch to explain, not an error to stop at).
+    pub lenient: bool,
+}
+
+impl Default for ProbePlan {
+    fn default() -> Self {
+        ProbePlan {
+            http_probes: Vec::new(),
+            http: true,
+            crawl: false,
+            crawl_limit: 100,
+            proto_probes: Vec::new(),
+            tcp_probes: Vec::new(),
+            credentials: Credentials::default(),
+            port_kinds: BTreeMap::new(),
+            exec: Vec::new(),
+            healthcheck: true,
+            probe_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            continue_after: None,
+            run_timeout: Duration::from_secs(600),
+            stop_timeout: Duration::from_secs(10),
+            show_logs: false,
+            ring_size: sensor::sensor::DEFAULT_RING_SIZE,
+            lenient: false,
+        }
+    }
+}
+
+impl ProbePlan {
+    /// The same probes again, exactly: what each port turned out to speak, the requests
+    /// `report`'s run sent (crawled pages included, as plain GETs) without crawling, its
+    /// protocol probes, and the commands it ran, as they ran. Verify runs the original and the
+    /// slim image with it.
+    pub fn replay(&self, report: &TraceReport) -> ProbePlan {
+        let http_probes = report
+            .http
+            .iter()
+            .map(|r| {
+                let asked = self
+                    .http_probes
+                    .iter()
+                    .find(|p| p.method == r.method && p.path == r.path && p.port.is_none_or(|q| q == r.port));
+                let mut p = asked.cloned().unwrap_or_else(|| HttpProbe::get(&r.path));
+                p.method = r.method.clone();
+                p.port = Some(r.port);
+                p
+            })
+            .collect();
+        let exec =
+            report.exec.iter().filter(|e| e.source == "exec").map(|e| ExecProbe::Argv(e.command.clone())).collect();
+        let port_kinds = report.ready.iter().map(|r| (r.port, r.kind)).collect();
+        let proto_probes = report
+            .proto
+            .iter()
+            .filter_map(|r| Some(ProtoProbe { port: r.port, proto: r.proto.parse().ok()? }))
+            .collect();
+        ProbePlan {
+            http_probes,
+            exec,
+            port_kinds,
+            proto_probes,
+            crawl: false,
+            continue_after: self.continue_after.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the run exercises a service (probes, readiness) or waits for it to finish.
+    pub fn after(&self, ports: &[u16]) -> ContinueAfter {
+        let probing = !ports.is_empty() || !self.exec.is_empty() || !self.tcp_probes.is_empty();
+        self.continue_after.clone().unwrap_or(if probing { ContinueAfter::Probe } else { ContinueAfter::Exit })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_after_parses() {
+        assert_eq!("probe".parse::<ContinueAfter>().unwrap(), ContinueAfter::Probe);
+        assert_eq!("timeout:30".parse::<ContinueAfter>().unwrap(), ContinueAfter::Timeout(Duration::from_secs(30)));
+        assert_eq!("timeout:5s".parse::<ContinueAfter>().unwrap(), ContinueAfter::Timeout(Duration::from_secs(5)));
+        assert!("later".parse::<ContinueAfter>().unwrap_err().contains("timeout:SECONDS"));
+    }
+}
