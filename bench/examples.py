@@ -21,6 +21,8 @@ EXAMPLES = [
     ("cli-batch", []),
     ("c-http", ["--http-probe-cmd", "GET:/", "--http-probe-cmd", "GET:/greeting"]),
     ("node-http", []),
+    ("redis", []),
+    ("postgres", []),
 ]
 
 

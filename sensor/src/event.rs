@@ -91,6 +91,26 @@ fn is_zero(v: &u32) -> bool {
 }
 
 impl FileAccess {
+    /// An access to an absolute path, as the tracer reports one (the path as passed and its
+    /// absolute form are the same, no second path): for tests and for replaying recorded
+    /// accesses.
+    pub fn absolute(proc: Proc, op: FileOp, path: &str, flags: u64, result: i64) -> FileAccess {
+        FileAccess {
+            proc,
+            op,
+            syscall: "openat",
+            path: Some(path.into()),
+            abs: Some(path.into()),
+            path2: None,
+            abs2: None,
+            dirfd: -100,
+            flags,
+            mode: 0,
+            result,
+            incomplete: false,
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.result >= 0
     }

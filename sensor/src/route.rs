@@ -140,20 +140,7 @@ mod tests {
     }
 
     fn open(pid: u32, ns: u32, path: &str) -> Event {
-        Event::File(FileAccess {
-            proc: proc(pid, ns),
-            op: FileOp::Open,
-            syscall: "openat",
-            path: Some(path.into()),
-            abs: Some(path.into()),
-            path2: None,
-            abs2: None,
-            dirfd: -100,
-            flags: 0,
-            mode: 0,
-            result: 3,
-            incomplete: false,
-        })
+        Event::File(FileAccess::absolute(proc(pid, ns), FileOp::Open, path, 0, 3))
     }
 
     fn fork(child: u32, parent: u32, ns: u32) -> Event {

@@ -509,20 +509,8 @@ mod tests {
         let lookups = [("/var/run/postgresql/.s.PGSQL.5432.lock", 0o100), ("/proc/nonexistent", 0o100)];
         let lookups = lookups.into_iter().chain([("/nowhere/x", 0o100), ("/run/postgresql/x.conf", 0)]);
         for (path, flags) in lookups {
-            slim_run.add(&Event::File(FileAccess {
-                proc: Proc { pid: 1, tid: 1, comm: "postgres".into(), mnt_ns: 1, ts_ns: 0 },
-                op: FileOp::Open,
-                syscall: "openat",
-                path: Some(path.into()),
-                abs: Some(path.into()),
-                path2: None,
-                abs2: None,
-                dirfd: -100,
-                flags,
-                mode: 0,
-                result: -2,
-                incomplete: false,
-            }));
+            let proc = Proc { pid: 1, tid: 1, comm: "postgres".into(), mnt_ns: 1, ts_ns: 0 };
+            slim_run.add(&Event::File(FileAccess::absolute(proc, FileOp::Open, path, flags, -2)));
         }
         let slim_keep = KeepSet::of_paths(&["/var/run".to_owned()]);
         let missing = missing_files(&slim_run, &original, &slim_keep);

@@ -46,7 +46,8 @@ pub struct ProbeArgs {
     /// HTTP probes from a JSON or YAML file ({"probes": [{"method", "path", "body", "headers", "port"}]}).
     #[arg(long = "http-probe-file", value_name = "FILE", help_heading = "Probes")]
     pub http_probe_file: Option<PathBuf>,
-    /// No HTTP probes (exposed ports are not probed).
+    /// No HTTP probes (exposed ports are still waited for, and probed in their protocol when it is
+    /// known).
     #[arg(long = "no-http-probe", help_heading = "Probes")]
     pub no_http_probe: bool,
     /// Follow same-site links of HTML answers (up to --crawl-limit requests).

@@ -22,6 +22,11 @@ const HTTP_SILENCE: Duration = Duration::from_secs(10);
 /// How long, at least, the other exposed ports get once one port listens.
 const PORT_GRACE: Duration = Duration::from_secs(5);
 
+/// Runs a blocking probe (sockets, client crates) off the async runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, TraceError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| TraceError::Probe(format!("a probe's worker failed: {e}")))
+}
+
 /// What the exercise got.
 #[derive(Debug, Default)]
 pub struct Exercised {
@@ -199,9 +204,7 @@ async fn port_kind(plan: &ProbePlan, port: u16, host_port: u16, bar: &ProgressBa
         return Ok(PortKind::Other);
     }
     bar.set_message(format!("port {port}: does it speak HTTP?"));
-    let sniffed = tokio::task::spawn_blocking(move || sniff_http(host_port, HTTP_SILENCE))
-        .await
-        .map_err(|e| TraceError::Probe(e.to_string()))?;
+    let sniffed = blocking(move || sniff_http(host_port, HTTP_SILENCE)).await?;
     Ok(match sniffed {
         Sniffed::Http => PortKind::Http,
         Sniffed::NotHttp(why) => {
@@ -243,9 +246,7 @@ async fn http_probes(
         let deadline = Instant::now() + plan.probe_timeout;
         let answered = loop {
             let (f, to) = (first.clone(), plan.request_timeout);
-            let r = tokio::task::spawn_blocking(move || http::call(&f, port, hp, to))
-                .await
-                .map_err(|e| TraceError::Probe(e.to_string()))?;
+            let r = blocking(move || http::call(&f, port, hp, to)).await?;
             if r.answered() {
                 break r;
             }
@@ -273,18 +274,14 @@ async fn http_probes(
         results.push(answered);
         for p in probes.into_iter().skip(1) {
             let to = plan.request_timeout;
-            let r = tokio::task::spawn_blocking(move || http::call(&p, port, hp, to))
-                .await
-                .map_err(|e| TraceError::Probe(e.to_string()))?;
+            let r = blocking(move || http::call(&p, port, hp, to)).await?;
             results.push(r);
         }
     }
     if plan.crawl && !results.is_empty() {
         bar.set_message("crawling links");
         let (start, limit, to) = (results.clone(), plan.crawl_limit, plan.request_timeout);
-        let crawled = tokio::task::spawn_blocking(move || http::crawl(&start, &host_ports, limit, to))
-            .await
-            .map_err(|e| TraceError::Probe(e.to_string()))?;
+        let crawled = blocking(move || http::crawl(&start, &host_ports, limit, to)).await?;
         results.extend(crawled);
     }
     Ok(results)
@@ -304,9 +301,7 @@ async fn proto_probes(
         bar.set_message(format!("probing port {} ({protocol})", p.port));
         let creds = Credentials::resolve(protocol, &plan.credentials, env);
         let (port, hp, to, deadline) = (p.port, p.host_port, plan.request_timeout, Instant::now() + plan.probe_timeout);
-        let r = tokio::task::spawn_blocking(move || proto::probe(protocol, port, hp, &creds, to, deadline))
-            .await
-            .map_err(|e| TraceError::Probe(e.to_string()))?;
+        let r = blocking(move || proto::probe(protocol, port, hp, &creds, to, deadline)).await?;
         if let (Some(why), false) = (&r.error, plan.lenient) {
             return Err(TraceError::Probe(format!(
                 "the {protocol} probe on port {port} failed: {why}{}",
@@ -323,9 +318,7 @@ async fn proto_probes(
         let Some(p) = ports.iter().find(|p| p.port == t.port) else { continue };
         bar.set_message(format!("probing port {} (tcp)", t.port));
         let (t, hp, to, deadline) = (t.clone(), p.host_port, plan.request_timeout, Instant::now() + plan.probe_timeout);
-        let r = tokio::task::spawn_blocking(move || t.run(hp, to, deadline))
-            .await
-            .map_err(|e| TraceError::Probe(e.to_string()))?;
+        let r = blocking(move || t.run(hp, to, deadline)).await?;
         results.push(r);
     }
     Ok(results)

@@ -184,20 +184,7 @@ mod tests {
     }
 
     fn file(op: FileOp, abs: &str, result: i64, flags: u64) -> Event {
-        Event::File(FileAccess {
-            proc: proc(7),
-            op,
-            syscall: "x",
-            path: Some(abs.into()),
-            abs: Some(abs.into()),
-            path2: None,
-            abs2: None,
-            dirfd: -100,
-            flags,
-            mode: 0,
-            result,
-            incomplete: false,
-        })
+        Event::File(FileAccess::absolute(proc(7), op, abs, flags, result))
     }
 
     #[test]
