@@ -234,13 +234,12 @@ async fn http_probes(
     for p in ports.iter().filter(|p| p.kind == PortKind::Http) {
         host_ports.insert(p.port, p.host_port);
         let (port, hp) = (p.port, p.host_port);
-        let explicit: Vec<HttpProbe> = plan.http_probes.iter().filter(|h| h.port == Some(port)).cloned().collect();
-        let portless: Vec<HttpProbe> = plan.http_probes.iter().filter(|h| h.port.is_none()).cloned().collect();
-        let probes = match (explicit.is_empty(), portless.is_empty()) {
-            (false, _) => explicit,
-            (true, false) => portless,
-            (true, true) => vec![HttpProbe::get("/")],
-        };
+        // The user's probes for this port and those for any HTTP port, in their order.
+        let mut probes: Vec<HttpProbe> =
+            plan.http_probes.iter().filter(|h| h.port.is_none_or(|q| q == port)).cloned().collect();
+        if probes.is_empty() {
+            probes.push(HttpProbe::get("/"));
+        }
         let Some(first) = probes.first().cloned() else { continue };
         bar.set_message(format!("waiting for port {port} to answer {} {}", first.method, first.path));
         let deadline = Instant::now() + plan.probe_timeout;
