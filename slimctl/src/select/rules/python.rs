@@ -61,24 +61,25 @@ impl Rule for PythonImports {
         if !dirs.iter().any(|d| path.starts_with(&format!("{d}/"))) {
             dirs.insert(0, file_dir.clone());
         }
+        // The interpreter's own modules and installed packages, as opposed to the app's code
+        // (PYTHONPATH is the app's).
+        let pythonpath = pythonpath(cx);
+        let library = self.sys_path(cx).iter().any(|d| path.starts_with(&format!("{d}/")) && !pythonpath.contains(d));
         for raw in imports {
             let imp = imports::decode(raw);
-            if eager_only && imp.lazy {
+            // Never on Linux; only when a library module runs as a program; only on an error
+            // at import time (the import, when it happens, is traced); only where the first
+            // choice fails.
+            let skip =
+                imp.other_platform || imp.on_error || (eager_only && (imp.lazy || imp.main)) || (library && imp.main);
+            if skip {
                 continue;
             }
-            let (module, search): (String, Vec<String>) = if imp.module.starts_with('.') {
-                let level = imp.module.len() - imp.module.trim_start_matches('.').len();
-                let mut pkg = file_dir.clone();
-                for _ in 1..level {
-                    pkg = parent(&pkg).to_owned();
-                }
-                (imp.module[level..].to_owned(), vec![pkg])
-            } else {
-                (imp.module.clone(), dirs.clone())
-            };
-            if module.is_empty() {
+            if !imp.fallback_for.is_empty() && imp.fallback_for.iter().all(|alt| importable(cx, alt, &file_dir, &dirs))
+            {
                 continue;
             }
+            let Some((module, search)) = target(&imp.module, &file_dir, &dirs) else { continue };
             // Optional imports (try/except ImportError) are common: a module not found is not an error.
             let Some(files) = find_module(cx, &module, &search) else { continue };
             let reason = Reason::Rule { rule: NAME, what: format!("module {}", imp.module), of: path.to_owned() };
@@ -92,6 +93,65 @@ impl Rule for PythonImports {
     }
 }
 
+/// The module an import names and where to look for it: a relative import in its package's
+/// directory, an absolute one on the search path. None for a bare relative import (`from .`).
+fn target(module: &str, file_dir: &str, dirs: &[String]) -> Option<(String, Vec<String>)> {
+    let (module, search) = if module.starts_with('.') {
+        let level = module.len() - module.trim_start_matches('.').len();
+        let mut pkg = file_dir.to_owned();
+        for _ in 1..level {
+            pkg = parent(&pkg).to_owned();
+        }
+        (module[level..].to_owned(), vec![pkg])
+    } else {
+        (module.to_owned(), dirs.to_vec())
+    };
+    (!module.is_empty()).then_some((module, search))
+}
+
+/// Modules CPython (Debian's and the official images' builds) compiles into the interpreter:
+/// importable with no file.
+const BUILTIN: &[&str] = &[
+    "_abc",
+    "_ast",
+    "_codecs",
+    "_collections",
+    "_functools",
+    "_imp",
+    "_io",
+    "_locale",
+    "_operator",
+    "_signal",
+    "_sre",
+    "_stat",
+    "_string",
+    "_symtable",
+    "_thread",
+    "_tracemalloc",
+    "_warnings",
+    "_weakref",
+    "atexit",
+    "builtins",
+    "errno",
+    "faulthandler",
+    "gc",
+    "itertools",
+    "marshal",
+    "posix",
+    "pwd",
+    "sys",
+    "time",
+    "_tokenize",
+    "_typing",
+];
+
+/// Whether `module` can be imported from `file_dir`'s context: a file the image has, or a
+/// module built into the interpreter.
+fn importable(cx: &Cx<'_>, module: &str, file_dir: &str, dirs: &[String]) -> bool {
+    BUILTIN.contains(&module)
+        || target(module, file_dir, dirs).is_some_and(|(m, search)| find_module(cx, &m, &search).is_some())
+}
+
 impl PythonImports {
     /// sys.path as the image's interpreters would build it: each `*/lib/pythonX.Y` with its
     /// lib-dynload, site- and dist-packages, Debian's /usr/lib/python3/dist-packages, PYTHONPATH.
@@ -100,13 +160,17 @@ impl PythonImports {
     }
 }
 
-fn sys_path(cx: &Cx<'_>) -> Vec<String> {
-    let index = cx.index();
-    let mut dirs: Vec<String> = cx
-        .config()
+/// The image's PYTHONPATH entries (absolute ones).
+fn pythonpath(cx: &Cx<'_>) -> Vec<String> {
+    cx.config()
         .env_var("PYTHONPATH")
         .map(|p| p.split(':').filter(|d| d.starts_with('/')).map(|d| d.trim_end_matches('/').to_owned()).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn sys_path(cx: &Cx<'_>) -> Vec<String> {
+    let index = cx.index();
+    let mut dirs: Vec<String> = pythonpath(cx);
     for prefix in ["/usr/lib/python3.", "/usr/local/lib/python3.", "/opt/"] {
         let roots: Vec<String> = index
             .with_prefix(prefix)

@@ -6,30 +6,55 @@
 
 /// One import. `module` is dotted; relative imports keep their leading dots. `maybe` marks the
 /// `b` of `from a import b`: a submodule if one exists, else just a name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PyImport {
     pub module: String,
     pub maybe: bool,
     /// Inside a function body: runs only when the function is called (a lazy import).
     pub lazy: bool,
+    /// Inside `if __name__ == "__main__":`, or a module's command-line entry (`def main():`,
+    /// `def _test():`): runs when the file is the program itself, not when it is imported.
+    pub main: bool,
+    /// Inside an `except` handler at module level: runs only when importing the module failed
+    /// in part (an import-time error path).
+    pub on_error: bool,
+    /// Inside a branch for another platform (`if os.name == "nt":`): never runs on Linux.
+    pub other_platform: bool,
+    /// Inside `except ImportError:` after a `try:` that imports these: runs only when one of
+    /// them cannot be imported.
+    pub fallback_for: Vec<String>,
 }
 
-/// Encodes for storage in the index: `~` prefix for lazy, then `?` for maybe.
+/// Encodes for storage in the index: flags (`l` lazy, `m` maybe, `M` main, `p` other
+/// platform, `e` import-time error path, or `-`), the fallback's alternatives (comma-separated, or `-`), the module.
 pub fn encode(imports: &[PyImport]) -> Vec<String> {
     imports
         .iter()
-        .map(|i| format!("{}{}{}", if i.lazy { "~" } else { "" }, if i.maybe { "?" } else { "" }, i.module))
+        .map(|i| {
+            let mut flags = String::new();
+            for (on, c) in [(i.lazy, 'l'), (i.maybe, 'm'), (i.main, 'M'), (i.other_platform, 'p'), (i.on_error, 'e')] {
+                if on {
+                    flags.push(c);
+                }
+            }
+            let alts = if i.fallback_for.is_empty() { "-".to_owned() } else { i.fallback_for.join(",") };
+            format!("{} {alts} {}", if flags.is_empty() { "-" } else { &flags }, i.module)
+        })
         .collect()
 }
 
 pub fn decode(s: &str) -> PyImport {
-    let (lazy, s) = match s.strip_prefix('~') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    match s.strip_prefix('?') {
-        Some(m) => PyImport { module: m.to_owned(), maybe: true, lazy },
-        None => PyImport { module: s.to_owned(), maybe: false, lazy },
+    let mut fields = s.splitn(3, ' ');
+    let (flags, alts, module) =
+        (fields.next().unwrap_or(""), fields.next().unwrap_or("-"), fields.next().unwrap_or(""));
+    PyImport {
+        module: module.to_owned(),
+        lazy: flags.contains('l'),
+        maybe: flags.contains('m'),
+        main: flags.contains('M'),
+        on_error: flags.contains('e'),
+        other_platform: flags.contains('p'),
+        fallback_for: if alts == "-" { Vec::new() } else { alts.split(',').map(str::to_owned).collect() },
     }
 }
 
@@ -132,69 +157,152 @@ fn literal_calls(line: &str, func: &str, out: &mut Vec<PyImport>) {
         if let Some(end) = rest[1..].find(q) {
             let name = &rest[1..1 + end];
             if is_dotted(name) {
-                out.push(PyImport { module: name.to_owned(), maybe: false, lazy: false });
+                out.push(PyImport { module: name.to_owned(), ..Default::default() });
             }
         }
     }
 }
 
+/// A block whose body runs only sometimes.
+#[derive(Debug, Clone)]
+enum Block {
+    Def,
+    /// `def main():` and the like: a command-line entry, also a function.
+    MainFn,
+    Main,
+    Except,
+    OtherPlatform,
+    Try(Vec<String>),
+    Fallback(Vec<String>),
+}
+
+/// Platforms a Linux container never is, as `os.name`/`sys.platform`/`platform.system()` name them.
+const OTHER_PLATFORMS: &[&str] =
+    &["nt", "win32", "cygwin", "msys", "darwin", "Windows", "Darwin", "java", "os2", "riscos", "ce"];
+
+/// An `if`/`elif` condition that holds only on another platform: it compares against one of
+/// their names (==, in, startswith) and names no Linux/POSIX one.
+fn other_platform_condition(cond: &str) -> bool {
+    let quoted = |name: &str| cond.contains(&format!("'{name}'")) || cond.contains(&format!("\"{name}\""));
+    let positive = !cond.contains("!=") && !cond.contains(" not ");
+    positive
+        && OTHER_PLATFORMS.iter().any(|p| quoted(p))
+        && !["posix", "linux", "Linux"].iter().any(|p| quoted(p) || cond.contains(&format!("'{p}")))
+}
+
 pub fn parse(src: &str) -> Vec<PyImport> {
-    let mut out = Vec::new();
-    // Indentations of the enclosing `def`s: a line indented deeper than one is in its body.
-    let mut defs: Vec<usize> = Vec::new();
+    let mut out: Vec<PyImport> = Vec::new();
+    // Enclosing blocks that matter, with their header's indentation.
+    let mut blocks: Vec<(usize, Block)> = Vec::new();
+    // The imports of the `try:` just closed at each indentation, for an `except ImportError:`.
+    let mut closed_try: std::collections::HashMap<usize, Vec<String>> = Default::default();
     for (indent, line) in logical_lines(src) {
-        while defs.last().is_some_and(|d| indent <= *d) {
-            defs.pop();
+        while blocks.last().is_some_and(|(d, _)| indent <= *d) {
+            if let Some((d, Block::Try(mods))) = blocks.pop() {
+                closed_try.insert(d, mods);
+            }
         }
-        let lazy = !defs.is_empty();
         let head = line.trim_start();
-        if head.starts_with("def ") || head.starts_with("async def ") {
-            defs.push(indent);
+        if let Some(block) = header(head, closed_try.get(&indent)) {
+            blocks.push((indent, block));
+            if !head.starts_with("except") {
+                closed_try.remove(&indent);
+            }
         }
         let start = out.len();
-        for stmt in line.split(';') {
-            let stmt = stmt.trim();
-            if let Some(rest) = stmt.strip_prefix("import ") {
-                for part in rest.split(',') {
-                    let name = part.split_whitespace().next().unwrap_or("");
-                    if is_dotted(name) {
-                        out.push(PyImport { module: name.to_owned(), maybe: false, lazy: false });
-                    }
-                }
-            } else if let Some(rest) = stmt.strip_prefix("from ") {
-                let mut it = rest.splitn(2, " import ");
-                let (Some(module), Some(names)) = (it.next(), it.next()) else { continue };
-                let module = module.trim();
-                let dots = module.len() - module.trim_start_matches('.').len();
-                let bare = &module[dots..];
-                if module == "__future__" || (!bare.is_empty() && !is_dotted(bare)) || (dots == 0 && bare.is_empty()) {
-                    continue;
-                }
-                if !bare.is_empty() {
-                    out.push(PyImport { module: module.to_owned(), maybe: false, lazy: false });
-                }
-                let names = names.trim().trim_start_matches('(').trim_end_matches(')');
-                for n in names.split(',') {
-                    let n = n.split_whitespace().next().unwrap_or("");
-                    if is_ident(n) {
-                        let sep = if bare.is_empty() { "" } else { "." };
-                        out.push(PyImport { module: format!("{module}{sep}{n}"), maybe: true, lazy: false });
-                    }
-                }
-            }
-            if stmt.contains("import_module(") {
-                literal_calls(stmt, "import_module(", &mut out);
-            }
-            if stmt.contains("__import__(") {
-                literal_calls(stmt, "__import__(", &mut out);
-            }
+        statements(&line, &mut out);
+        let lazy = blocks.iter().any(|(_, b)| matches!(b, Block::Def | Block::MainFn));
+        let main = blocks.iter().any(|(_, b)| matches!(b, Block::Main | Block::MainFn));
+        let on_error = !lazy && blocks.iter().any(|(_, b)| matches!(b, Block::Except));
+        let other_platform = blocks.iter().any(|(_, b)| matches!(b, Block::OtherPlatform));
+        let fallback_for =
+            blocks.iter().rev().find_map(|(_, b)| if let Block::Fallback(a) = b { Some(a.clone()) } else { None });
+        let new: Vec<String> = out[start..].iter().filter(|i| !i.maybe).map(|i| i.module.clone()).collect();
+        if let Some((_, Block::Try(mods))) = blocks.iter_mut().rev().find(|(_, b)| matches!(b, Block::Try(_))) {
+            mods.extend(new);
         }
         for i in &mut out[start..] {
             i.lazy = lazy;
+            i.main = main;
+            i.on_error = on_error;
+            i.other_platform = other_platform;
+            i.fallback_for = fallback_for.clone().unwrap_or_default();
         }
     }
     out.dedup();
     out
+}
+
+/// The block a header line opens, if it is one that matters.
+fn header(head: &str, try_before: Option<&Vec<String>>) -> Option<Block> {
+    if let Some(def) = head.strip_prefix("def ").or_else(|| head.strip_prefix("async def ")) {
+        let name = def.split('(').next().unwrap_or("").trim();
+        let entry = matches!(name, "main" | "_main" | "test" | "_test" | "demo" | "_demo");
+        return Some(if entry { Block::MainFn } else { Block::Def });
+    }
+    let compact: String = head.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.starts_with("if__name__==") && (compact.contains("'__main__'") || compact.contains("\"__main__\"")) {
+        return Some(Block::Main);
+    }
+    if compact == "try:" {
+        return Some(Block::Try(Vec::new()));
+    }
+    if let Some(rest) = head.strip_prefix("except") {
+        let catches_import = rest.contains("ImportError") || rest.contains("ModuleNotFoundError");
+        return match try_before {
+            Some(alts) if catches_import && !alts.is_empty() => Some(Block::Fallback(alts.clone())),
+            _ if catches_import => None,
+            _ => Some(Block::Except),
+        };
+    }
+    let cond = head.strip_prefix("if ").or_else(|| head.strip_prefix("elif "))?;
+    other_platform_condition(cond).then_some(Block::OtherPlatform)
+}
+
+/// The imports of one logical line.
+fn statements(line: &str, out: &mut Vec<PyImport>) {
+    for stmt in line.split(';') {
+        let stmt = stmt.trim();
+        // A header's body may follow on the same line: `if x: import y`, `try: import z`.
+        let stmt = match stmt.split_once(": ") {
+            Some((head, body)) if !head.contains('(') && !body.is_empty() => body.trim(),
+            _ => stmt,
+        };
+        if let Some(rest) = stmt.strip_prefix("import ") {
+            for part in rest.split(',') {
+                let name = part.split_whitespace().next().unwrap_or("");
+                if is_dotted(name) {
+                    out.push(PyImport { module: name.to_owned(), ..Default::default() });
+                }
+            }
+        } else if let Some(rest) = stmt.strip_prefix("from ") {
+            let mut it = rest.splitn(2, " import ");
+            let (Some(module), Some(names)) = (it.next(), it.next()) else { continue };
+            let module = module.trim();
+            let dots = module.len() - module.trim_start_matches('.').len();
+            let bare = &module[dots..];
+            if module == "__future__" || (!bare.is_empty() && !is_dotted(bare)) || (dots == 0 && bare.is_empty()) {
+                continue;
+            }
+            if !bare.is_empty() {
+                out.push(PyImport { module: module.to_owned(), ..Default::default() });
+            }
+            let names = names.trim().trim_start_matches('(').trim_end_matches(')');
+            for n in names.split(',') {
+                let n = n.split_whitespace().next().unwrap_or("");
+                if is_ident(n) {
+                    let sep = if bare.is_empty() { "" } else { "." };
+                    out.push(PyImport { module: format!("{module}{sep}{n}"), maybe: true, ..Default::default() });
+                }
+            }
+        }
+        if stmt.contains("import_module(") {
+            literal_calls(stmt, "import_module(", out);
+        }
+        if stmt.contains("__import__(") {
+            literal_calls(stmt, "__import__(", out);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +348,70 @@ import sys
     }
 
     #[test]
+    fn main_blocks_other_platforms_and_import_fallbacks_are_marked() {
+        let src = r#"import os
+try:
+    from _decimal import *
+except ImportError:
+    from _pydecimal import *
+try:
+    import json
+except ValueError:
+    import logging
+if os.name == 'nt':
+    import ntpath
+elif sys.platform.startswith(("win", "cygwin")):
+    import _winapi
+elif 'posix' in names:
+    import posixpath
+if sys.platform != 'win32':
+    import pwd
+if __name__ == "__main__":
+    import doctest
+    def main():
+        import argparse
+"#;
+        let got: Vec<(String, &str)> = parse(src)
+            .into_iter()
+            .filter(|i| !i.maybe)
+            .map(|i| {
+                let how = match (i.main, i.other_platform, i.fallback_for.is_empty(), i.lazy) {
+                    (true, _, _, true) => "main+lazy",
+                    (true, _, _, false) => "main",
+                    (_, true, _, _) => "other platform",
+                    (_, _, false, _) => "fallback",
+                    _ => "plain",
+                };
+                (i.module, how)
+            })
+            .collect();
+        let want = [
+            ("os", "plain"),
+            ("_decimal", "plain"),
+            ("_pydecimal", "fallback"),
+            ("json", "plain"),
+            ("logging", "plain"),
+            ("ntpath", "other platform"),
+            ("_winapi", "other platform"),
+            ("posixpath", "plain"),
+            ("pwd", "plain"),
+            ("doctest", "main"),
+            ("argparse", "main+lazy"),
+        ];
+        let want: Vec<(String, &str)> = want.iter().map(|(m, h)| (m.to_string(), *h)).collect();
+        assert_eq!(got, want);
+        let fallback = parse(src).into_iter().find(|i| i.module == "_pydecimal").unwrap();
+        assert_eq!(fallback.fallback_for, ["_decimal"]);
+        let logging = parse(src).into_iter().find(|i| i.module == "logging").unwrap();
+        assert!(logging.on_error, "module-level except handler: an import-time error path");
+        let src = "def main(argv):\n    import argparse\ndef handler():\n    try:\n        x()\n    except OSError:\n        import errno\n";
+        let got: Vec<(String, bool, bool, bool)> =
+            parse(src).into_iter().map(|i| (i.module, i.lazy, i.main, i.on_error)).collect();
+        let want = [("argparse".to_string(), true, true, false), ("errno".to_string(), true, false, false)];
+        assert_eq!(got, want, "a function's error path may run any time it is called");
+    }
+
+    #[test]
     fn plain_and_from_imports_at_any_depth() {
         let src = "import os, sys as system\nimport xml.dom.minidom\n\ndef handler():\n    import hashlib\n    from json import loads, dumps as d\n";
         assert_eq!(mods(src), vec!["os", "sys", "xml.dom.minidom", "hashlib", "json", "?json.loads", "?json.dumps"]);
@@ -275,7 +447,8 @@ import sys
 
     #[test]
     fn round_trips_through_the_index_encoding() {
-        let imports = parse("from a import b\n");
+        let imports =
+            parse("from a import b\ntry:\n    import c\nexcept ImportError:\n    def f():\n        import d\n");
         let enc = encode(&imports);
         let dec: Vec<PyImport> = enc.iter().map(|s| decode(s)).collect();
         assert_eq!(dec, imports);
