@@ -146,11 +146,11 @@ fn image_from_base(tag: &str, lines: &str) -> ImageGuard {
 }
 
 #[test]
-fn a_probe_that_never_gets_an_answer_is_a_clear_error() {
+fn a_service_that_never_listens_is_a_clear_error() {
     let img = image_from_base("slimctl-e2e/silent:1", "EXPOSE 8080\nCMD [\"sleep\", \"300\"]");
     let started = Instant::now();
     let out = slimctl(&["build", &img.0, "--probe-timeout", "3", "--stop-timeout", "1"]);
-    assert_error_mentions(&out, 6, &["no answer to GET / on port 8080 within 3 s", "--probe-timeout"]);
+    assert_error_mentions(&out, 6, &["never listened on port 8080 within 3 s", "--probe-timeout"]);
     assert!(started.elapsed() < Duration::from_secs(60));
     assert!(slimctl_containers(&img.0).is_empty(), "left: {:?}", slimctl_containers(&img.0));
 }
@@ -162,7 +162,7 @@ fn an_entrypoint_that_exits_at_once_is_a_clear_error_with_its_output() {
         "EXPOSE 8080\nCMD [\"sh\", \"-c\", \"echo config missing >&2; exit 3\"]",
     );
     let out = slimctl(&["build", &img.0]);
-    assert_error_mentions(&out, 6, &["exited with code 3 before answering", "config missing"]);
+    assert_error_mentions(&out, 6, &["ended (exit 3) before listening on port 8080", "config missing"]);
     assert!(slimctl_containers(&img.0).is_empty(), "left: {:?}", slimctl_containers(&img.0));
 }
 
