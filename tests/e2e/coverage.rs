@@ -55,7 +55,9 @@ fn node_module_required_only_on_an_unprobed_path() {
     assert!(original.0.contains("200"), "{original:?}");
     assert_eq!(get(&with.0, 8082, "/report"), original);
 
-    let (without, _) = build(&image.0, "slimctl-e2e/cov-node.slim:norules", &["--no-node-requires", "--no-verify"]);
+    // The lazily required module is the app's own (/app/lib): app-tree would keep it too.
+    let off = ["--no-node-requires", "--no-app-tree", "--no-verify"];
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-node.slim:norules", &off);
     let (status, _) = get(&without.0, 8082, "/report");
     assert!(!status.contains("200"), "without the rule /report should fail, got {status}");
 }
@@ -76,4 +78,33 @@ fn shell_tool_used_only_on_an_untaken_branch() {
 
     let (without, _) = build(&image.0, "slimctl-e2e/cov-shell.slim:norules", &["--no-shell-commands", "--no-verify"]);
     assert_ne!(run(&without.0), original, "without the rule the branch's tools are missing");
+}
+
+#[test]
+fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
+    // /report renders a template no other view uses; /export runs gzip through subprocess.
+    // Neither is linked, so the default crawl (/, /items, the stylesheet) never reaches them.
+    let image = build_example("python-web", "slimctl-e2e/cov-web:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-web.slim:rules", &[]);
+    let crawled: Vec<&str> =
+        r["trace"]["http"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert!(crawled.contains(&"/items") && crawled.contains(&"/static/site.css"), "crawled by default: {crawled:?}");
+    assert!(!crawled.contains(&"/report") && !crawled.contains(&"/export"), "{crawled:?}");
+    let kept = &r["kept"];
+    assert_eq!(
+        kept["/app/templates/report.html"]["reasons"][0]["rule"], "app-tree",
+        "{}",
+        kept["/app/templates/report.html"]
+    );
+    assert_eq!(kept["/usr/bin/gzip"]["reasons"][0]["rule"], "shell-commands", "{}", kept["/usr/bin/gzip"]);
+    for page in ["/report", "/export"] {
+        let original = get(&image.0, 8000, page);
+        assert!(original.0.contains("200"), "{page}: {original:?}");
+        assert_eq!(get(&with.0, 8000, page), original, "{page} with the rules");
+    }
+
+    let (no_tree, _) = build(&image.0, "slimctl-e2e/cov-web.slim:no-tree", &["--no-app-tree", "--no-verify"]);
+    assert!(!get(&no_tree.0, 8000, "/report").0.contains("200"), "without app-tree the template is gone");
+    let (no_cmds, _) = build(&image.0, "slimctl-e2e/cov-web.slim:no-cmds", &["--no-shell-commands", "--no-verify"]);
+    assert!(!get(&no_cmds.0, 8000, "/export").0.contains("200"), "without shell-commands gzip is gone");
 }

@@ -72,6 +72,8 @@ fn self_healing_adds_what_the_slim_image_missed_and_converges() {
         &slim.0,
         "--verify-http-probe-cmd",
         "GET:/report",
+        // The report file is the app's own: app-tree would keep it before any healing.
+        "--no-app-tree",
         "--report",
         rep.to_str().unwrap(),
     ]);
@@ -108,7 +110,16 @@ fn self_healing_adds_what_the_slim_image_missed_and_converges() {
 fn without_fix_the_mismatch_is_reported_with_the_missing_file_and_exit_7() {
     let img = fixture("slimctl-e2e/heal:2");
     let slim = ImageGuard("slimctl-e2e/heal.slim:2".into());
-    let out = slimctl(&["build", &img.0, "--tag", &slim.0, "--verify-http-probe-cmd", "GET:/report", "--no-fix"]);
+    let out = slimctl(&[
+        "build",
+        &img.0,
+        "--tag",
+        &slim.0,
+        "--verify-http-probe-cmd",
+        "GET:/report",
+        "--no-fix",
+        "--no-app-tree",
+    ]);
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("MISMATCH") && stdout.contains("slim image missed /app/reports/r-"), "{stdout}");

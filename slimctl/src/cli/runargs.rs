@@ -50,9 +50,13 @@ pub struct ProbeArgs {
     /// known).
     #[arg(long = "no-http-probe", help_heading = "Probes")]
     pub no_http_probe: bool,
-    /// Follow same-site links of HTML answers (up to --crawl-limit requests).
-    #[arg(long = "http-probe-crawl", help_heading = "Probes")]
+    /// Follow same-site links and assets of HTML answers, and the pages robots.txt and
+    /// sitemap.xml list (up to --crawl-limit requests). On by default.
+    #[arg(long = "http-probe-crawl", hide = true, help_heading = "Probes")]
     pub crawl: bool,
+    /// Do not crawl: only the HTTP probes given (or GET /).
+    #[arg(long = "no-http-probe-crawl", conflicts_with = "crawl", help_heading = "Probes")]
+    pub no_crawl: bool,
     #[arg(long, default_value_t = 100, help_heading = "Probes")]
     pub crawl_limit: usize,
     /// The protocol of a port that is not on its well-known number (redis 6379, postgres 5432,
@@ -144,7 +148,7 @@ impl ProbeArgs {
         Ok(ProbePlan {
             http_probes,
             http: !self.no_http_probe,
-            crawl: self.crawl,
+            crawl: self.crawl || !self.no_crawl,
             crawl_limit: self.crawl_limit,
             exec: self.exec.iter().cloned().map(slimctl::run::exec::ExecProbe::Shell).collect(),
             proto_probes: self.proto_probes.clone(),

@@ -169,14 +169,31 @@ pub fn call(probe: &HttpProbe, port: u16, host_port: u16, timeout: Duration) -> 
     result
 }
 
+/// `raw` (an href, a src, a sitemap's loc) resolved against the page at `base`: its path when
+/// it stays on the same server (the same host and port), without query or fragment.
+fn same_site(base: &url::Url, raw: &str, host_port: u16) -> Option<String> {
+    let raw = raw.trim();
+    // A fragment of this page is this page.
+    if raw.is_empty() || raw.starts_with('#') {
+        return None;
+    }
+    let url = base.join(raw).ok()?;
+    let same_server = matches!(url.scheme(), "http" | "https")
+        && matches!(url.host_str(), Some("127.0.0.1" | "localhost"))
+        && url.port_or_known_default() == Some(host_port);
+    same_server.then(|| url.path().to_owned())
+}
+
+fn page_url(base_path: &str, host_port: u16) -> Option<url::Url> {
+    url::Url::parse(&format!("http://127.0.0.1:{host_port}")).and_then(|u| u.join(base_path)).ok()
+}
+
 /// Links of an HTML page that stay on the same server: href/src attributes resolved against
 /// the page's URL (relative, root-relative, or absolute to the same host and port), as paths
 /// without query or fragment.
 pub fn same_site_links(html: &str, base_path: &str, host_port: u16) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let Ok(base) = url::Url::parse(&format!("http://127.0.0.1:{host_port}")).and_then(|u| u.join(base_path)) else {
-        return out;
-    };
+    let Some(base) = page_url(base_path, host_port) else { return out };
     let lower = html.to_ascii_lowercase();
     for attr in ["href=", "src="] {
         let mut from = 0;
@@ -193,25 +210,35 @@ pub fn same_site_links(html: &str, base_path: &str, host_port: u16) -> BTreeSet<
                 None => rest.find(|c: char| c.is_whitespace() || c == '>'),
             }
             .unwrap_or(rest.len());
-            let raw = rest[..end].trim();
-            // A fragment of this page is this page.
-            if raw.is_empty() || raw.starts_with('#') {
-                continue;
-            }
-            let Ok(url) = base.join(raw) else { continue };
-            let same_server = matches!(url.scheme(), "http" | "https")
-                && matches!(url.host_str(), Some("127.0.0.1" | "localhost"))
-                && url.port_or_known_default() == Some(host_port);
-            if same_server {
-                out.insert(url.path().to_owned());
-            }
+            out.extend(same_site(&base, &rest[..end], host_port));
         }
     }
     out
 }
 
-/// Follows same-site links from the HTML answers in `seen`, breadth first, up to `limit`
-/// more requests. Blocking.
+/// The same-site pages a sitemap (`<loc>` elements) or a robots.txt (`Sitemap:` lines) names.
+pub fn listed_pages(body: &str, base_path: &str, host_port: u16) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Some(base) = page_url(base_path, host_port) else { return out };
+    for line in body.lines() {
+        let t = line.trim();
+        if let Some(url) = t.strip_prefix("Sitemap:").or_else(|| t.strip_prefix("sitemap:")) {
+            out.extend(same_site(&base, url, host_port));
+        }
+    }
+    let mut rest = body;
+    while let Some(i) = rest.find("<loc>") {
+        rest = &rest[i + 5..];
+        let Some(end) = rest.find("</loc>") else { break };
+        out.extend(same_site(&base, &rest[..end], host_port));
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Follows same-site links from the HTML answers in `start`, and the pages robots.txt and
+/// sitemap.xml list when the site has them, breadth first, up to `limit` more requests.
+/// Blocking.
 pub fn crawl(
     start: &[ProbeResult],
     host_ports: &BTreeMap<u16, u16>,
@@ -221,12 +248,18 @@ pub fn crawl(
     let mut visited: BTreeSet<(u16, String)> = start.iter().map(|r| (r.port, r.path.clone())).collect();
     let mut queue: VecDeque<(u16, String)> = VecDeque::new();
     let enqueue = |r: &ProbeResult, queue: &mut VecDeque<(u16, String)>, visited: &mut BTreeSet<(u16, String)>| {
-        if r.content_type.contains("html") {
-            let hp = host_ports[&r.port];
-            for link in same_site_links(&String::from_utf8_lossy(&r.body), &r.path, hp) {
-                if visited.insert((r.port, link.clone())) {
-                    queue.push_back((r.port, link));
-                }
+        let hp = host_ports[&r.port];
+        let body = String::from_utf8_lossy(&r.body);
+        let links = if r.content_type.contains("html") {
+            same_site_links(&body, &r.path, hp)
+        } else if r.status == Some(200) && (r.path == "/robots.txt" || r.content_type.contains("xml")) {
+            listed_pages(&body, &r.path, hp)
+        } else {
+            BTreeSet::new()
+        };
+        for link in links {
+            if visited.insert((r.port, link.clone())) {
+                queue.push_back((r.port, link));
             }
         }
     };
@@ -234,6 +267,20 @@ pub fn crawl(
         enqueue(r, &mut queue, &mut visited);
     }
     let mut out = Vec::new();
+    // robots.txt and sitemap.xml, where a site lists what it has; kept only when present.
+    for (&port, &hp) in host_ports {
+        for path in ["/robots.txt", "/sitemap.xml"] {
+            if out.len() >= limit || !visited.insert((port, path.to_owned())) {
+                continue;
+            }
+            let mut r = call(&HttpProbe::get(path), port, hp, timeout);
+            if r.status == Some(200) {
+                r.crawled = true;
+                enqueue(&r, &mut queue, &mut visited);
+                out.push(r);
+            }
+        }
+    }
     while let Some((port, path)) = queue.pop_front() {
         if out.len() >= limit {
             break;
@@ -249,6 +296,16 @@ pub fn crawl(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sitemaps_and_robots_list_pages() {
+        let sitemap = "<?xml version=\"1.0\"?><urlset><url><loc>http://127.0.0.1:8080/about.html</loc></url>\
+                       <url><loc>https://example.com/elsewhere</loc></url><url><loc>/faq.html</loc></url></urlset>";
+        let want: BTreeSet<String> = ["/about.html", "/faq.html"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(listed_pages(sitemap, "/sitemap.xml", 8080), want);
+        let robots = "User-agent: *\nDisallow: /admin\nSitemap: http://localhost:8080/sitemap-2.xml\n";
+        assert_eq!(listed_pages(robots, "/robots.txt", 8080), ["/sitemap-2.xml".to_string()].into());
+    }
 
     #[test]
     fn probe_specs_parse() {

@@ -64,6 +64,11 @@ impl<'a> Cx<'a> {
         self.config
     }
 
+    /// The image's packages (dpkg, apk, Python, Node) and their files.
+    pub fn packages(&self) -> &'a [Package] {
+        self.packages
+    }
+
     /// What is kept so far.
     pub fn keep(&self) -> &KeepSet {
         &self.out.keep

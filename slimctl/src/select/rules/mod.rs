@@ -8,10 +8,12 @@ use crate::image::facts::ContentReader;
 use crate::image::Entry;
 use std::sync::Arc;
 
+mod app_tree;
 mod node;
 mod python;
 mod runtime_data;
 mod shell;
+mod web_roots;
 
 /// One coverage rule.
 pub trait Rule: Send {
@@ -35,8 +37,10 @@ pub fn all() -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(python::PythonImports::default()),
         Box::new(node::NodeRequires),
-        Box::new(shell::ShellCommands),
+        Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
+        Box::new(web_roots::WebRoots),
+        Box::new(app_tree::AppTree),
     ]
 }
 

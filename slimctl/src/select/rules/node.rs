@@ -157,7 +157,7 @@ mod tests {
         }
         assert!(!c.keep.contains("/app/node_modules/unused/index.js"));
         let c = ClosureBuilder::new(&idx, &cfg)
-            .rules(all_except(&["node-requires".into()]))
+            .rules(all_except(&["node-requires".into(), "app-tree".into()]))
             .seeds([traced("/app/server.js")])
             .build();
         assert!(!c.keep.contains("/app/lib/report.js"));

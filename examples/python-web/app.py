@@ -1,0 +1,39 @@
+"""An inventory site: a Flask app as its community writes one."""
+import subprocess
+
+from flask import Flask, render_template
+
+app = Flask(__name__)
+DATA = "/app/data/items.csv"
+
+
+def load_items():
+    import csv  # only the pages that show items need it
+
+    with open(DATA, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@app.route("/")
+def index():
+    return render_template("index.html", title="Inventory")
+
+
+@app.route("/items")
+def items():
+    return render_template("items.html", title="Items", items=load_items())
+
+
+@app.route("/report")
+def report():
+    # Linked from nowhere: an internal page. Its template is used by no other view.
+    items = load_items()
+    total = sum(int(i["stock"]) for i in items)
+    return render_template("report.html", title="Stock report", total=total, count=len(items))
+
+
+@app.route("/export")
+def export():
+    # Linked from nowhere: for a nightly job. Compresses the data set with the system's gzip.
+    packed = subprocess.run(["gzip", "-9", "-c", DATA], capture_output=True, check=True).stdout
+    return {"format": "csv.gz", "bytes": len(packed) > 0}
