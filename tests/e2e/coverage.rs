@@ -108,3 +108,30 @@ fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
     let (no_cmds, _) = build(&image.0, "slimctl-e2e/cov-web.slim:no-cmds", &["--no-shell-commands", "--no-verify"]);
     assert!(!get(&no_cmds.0, 8000, "/export").0.contains("200"), "without shell-commands gzip is gone");
 }
+
+#[test]
+fn a_php_pages_library_on_the_include_path_is_kept_by_php_includes() {
+    // contact.php is linked from nowhere; it requires PHPMailer from Debian's package on the
+    // include path, whose autoloader maps classes to files.
+    let image = build_example("php-apache", "slimctl-e2e/cov-php:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-php.slim:rules", &[]);
+    let mailer = &r["kept"]["/usr/share/php/libphp-phpmailer/src/PHPMailer.php"]["reasons"][0];
+    assert_eq!(mailer["rule"], "php-includes", "{mailer}");
+    let site = &r["kept"]["/var/www/site/contact.php"]["reasons"][0];
+    assert_eq!(site["rule"], "web-roots", "the unlinked page comes with the DocumentRoot: {site}");
+    let original = get(&image.0, 80, "/contact.php");
+    assert!(original.0.contains("200") && original.1.contains("message ready: yes"), "{original:?}");
+    assert_eq!(get(&with.0, 80, "/contact.php"), original);
+
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-php.slim:norules", &["--no-php-includes", "--no-verify"]);
+    assert!(
+        !get(&without.0, 80, "/contact.php").1.contains("message ready: yes"),
+        "without the rule PHPMailer is gone"
+    );
+    let off = ["--no-web-roots", "--no-app-tree", "--no-verify"];
+    let (no_root, _) = build(&image.0, "slimctl-e2e/cov-php.slim:noroot", &off);
+    assert!(
+        !get(&no_root.0, 80, "/contact.php").0.contains("200"),
+        "without web-roots (and app-tree) the page is gone"
+    );
+}

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 mod app_tree;
 mod node;
+mod php;
 mod python;
 mod runtime_data;
 mod shell;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(python::PythonImports::default()),
         Box::new(node::NodeRequires),
+        Box::new(php::PhpIncludes),
         Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
         Box::new(web_roots::WebRoots),
