@@ -135,3 +135,18 @@ fn a_php_pages_library_on_the_include_path_is_kept_by_php_includes() {
         "without web-roots (and app-tree) the page is gone"
     );
 }
+
+#[test]
+fn a_ruby_routes_lazy_require_is_kept_by_ruby_requires() {
+    // /export.csv is linked from nowhere and requires Ruby's csv library inside the route.
+    let image = build_example("ruby-web", "slimctl-e2e/cov-ruby:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-ruby.slim:rules", &[]);
+    let csv = &r["kept"]["/usr/lib/ruby/3.1.0/csv.rb"]["reasons"][0];
+    assert_eq!(csv["rule"], "ruby-requires", "{csv}");
+    let original = get(&image.0, 9292, "/export.csv");
+    assert!(original.0.contains("200") && original.1.contains("Watering can,12.5"), "{original:?}");
+    assert_eq!(get(&with.0, 9292, "/export.csv"), original);
+
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-ruby.slim:norules", &["--no-ruby-requires", "--no-verify"]);
+    assert!(!get(&without.0, 9292, "/export.csv").1.contains("Watering can"), "without the rule csv is gone");
+}

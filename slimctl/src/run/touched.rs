@@ -108,6 +108,15 @@ impl Touched {
         if f.incomplete {
             self.stats.incomplete += 1;
         }
+        const EINVAL: i64 = 22;
+        // readlink of something that is no link fails with EINVAL, but the path is there, and
+        // the app asked for it (a realpath walks every component so): it is used.
+        if f.op == FileOp::Readlink && f.result == -EINVAL {
+            if let Some(abs) = f.abs.as_deref() {
+                first_use(&mut self.paths, abs, "readlink", &f.proc);
+            }
+            return;
+        }
         if !f.ok() {
             self.stats.failed += 1;
             const ENOENT: i64 = 2;
@@ -201,6 +210,15 @@ mod tests {
         assert_eq!(seeds[0].reason, Reason::Traced { how: "open".into(), by: "app[7]".into() });
         assert_eq!(t.stats().failed, 1);
         assert_eq!(t.missing.keys().collect::<Vec<_>>(), vec!["/usr/lib/python3/foo.so"]);
+    }
+
+    #[test]
+    fn a_readlink_of_what_is_no_link_still_uses_the_path() {
+        let mut t = Touched::default();
+        t.add(&file(FileOp::Readlink, "/usr/local", -22, 0));
+        t.add(&file(FileOp::Readlink, "/usr/nope", -2, 0));
+        assert_eq!(t.paths.keys().collect::<Vec<_>>(), ["/usr/local"]);
+        assert_eq!(t.missing.keys().collect::<Vec<_>>(), ["/usr/nope"]);
     }
 
     #[test]

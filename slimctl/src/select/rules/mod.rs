@@ -12,6 +12,7 @@ mod app_tree;
 mod node;
 mod php;
 mod python;
+mod ruby;
 mod runtime_data;
 mod shell;
 mod web_roots;
@@ -39,6 +40,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(python::PythonImports::default()),
         Box::new(node::NodeRequires),
         Box::new(php::PhpIncludes),
+        Box::new(ruby::RubyRequires::default()),
         Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
         Box::new(web_roots::WebRoots),

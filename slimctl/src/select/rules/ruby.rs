@@ -1,0 +1,224 @@
+//! Coverage rule ruby-requires: what kept Ruby code loads with string literals -- `require`,
+//! `require_relative`, `autoload`, `load` -- anywhere, also inside methods and blocks (a
+//! library a route loads on first use), found on the image's load path: Ruby's own library
+//! directories, Debian's vendor_ruby, and the `lib` of every installed gem; C extensions too.
+
+use super::Rule;
+use crate::image::entry::{join, parent};
+use crate::image::facts::ContentReader;
+use crate::image::Entry;
+use crate::select::closure::Cx;
+use crate::select::keep::Reason;
+use std::sync::Arc;
+
+const NAME: &str = "ruby-requires";
+
+/// Ruby sources larger than this are not read.
+const READ_LIMIT: u64 = 2 << 20;
+
+#[derive(Default)]
+pub struct RubyRequires {
+    /// The load path, found on first use.
+    load_path: Option<Vec<String>>,
+    /// Files packages own (Debian's ruby-* packages), found on first use.
+    owned: Option<std::collections::HashSet<String>>,
+}
+
+struct Reader;
+
+fn is_ruby(path: &str, head: &[u8]) -> bool {
+    path.ends_with(".rb")
+        || path.ends_with(".ru")
+        || path.ends_with("/Rakefile")
+        || head
+            .strip_prefix(b"#!")
+            .is_some_and(|l| l.split(|b| *b == b'\n').next().is_some_and(|l| l.ends_with(b"ruby")))
+}
+
+impl ContentReader for Reader {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn wants(&self, path: &str, size: u64, head: &[u8]) -> bool {
+        size <= READ_LIMIT && is_ruby(path, head)
+    }
+    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
+        requires(&String::from_utf8_lossy(content))
+    }
+}
+
+/// `r:FEATURE` (require, autoload), `rr:PATH` (require_relative), `l:PATH` (load), for each
+/// string literal argument, comments skipped; `~` in front when the load waits for something
+/// (indented code, a method or block body in Ruby's style, or an autoload).
+fn requires(src: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in src.lines() {
+        let indented = line.starts_with(' ') || line.starts_with('\t');
+        let code = line.split(" #").next().unwrap_or(line).trim();
+        if code.starts_with('#') {
+            continue;
+        }
+        for (call, kind) in [("require_relative", "rr"), ("require", "r"), ("load", "l"), ("autoload", "r")] {
+            let mut rest = code;
+            while let Some(i) = rest.find(call) {
+                let before = rest[..i].chars().last();
+                let after = &rest[i + call.len()..];
+                rest = after;
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == ':') {
+                    continue;
+                }
+                // `require_relative` contains `require`: leave it to its own pass.
+                if call == "require" && after.starts_with("_relative") {
+                    continue;
+                }
+                let args = after.trim_start().trim_start_matches('(');
+                // autoload(:Const, "feature"): the literal after the constant.
+                let args =
+                    if call == "autoload" { args.split_once(',').map_or("", |(_, a)| a.trim_start()) } else { args };
+                let q = args.chars().next().filter(|c| *c == '\'' || *c == '"');
+                let Some(q) = q else { continue };
+                let Some(end) = args[1..].find(q) else { continue };
+                let lit = &args[1..1 + end];
+                if !lit.is_empty() && !lit.contains("#{") {
+                    let lazy = if indented || call == "autoload" { "~" } else { "" };
+                    let fact = format!("{lazy}{kind}:{lit}");
+                    if !out.contains(&fact) {
+                        out.push(fact);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Rule for RubyRequires {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn about(&self) -> &'static str {
+        "the libraries kept Ruby code requires (also inside methods and blocks) unless the run loaded them"
+    }
+    fn reader(&self) -> Option<Arc<dyn ContentReader>> {
+        Some(Arc::new(Reader))
+    }
+    fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
+        let Some(facts) = entry.facts_from(NAME) else { return };
+        let dir = parent(path).to_owned();
+        let load_path = self.load_path.get_or_insert_with(|| load_path(cx)).clone();
+        // A library's own lazy loads (in its methods, its autoloads) wait for the app to use
+        // that part of it; the app's own code may take any of its paths.
+        let owned = self.owned.get_or_insert_with(|| {
+            cx.packages().iter().flat_map(|p| p.files.iter().cloned()).collect::<std::collections::HashSet<_>>()
+        });
+        let library = owned.contains(path) || path.contains("/gems/") || path.starts_with("/usr/lib/ruby/");
+        for fact in facts {
+            let (lazy, fact) = match fact.strip_prefix('~') {
+                Some(f) => (true, f),
+                None => (false, fact.as_str()),
+            };
+            if lazy && library {
+                continue;
+            }
+            let Some((kind, lit)) = fact.split_once(':') else { continue };
+            let found = match kind {
+                "rr" => feature_in(cx, &[dir.clone()], lit),
+                "l" if lit.starts_with('/') => cx.is_file(lit).then(|| lit.to_owned()),
+                "l" => feature_in(cx, &[dir.clone()], lit),
+                _ if lit.starts_with('/') => feature_in(cx, &["/".to_owned()], lit.trim_start_matches('/')),
+                // The app's own `lib` next to it comes first, as `$LOAD_PATH.unshift` puts it.
+                _ => feature_in(cx, &[join(&dir, "lib"), dir.clone()], lit).or_else(|| feature_in(cx, &load_path, lit)),
+            };
+            if let Some(f) = found {
+                cx.want(f, Reason::Rule { rule: NAME, what: format!("library {lit}"), of: path.to_owned() });
+            }
+        }
+    }
+}
+
+/// The file a feature names in one of `dirs`: `NAME.rb`, `NAME.so` (a C extension), or NAME
+/// itself when it has an extension.
+fn feature_in(cx: &Cx<'_>, dirs: &[String], feature: &str) -> Option<String> {
+    let names: Vec<String> = if feature.ends_with(".rb") || feature.ends_with(".so") {
+        vec![feature.to_owned()]
+    } else {
+        vec![format!("{feature}.rb"), format!("{feature}.so")]
+    };
+    dirs.iter().flat_map(|d| names.iter().map(move |n| join(d, n))).find(|c| cx.is_file(c))
+}
+
+/// Ruby's load path as the image's interpreters build it: the versioned library directories
+/// (the interpreter's, Debian's vendor_ruby, site_ruby, their architecture subdirectories) and
+/// the `lib` of every installed gem.
+fn load_path(cx: &Cx<'_>) -> Vec<String> {
+    let versioned = |name: &str| {
+        let mut parts = name.split('.');
+        parts.clone().count() == 3 && parts.all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    let mut dirs: Vec<String> = Vec::new();
+    for (path, e) in cx.index().iter() {
+        if !e.is_dir() || !(path.contains("/ruby") || path.contains("/gems/")) {
+            continue;
+        }
+        let name = path.rsplit('/').next().unwrap_or("");
+        let arch = name.ends_with("-linux") || name.ends_with("-linux-gnu");
+        let lib_dir = versioned(name) || (arch && versioned(parent(path).rsplit('/').next().unwrap_or("")));
+        let vendor = matches!(name, "vendor_ruby" | "site_ruby") && !path.contains("/gems/");
+        let gem_lib = name == "lib" && parent(parent(path)).ends_with("/gems");
+        if (lib_dir && !path.contains("/gems/")) || vendor || gem_lib {
+            dirs.push(path.clone());
+        }
+    }
+    dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{config, files_index, traced};
+    use super::requires;
+    use crate::select::closure::ClosureBuilder;
+    use crate::select::rules::all_except;
+
+    #[test]
+    fn literal_requires_anywhere() {
+        let src = "require 'sinatra'\nrequire_relative 'helpers/format'\nautoload :Report, 'app/report'\n\
+                   get '/export' do\n  require \"csv\"  # lazily\n  load 'tasks.rb'\nend\n# require 'commented'\nrequire \"#{x}/dyn\"\n";
+        assert_eq!(requires(src), ["r:sinatra", "rr:helpers/format", "~r:app/report", "~r:csv", "~l:tasks.rb"]);
+    }
+
+    #[test]
+    fn requires_resolve_on_the_load_path_and_gems() {
+        let idx = files_index(&[
+            ("app/app.rb", "require 'sinatra'\nget '/x' do\n  require 'csv'\n  require 'gemlib/thing'\nend\n"),
+            ("usr/lib/ruby/vendor_ruby/sinatra.rb", ""),
+            (
+                "usr/lib/ruby/3.1.0/csv.rb",
+                "require 'csv/parser'\nclass CSV\n  def self.x\n    require 'csv/lazy'\n  end\nend\n",
+            ),
+            ("usr/lib/ruby/3.1.0/csv/lazy.rb", ""),
+            ("usr/lib/ruby/3.1.0/csv/parser.rb", ""),
+            ("usr/lib/ruby/3.1.0/unused.rb", ""),
+            ("var/lib/gems/3.1.0/gems/gemlib-1.0/lib/gemlib/thing.rb", ""),
+        ]);
+        let cfg = config("ruby");
+        let c = ClosureBuilder::new(&idx, &cfg)
+            .rules(all_except(&["app-tree".into()]))
+            .seeds([traced("/app/app.rb")])
+            .build();
+        for kept in [
+            "/usr/lib/ruby/vendor_ruby/sinatra.rb",
+            "/usr/lib/ruby/3.1.0/csv.rb",
+            "/usr/lib/ruby/3.1.0/csv/parser.rb",
+            "/var/lib/gems/3.1.0/gems/gemlib-1.0/lib/gemlib/thing.rb",
+        ] {
+            assert!(c.keep.contains(kept), "{kept}: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
+        }
+        assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/unused.rb"));
+        assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/csv/lazy.rb"), "a library's lazy load waits for the app");
+        let c = ClosureBuilder::new(&idx, &cfg)
+            .rules(all_except(&["ruby-requires".into()]))
+            .seeds([traced("/app/app.rb")])
+            .build();
+        assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/csv.rb"));
+    }
+}
