@@ -122,9 +122,9 @@ impl Rule for RubyRequires {
             }
             let Some((kind, lit)) = fact.split_once(':') else { continue };
             let found = match kind {
-                "rr" => feature_in(cx, &[dir.clone()], lit),
+                "rr" => feature_in(cx, std::slice::from_ref(&dir), lit),
                 "l" if lit.starts_with('/') => cx.is_file(lit).then(|| lit.to_owned()),
-                "l" => feature_in(cx, &[dir.clone()], lit),
+                "l" => feature_in(cx, std::slice::from_ref(&dir), lit),
                 _ if lit.starts_with('/') => feature_in(cx, &["/".to_owned()], lit.trim_start_matches('/')),
                 // The app's own `lib` next to it comes first, as `$LOAD_PATH.unshift` puts it.
                 _ => feature_in(cx, &[join(&dir, "lib"), dir.clone()], lit).or_else(|| feature_in(cx, &load_path, lit)),
