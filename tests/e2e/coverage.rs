@@ -150,3 +150,21 @@ fn a_ruby_routes_lazy_require_is_kept_by_ruby_requires() {
     let (without, _) = build(&image.0, "slimctl-e2e/cov-ruby.slim:norules", &["--no-ruby-requires", "--no-verify"]);
     assert!(!get(&without.0, 9292, "/export.csv").1.contains("Watering can"), "without the rule csv is gone");
 }
+
+#[test]
+fn a_cli_jobs_option_that_loads_a_module_works_thanks_to_perl_requires() {
+    // The traced run is the default text report; --json requires JSON::PP inside a sub.
+    let image = build_example("perl-report", "slimctl-e2e/cov-perl:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-perl.slim:rules", &[]);
+    assert_eq!(r["trace"]["exit_code"], 0, "a run to completion");
+    let json = |img: &str| {
+        let o = run(Command::new("docker").args(["run", "--rm", img, "--json", "/srv/orders/orders.csv"]));
+        (o.status.code(), text(&o.stdout))
+    };
+    let original = json(&image.0);
+    assert_eq!(original, (Some(0), "{\"ada\":15.5,\"bob\":7.25,\"eve\":41.1}\n".to_owned()));
+    assert_eq!(json(&with.0), original);
+
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-perl.slim:norules", &["--no-perl-requires", "--no-verify"]);
+    assert_ne!(json(&without.0).0, Some(0), "without the rule JSON::PP is gone");
+}

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 mod app_tree;
 mod node;
+mod perl;
 mod php;
 mod python;
 mod ruby;
@@ -41,6 +42,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(node::NodeRequires),
         Box::new(php::PhpIncludes),
         Box::new(ruby::RubyRequires::default()),
+        Box::new(perl::PerlRequires::default()),
         Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
         Box::new(web_roots::WebRoots),
@@ -66,13 +68,15 @@ pub(crate) mod tests {
     use crate::select::keep::{Reason, Seed};
 
     /// An index of (path, content) files from one in-memory layer, read by every rule's reader.
-    /// A path ending in `*` is an executable file (the `*` is dropped).
+    /// A path ending in `*` is an executable file, one ending in `@` a symlink to the content
+    /// (the mark is dropped).
     pub fn files_index(files: &[(&str, &str)]) -> FileIndex {
         let items: Vec<(&str, char, &str)> = files
             .iter()
-            .map(|(at, data)| match at.strip_suffix('*') {
-                Some(exe) => (exe, 'x', *data),
-                None => (*at, 'f', *data),
+            .map(|(at, data)| match (at.strip_suffix('*'), at.strip_suffix('@')) {
+                (Some(exe), _) => (exe, 'x', *data),
+                (_, Some(link)) => (link, 'l', *data),
+                _ => (*at, 'f', *data),
             })
             .collect();
         let tar = crate::image::layer::tests::layer_tar(&items);
