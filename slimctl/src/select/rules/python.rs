@@ -35,9 +35,77 @@ impl ContentReader for Reader {
     fn wants(&self, path: &str, size: u64, _head: &[u8]) -> bool {
         path.ends_with(".py") && size <= READ_LIMIT
     }
-    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
-        imports::encode(&imports::parse(&String::from_utf8_lossy(content)))
+    fn read(&self, path: &str, content: &[u8]) -> Vec<String> {
+        let src = String::from_utf8_lossy(content);
+        let mut facts = imports::encode(&imports::parse(&src));
+        // The codecs the code names (they are imported by name when used), and, in the
+        // standard library's table of codec aliases, the aliases.
+        facts.extend(codec_names(&src).into_iter().map(|c| format!("{CODEC}{c}")));
+        if path.ends_with("/encodings/aliases.py") {
+            facts.extend(codec_aliases(&src).into_iter().map(|(a, m)| format!("{ALIAS}{a} {m}")));
+        }
+        facts
     }
+}
+
+/// Fact prefixes beside the imports (an import's encoding starts with its flags, never these).
+const CODEC: &str = "codec ";
+const ALIAS: &str = "alias ";
+
+/// Codec names given literally: `.encode("latin-1")`, `.decode('cp1252')`, `encoding="utf-16"`,
+/// `codecs.lookup("koi8_r")`.
+fn codec_names(src: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for call in ["encode(", "decode(", "encoding=", "encoding =", "lookup("] {
+        let mut rest = src;
+        while let Some(i) = rest.find(call) {
+            rest = &rest[i + call.len()..];
+            let arg = rest.trim_start();
+            let Some(q) = arg.chars().next().filter(|c| *c == '"' || *c == '\'') else { continue };
+            let Some(end) = arg[1..].find(q) else { continue };
+            let name = &arg[1..1 + end];
+            let ok = !name.is_empty()
+                && name.len() < 40
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if ok && !out.iter().any(|o| o == name) {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// `'alias': 'module'` entries of encodings/aliases.py.
+fn codec_aliases(src: &str) -> Vec<(String, String)> {
+    src.lines()
+        .filter_map(|l| {
+            let l = l.split('#').next()?.trim().trim_end_matches(',');
+            let (a, m) = l.split_once(':')?;
+            let unq = |s: &str| {
+                let s = s.trim();
+                (s.len() > 2 && s.starts_with('\'') && s.ends_with('\'')).then(|| s[1..s.len() - 1].to_owned())
+            };
+            Some((unq(a)?, unq(m)?))
+        })
+        .collect()
+}
+
+/// Python's `encodings.normalize_encoding`, lowercased as the search function does.
+fn normalize_codec(name: &str) -> String {
+    let mut out = String::new();
+    let mut punct = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            if punct && !out.is_empty() {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            punct = false;
+        } else {
+            punct = true;
+        }
+    }
+    out
 }
 
 impl Rule for PythonImports {
@@ -65,7 +133,19 @@ impl Rule for PythonImports {
         // (PYTHONPATH is the app's).
         let pythonpath = pythonpath(cx);
         let library = self.sys_path(cx).iter().any(|d| path.starts_with(&format!("{d}/")) && !pythonpath.contains(d));
-        for raw in imports {
+        if !library {
+            self.codecs(cx, path, imports);
+        }
+        if path.ends_with("/sysconfig.py") && library {
+            // sysconfig imports its platform's data module by a name it computes.
+            let prefix = format!("{}/_sysconfigdata_", parent(path));
+            let data: Vec<String> =
+                cx.index().with_prefix(&prefix).filter(|(p, _)| p.ends_with(".py")).map(|(p, _)| p.clone()).collect();
+            for d in data {
+                cx.want(d, Reason::Rule { rule: NAME, what: "sysconfig's data module".into(), of: path.to_owned() });
+            }
+        }
+        for raw in imports.iter().filter(|r| !r.starts_with(CODEC) && !r.starts_with(ALIAS)) {
             let imp = imports::decode(raw);
             // Never on Linux; only when a library module runs as a program; only on an error
             // at import time (the import, when it happens, is traced); only where the first
@@ -153,6 +233,42 @@ fn importable(cx: &Cx<'_>, module: &str, file_dir: &str, dirs: &[String]) -> boo
 }
 
 impl PythonImports {
+    /// The codec modules the app's code names: `encodings.NAME` (through the alias table) in
+    /// every standard library of the image.
+    fn codecs(&mut self, cx: &mut Cx<'_>, path: &str, facts: &[String]) {
+        let names: Vec<&str> = facts.iter().filter_map(|f| f.strip_prefix(CODEC)).collect();
+        if names.is_empty() {
+            return;
+        }
+        let stdlibs: Vec<String> = self
+            .sys_path(cx)
+            .iter()
+            .filter(|d| cx.index().get(&format!("{d}/encodings/aliases.py")).is_some())
+            .cloned()
+            .collect();
+        for lib in stdlibs {
+            let aliases: std::collections::HashMap<String, String> = cx
+                .index()
+                .get(&format!("{lib}/encodings/aliases.py"))
+                .and_then(|e| e.facts_from(NAME))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|f| f.strip_prefix(ALIAS)?.split_once(' ').map(|(a, m)| (a.to_owned(), m.to_owned())))
+                .collect();
+            for name in &names {
+                let norm = normalize_codec(name);
+                let module = aliases.get(&norm).cloned().unwrap_or(norm.replace('.', "_"));
+                let Some(files) = find_module(cx, &format!("encodings.{module}"), std::slice::from_ref(&lib)) else {
+                    continue;
+                };
+                let reason = Reason::Rule { rule: NAME, what: format!("codec {name}"), of: path.to_owned() };
+                for f in files {
+                    cx.want(f, reason.clone());
+                }
+            }
+        }
+    }
+
     /// sys.path as the image's interpreters would build it: each `*/lib/pythonX.Y` with its
     /// lib-dynload, site- and dist-packages, Debian's /usr/lib/python3/dist-packages, PYTHONPATH.
     fn sys_path(&mut self, cx: &Cx<'_>) -> &[String] {
@@ -309,6 +425,38 @@ mod tests {
         assert!(!c.keep.contains("/usr/lib/python3.11/doctest.py"));
         assert!(!c.keep.contains("/usr/lib/python3.11/unused.py"));
         assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
+    }
+
+    #[test]
+    fn codecs_the_app_names_and_sysconfigs_data_module() {
+        let idx = files_index(&[
+            ("app/app.py", "import sysconfig\ndata = raw.decode('Latin-1')\nopen(p, encoding=\"cp1252\")\n"),
+            ("usr/lib/python3.11/sysconfig.py", ""),
+            ("usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py", "build_time_vars = {}"),
+            ("usr/lib/python3.11/encodings/__init__.py", ""),
+            (
+                "usr/lib/python3.11/encodings/aliases.py",
+                "aliases = {\n    'latin1' : 'latin_1',\n    'l1' : 'latin_1',\n}\n",
+            ),
+            ("usr/lib/python3.11/encodings/latin_1.py", ""),
+            ("usr/lib/python3.11/encodings/cp1252.py", ""),
+            ("usr/lib/python3.11/encodings/koi8_r.py", ""),
+        ]);
+        let cfg = config("/app/app.py");
+        let c = ClosureBuilder::new(&idx, &cfg)
+            .rules(all_except(&["app-tree".into()]))
+            .seeds([traced("/app/app.py")])
+            .build();
+        for kept in [
+            "/usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py",
+            "/usr/lib/python3.11/encodings/latin_1.py",
+            "/usr/lib/python3.11/encodings/cp1252.py",
+        ] {
+            assert!(c.keep.contains(kept), "{kept}: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
+        }
+        assert!(!c.keep.contains("/usr/lib/python3.11/encodings/koi8_r.py"), "a codec nobody names");
+        assert_eq!(super::normalize_codec("Latin-1"), "latin_1");
+        assert_eq!(super::normalize_codec("  UTF--8 "), "utf_8");
     }
 
     #[test]
