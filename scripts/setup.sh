@@ -11,6 +11,8 @@ command -v curl >/dev/null || need+=(curl)
 # The sensor tests compile a static helper program.
 command -v gcc >/dev/null || need+=(gcc)
 [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)
+# The java-service example compiles its jar on the host.
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -168,3 +168,20 @@ fn a_cli_jobs_option_that_loads_a_module_works_thanks_to_perl_requires() {
     let (without, _) = build(&image.0, "slimctl-e2e/cov-perl.slim:norules", &["--no-perl-requires", "--no-verify"]);
     assert_ne!(json(&without.0).0, Some(0), "without the rule JSON::PP is gone");
 }
+
+#[test]
+fn a_java_services_drawing_works_thanks_to_jvm_natives() {
+    // /chart.png draws with java.awt and javax.imageio: the JVM loads libawt and friends by
+    // name on the first drawing, which no probe of the traced run asks for.
+    let image = build_example("java-service", "slimctl-e2e/cov-java:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-java.slim:rules", &[]);
+    let awt = &r["kept"]["/usr/lib/jvm/java-17-openjdk-amd64/lib/libawt.so"]["reasons"][0];
+    assert_eq!(awt["rule"], "jvm-natives", "{awt}");
+    assert!(r["unresolved"].as_array().unwrap().is_empty(), "no warnings about libjvm.so: {}", r["unresolved"]);
+    let original = get(&image.0, 8090, "/chart.png");
+    assert!(original.0.contains("200") && original.1.contains("PNG"), "{:?}", original.0);
+    assert_eq!(get(&with.0, 8090, "/chart.png"), original, "the same picture");
+
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-java.slim:norules", &["--no-jvm-natives", "--no-verify"]);
+    assert!(!get(&without.0, 8090, "/chart.png").0.contains("200"), "without the rule the natives are gone");
+}

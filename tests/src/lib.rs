@@ -138,8 +138,10 @@ pub fn http_try(port: u16, path: &str) -> std::io::Result<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
+    // Binary answers (images) are read as bytes and shown lossily.
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let body = String::from_utf8_lossy(&raw).into_owned();
     if body.is_empty() {
         return Err(std::io::Error::other("empty answer"));
     }

@@ -9,6 +9,7 @@ use crate::image::Entry;
 use std::sync::Arc;
 
 mod app_tree;
+mod jvm;
 mod node;
 mod perl;
 mod php;
@@ -45,6 +46,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(perl::PerlRequires::default()),
         Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
+        Box::new(jvm::JvmNatives),
         Box::new(web_roots::WebRoots),
         Box::new(app_tree::AppTree),
     ]
