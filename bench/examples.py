@@ -23,6 +23,11 @@ EXAMPLES = [
     ("node-http", []),
     ("redis", []),
     ("postgres", []),
+    ("python-web", []),
+    ("php-apache", []),
+    ("ruby-web", []),
+    ("perl-report", []),
+    ("java-service", []),
 ]
 
 

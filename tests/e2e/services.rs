@@ -197,3 +197,28 @@ fn bad_probe_input_gets_clear_errors() {
     assert_error_mentions(&out, 6, &["never listened on port 9999", "still warming up"]);
     assert!(slimctl_containers(&never.0).is_empty());
 }
+
+#[test]
+fn an_extension_a_query_creates_works_thanks_to_server_plugins() {
+    let image = build_example("postgres", "slimctl-e2e/postgres:4");
+    let with = ImageGuard("slimctl-e2e/postgres.slim:4".into());
+    let out = slimctl(&["build", &image.0, "--tag", &with.0]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let without = ImageGuard("slimctl-e2e/postgres.slim:4-off".into());
+    let out = slimctl(&["build", &image.0, "--tag", &without.0, "--no-server-plugins", "--no-verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // No probe created an extension; a query of the app does.
+    let query = "create extension hstore; select 'fruit=>apple'::hstore -> 'fruit'";
+    let answer = |img: &str| {
+        let c = start(img);
+        let env = ["PGPASSWORD=example-only-password"];
+        let sql =
+            |q: &str| client(&image.0, &c.0, "psql", &env, &["-h", "127.0.0.1", "-U", "postgres", "-tA", "-c", q]);
+        eventually("1", || sql("select 1"));
+        sql(query)
+    };
+    let original = answer(&image.0);
+    assert!(original.ends_with("apple"), "{original}");
+    assert_eq!(answer(&with.0), original);
+    assert!(!answer(&without.0).ends_with("apple"), "without the rule the extension's files are gone");
+}

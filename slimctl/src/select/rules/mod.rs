@@ -16,6 +16,7 @@ mod php;
 mod python;
 mod ruby;
 mod runtime_data;
+mod server_plugins;
 mod shell;
 mod web_roots;
 
@@ -47,6 +48,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
         Box::new(jvm::JvmNatives),
+        Box::new(server_plugins::ServerPlugins),
         Box::new(web_roots::WebRoots),
         Box::new(app_tree::AppTree),
     ]

@@ -1,7 +1,9 @@
 //! Coverage rule runtime-data: data a kept library or a used data set reads by name at run
 //! time, kept whole when its user is kept: CA certificates and OpenSSL's config with a TLS
 //! library, all of zoneinfo once the app opened a zone itself, the locale archive once a locale
-//! was read, gconv's module lists with iconv, and the NSS modules nsswitch.conf names with NSS.
+//! was read, gconv's module lists with iconv, the NSS modules nsswitch.conf names with NSS,
+//! fontconfig's configuration and the font directories it names with fontconfig, and the
+//! mechanism plugins of SASL with libsasl2.
 
 use super::Rule;
 use crate::image::facts::ContentReader;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 
 const NAME: &str = "runtime-data";
 const NSSWITCH: &str = "/etc/nsswitch.conf";
+const FONTS_CONF: &str = "/etc/fonts/";
 
 pub struct RuntimeData;
 
@@ -22,10 +25,13 @@ impl ContentReader for Reader {
         NAME
     }
     fn wants(&self, path: &str, size: u64, _head: &[u8]) -> bool {
-        path == NSSWITCH && size <= 64 << 10
+        (path == NSSWITCH || (path.starts_with(FONTS_CONF) && path.ends_with(".conf"))) && size <= 64 << 10
     }
-    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
+    fn read(&self, path: &str, content: &[u8]) -> Vec<String> {
         let conf = String::from_utf8_lossy(content);
+        if path.starts_with(FONTS_CONF) {
+            return font_dirs(&conf);
+        }
         let mut services: Vec<String> = conf
             .lines()
             .filter_map(|l| l.split('#').next())
@@ -38,6 +44,25 @@ impl ContentReader for Reader {
         services.dedup();
         services
     }
+}
+
+/// The `<dir>` elements of a fontconfig file: where it looks for fonts.
+fn font_dirs(conf: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = conf;
+    while let Some(i) = rest.find("<dir") {
+        rest = &rest[i + 4..];
+        let Some(open_end) = rest.find('>') else { break };
+        let Some(close) = rest.find("</dir>") else { break };
+        if open_end < close {
+            let dir = rest[open_end + 1..close].trim();
+            if dir.starts_with('/') {
+                out.push(dir.to_owned());
+            }
+        }
+        rest = &rest[close..];
+    }
+    out
 }
 
 impl Rule for RuntimeData {
@@ -122,6 +147,23 @@ fn wanted(cx: &Cx<'_>) -> Vec<Want> {
             add(&format!("{dir}/{f}"), "gconv module lists", &g, f.ends_with(".d"));
         }
     }
+    if let Some(fc) = any(&|p: &str| name(p).starts_with("libfontconfig.so")) {
+        add("/etc/fonts", "fontconfig configuration", &fc, true);
+        let mut dirs: Vec<String> = Vec::new();
+        for (path, e) in cx.index().subtree("/etc/fonts") {
+            dirs.extend(e.facts_from(NAME).unwrap_or_default().iter().filter(|_| path.ends_with(".conf")).cloned());
+        }
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs {
+            add(&d, "fonts fontconfig names", &fc, true);
+        }
+    }
+    if let Some(sasl) = any(&|p: &str| name(p).starts_with("libsasl2.so")) {
+        for dir in ["/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/sasl2", "/etc/sasl2"] {
+            add(dir, "SASL mechanisms", &sasl, true);
+        }
+    }
     let nss_used = ["/etc/passwd", "/etc/group", "/etc/hosts", NSSWITCH, "/etc/resolv.conf"]
         .iter()
         .find(|p| keep.contains(p))
@@ -172,6 +214,28 @@ mod tests {
         let c = ClosureBuilder::new(&idx, &cfg).rules(all_except(&["runtime-data".into()])).seeds(seeds).build();
         assert!(!c.keep.contains("/etc/ssl/certs/ca-certificates.crt"));
         assert!(!c.keep.contains("/usr/share/zoneinfo/Asia/Tokyo"));
+    }
+
+    #[test]
+    fn fontconfig_keeps_its_config_and_the_fonts_it_names() {
+        let idx = files_index(&[
+            ("usr/lib/x86_64-linux-gnu/libfontconfig.so.1", "x"),
+            (
+                "etc/fonts/fonts.conf",
+                "<fontconfig>\n  <dir>/usr/share/fonts</dir>\n  <dir prefix=\"xdg\">fonts</dir>\n</fontconfig>\n",
+            ),
+            ("usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "font"),
+            ("usr/share/doc/fonts-note", "x"),
+        ]);
+        let cfg = config("java");
+        let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/usr/lib/x86_64-linux-gnu/libfontconfig.so.1")]).build();
+        assert!(
+            c.keep.contains("/etc/fonts/fonts.conf")
+                && c.keep.contains("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+        );
+        assert!(!c.keep.contains("/usr/share/doc/fonts-note"));
+        let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/usr/share/doc/fonts-note")]).build();
+        assert!(!c.keep.contains("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"), "no fontconfig, no fonts");
     }
 
     #[test]
