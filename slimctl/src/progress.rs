@@ -1,11 +1,16 @@
 //! Progress on stderr for long steps; silent when stderr is not a terminal or when disabled.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Every bar draws through one set: stages that overlap (reading the image while the container
+/// runs) each keep a line instead of overwriting each other's.
+static BARS: std::sync::LazyLock<MultiProgress> =
+    std::sync::LazyLock::new(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
 
 pub fn disable() {
     DISABLED.store(true, Ordering::Relaxed);
@@ -30,7 +35,7 @@ pub fn bytes_bar(msg: &str, total: Option<u64>) -> ProgressBar {
                 .expect("static template"),
         ),
     };
-    bar.set_draw_target(ProgressDrawTarget::stderr());
+    let bar = BARS.add(bar);
     bar.set_message(msg.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
@@ -43,6 +48,7 @@ pub fn spinner(msg: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new_spinner()
         .with_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("static template"));
+    let bar = BARS.add(bar);
     bar.set_message(msg.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar

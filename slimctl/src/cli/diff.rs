@@ -38,8 +38,8 @@ struct Diff {
 }
 
 pub async fn run(args: &DiffArgs) -> Result<u8, Failure> {
-    let (sa, _, _) = open_source(&args.a, None).await?;
-    let (sb, _, _) = open_source(&args.b, None).await?;
+    let sa = open_source(&args.a, None).await?.source;
+    let sb = open_source(&args.b, None).await?.source;
     let a = tokio::task::spawn_blocking(move || Image::open(sa.as_ref(), false, &[])).await??;
     let b = tokio::task::spawn_blocking(move || Image::open(sb.as_ref(), false, &[])).await??;
     let diff = diff(args, &a, &b);

@@ -132,6 +132,17 @@ impl From<slimctl::run::traced::TraceError> for Failure {
     }
 }
 
+impl From<slimctl::run::overlap::OverlapError> for Failure {
+    fn from(e: slimctl::run::overlap::OverlapError) -> Failure {
+        use slimctl::run::overlap::OverlapError;
+        match e {
+            OverlapError::Trace(e) => e.into(),
+            OverlapError::Image(e) => e.into(),
+            OverlapError::Task(e) => e.into(),
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for Failure {
     fn from(e: tokio::task::JoinError) -> Failure {
         Failure::internal(format!("a worker thread failed: {e}"))
@@ -184,8 +195,8 @@ pub async fn run(cli: Cli) -> u8 {
             match &cli.command {
                 Command::Build(args) => build::run(args, &work).await,
                 Command::Xray(args) => xray::run(args).await,
-                Command::Verify(args) => verify::run(args, &work).await,
-                Command::Profile(args) => profile::run(args, &work).await,
+                Command::Verify(args) => verify::run(args).await,
+                Command::Profile(args) => profile::run(args).await,
                 Command::Diff(args) => diff::run(args).await,
             }
         } => r,
@@ -213,13 +224,26 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
+/// An image source opened from a command-line reference.
+pub struct Opened {
+    pub source: Box<dyn slimctl::image::ImageSource>,
+    /// Connected when the image is in the engine.
+    pub docker: Option<bollard::Docker>,
+    pub repo_tags: Vec<String>,
+    /// The engine's description of the image's config: enough to run it before it is read.
+    pub run_config: Option<slimctl::image::ImageConfig>,
+}
+
 /// Opens an image source from a command-line reference.
 /// With `local_copy`, an engine image's first read is kept there for later passes.
-pub async fn open_source(
-    reference: &str,
-    local_copy: Option<&std::path::Path>,
-) -> Result<(Box<dyn slimctl::image::ImageSource>, Option<bollard::Docker>, Vec<String>), Failure> {
+pub async fn open_source(reference: &str, local_copy: Option<&std::path::Path>) -> Result<Opened, Failure> {
     use slimctl::image::{docker_archive::DockerArchive, engine, oci_dir::OciDir, ImageRef};
+    let file = |source: Box<dyn slimctl::image::ImageSource>| Opened {
+        source,
+        docker: None,
+        repo_tags: Vec::new(),
+        run_config: None,
+    };
     match ImageRef::parse(reference) {
         ImageRef::Engine(name) => {
             let docker = engine::connect().await?;
@@ -227,10 +251,10 @@ pub async fn open_source(
             if let Some(dir) = local_copy {
                 img = img.with_local_copy(dir);
             }
-            let tags = img.repo_tags.clone();
-            Ok((Box::new(img), Some(docker), tags))
+            let (repo_tags, run_config) = (img.repo_tags.clone(), Some(img.run_config.clone()));
+            Ok(Opened { source: Box::new(img), docker: Some(docker), repo_tags, run_config })
         }
-        ImageRef::DockerArchive(p) => Ok((Box::new(DockerArchive::open(&p)?), None, Vec::new())),
-        ImageRef::OciDir(p) => Ok((Box::new(OciDir::open(&p)?), None, Vec::new())),
+        ImageRef::DockerArchive(p) => Ok(file(Box::new(DockerArchive::open(&p)?))),
+        ImageRef::OciDir(p) => Ok(file(Box::new(OciDir::open(&p)?))),
     }
 }

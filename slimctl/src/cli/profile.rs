@@ -2,10 +2,11 @@
 //! `slimctl build --from-profile` later.
 use super::runargs::{ProbeArgs, RunArgs};
 use super::{open_source, Failure, EXIT_OK};
-use slimctl::image::{Image, ImageRef};
+use slimctl::image::ImageRef;
 use slimctl::profile::Profile;
-use slimctl::run::traced::trace_run;
+use slimctl::run::overlap::{trace_while_reading, Overlapped, Reading};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct ProfileArgs {
@@ -20,7 +21,7 @@ pub struct ProfileArgs {
     pub output: Option<PathBuf>,
 }
 
-pub async fn run(args: &ProfileArgs, work: &super::WorkDir) -> Result<u8, Failure> {
+pub async fn run(args: &ProfileArgs) -> Result<u8, Failure> {
     if !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
         return Err(Failure::input(format!(
             "{}: profiling runs the image, so it must be in the engine (docker load first)",
@@ -28,11 +29,13 @@ pub async fn run(args: &ProfileArgs, work: &super::WorkDir) -> Result<u8, Failur
         )));
     }
     let plan = args.probes.plan(args.run.show_logs)?;
-    let (src, docker, _) = open_source(&args.image, Some(work.path())).await?;
-    let docker = docker.expect("engine image");
-    let image = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false, &[])).await??;
-    let has_shell = slimctl::select::resolve::resolve(&image.index, "/bin/sh", "/", true).is_ok();
-    let traced = trace_run(&docker, &image.config, &args.run.spec(&image.config.digest)?, &plan, has_shell).await?;
+    let opened = open_source(&args.image, None).await?;
+    let docker = opened.docker.expect("engine image");
+    let run_config = opened.run_config.expect("engine image");
+    let reading = Reading::start(Arc::from(opened.source), Vec::new());
+    let spec = args.run.spec(&run_config.digest)?;
+    let Overlapped { run: traced, image, .. } =
+        trace_while_reading(&docker, &run_config, &spec, &plan, reading).await?;
     let profile = Profile::from_run(&args.image, &image.config.digest, &traced, &plan);
     match &args.output {
         Some(path) => {

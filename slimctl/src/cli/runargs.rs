@@ -101,13 +101,22 @@ pub struct ProbeArgs {
     /// Longest run to completion (continue-after exit) before giving up, in seconds.
     #[arg(long, default_value_t = 600, value_name = "SECONDS", help_heading = "Probes")]
     pub run_timeout: u64,
-    /// Seconds between the stop signal and SIGKILL (not waited when the container's init does
-    /// not catch the signal: as PID 1 it would ignore it).
-    #[arg(long, default_value_t = 5, value_name = "SECONDS", help_heading = "Probes")]
-    pub stop_timeout: u64,
+    /// Seconds from the stop signal to SIGKILL, tracing all along (a shutdown that reads files
+    /// is recorded); an app that exits on the signal ends at once, one whose init ignores it is
+    /// killed at once.
+    #[arg(long, alias = "stop-timeout", default_value = "1", value_name = "SECONDS", value_parser = parse_grace, help_heading = "Probes")]
+    pub stop_grace: Duration,
     /// Sensor ring buffer in bytes (power of two); a trace that overflows it fails.
     #[arg(long, default_value_t = sensor::sensor::DEFAULT_RING_SIZE, help_heading = "Probes")]
     pub ring_size: u32,
+}
+
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.0..=600.0).contains(&secs) {
+        return Err(format!("{s} s: give 0 to 600 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
@@ -162,7 +171,7 @@ impl ProbeArgs {
             probe_timeout: Duration::from_secs(self.probe_timeout),
             continue_after: self.continue_after.clone(),
             run_timeout: Duration::from_secs(self.run_timeout),
-            stop_timeout: Duration::from_secs(self.stop_timeout),
+            stop_grace: self.stop_grace,
             show_logs,
             ring_size: self.ring_size,
             ..Default::default()

@@ -1,13 +1,13 @@
 //! `slimctl verify ORIGINAL SLIM`: run both with the same probes and compare.
 use super::runargs::{ProbeArgs, RunArgs};
 use super::{open_source, Failure, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
-use slimctl::image::{Image, ImageRef};
+use slimctl::image::ImageRef;
+use slimctl::run::overlap::{trace_while_reading, Overlapped, Reading};
 use slimctl::run::traced::ProbePlan;
 use slimctl::select::resolve::resolve;
 use slimctl::select::KeepSet;
-use slimctl::verify::{
-    compare, failure_logs, missing_files, probe_errors, Outcome, Round, Runner, Verdict, VerifyReport,
-};
+use slimctl::verify::{failure_logs, missing_files, probe_errors, Outcome, Round, Runner, Verdict, VerifyReport};
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -31,7 +31,7 @@ pub struct VerifyArgs {
     pub strict_probes: bool,
 }
 
-pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure> {
+pub async fn run(args: &VerifyArgs) -> Result<u8, Failure> {
     for img in [&args.original, &args.slim] {
         if !matches!(ImageRef::parse(img), ImageRef::Engine(_)) {
             return Err(Failure::input(format!(
@@ -41,25 +41,28 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
     }
     let plan = args.probes.plan(args.run.show_logs)?;
     let seccomp = args.seccomp.as_deref().map(read_seccomp).transpose()?;
-    let (src, docker, _) = open_source(&args.original, Some(work.path())).await?;
-    let docker = docker.expect("engine image");
-    let original = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false, &[])).await??;
-    let (slim_src, _, _) = open_source(&args.slim, None).await?;
-    let slim = tokio::task::spawn_blocking(move || Image::open(slim_src.as_ref(), false, &[])).await??;
+    // Both images are read while the original runs: nothing in the first run needs them.
+    let opened = open_source(&args.original, None).await?;
+    let docker = opened.docker.expect("engine image");
+    let run_config = opened.run_config.expect("engine image");
+    let original = Reading::start(Arc::from(opened.source), Vec::new());
+    let slim = Reading::start(Arc::from(open_source(&args.slim, None).await?.source), Vec::new());
+    let bar = slimctl::progress::spinner("verify: running the original");
+    let spec = args.run.spec(&run_config.digest)?;
+    let traced = trace_while_reading(&docker, &run_config, &spec, &plan, original).await;
+    bar.finish_and_clear();
+    let Overlapped { run: first, image: original, .. } = traced?;
+    let (slim, _) = slim.finish().await?;
     let runner = Runner {
         docker: &docker,
         config: &original.config,
         has_shell: resolve(&original.index, "/bin/sh", "/", true).is_ok(),
         seccomp,
     };
-    let first =
-        runner.original(&args.run.spec(&original.config.digest)?, &plan, "verify: running the original").await?;
     let replay = ProbePlan { lenient: true, ..plan.replay(&first.report) };
-    let again = "verify: running the original again";
-    let second = runner.original(&args.run.spec(&original.config.digest)?, &replay, again).await?;
     let slim_run = runner.slim(args.run.spec(&slim.config.digest)?, &replay).await?;
-
-    let checks = compare(&first.report, Some(&second.report), &slim_run.report);
+    let spec = args.run.spec(&original.config.digest)?;
+    let checks = runner.checks(spec, &replay, &first.report, &mut None, &slim_run.report).await?;
     // Missing: looked up by the slim run, absent from the slim image, present in the original.
     let slim_paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
     let missing = missing_files(&slim_run.touched, &original.index, &slim_paths);

@@ -58,7 +58,7 @@ fn ci_rules(args: &XrayArgs) -> Result<CiRules, Failure> {
 }
 
 pub async fn run(args: &XrayArgs) -> Result<u8, Failure> {
-    let (source, _docker, _) = open_source(&args.image, None).await?;
+    let source = open_source(&args.image, None).await?.source;
     let image = tokio::task::spawn_blocking(move || Image::open(source.as_ref(), true, &[])).await??;
     let report = analyze(&image, args.top);
     let ci = if args.ci { Some(evaluate(&report, &ci_rules(args)?)) } else { None };

@@ -24,6 +24,14 @@ impl ImageConfig {
         Ok(ImageConfig { typed, raw, digest: crate::digest::sha256_digest(bytes) })
     }
 
+    /// A config from its JSON value and the digest the image is known by (the engine's id for
+    /// a config it describes rather than stores).
+    pub fn from_value(raw: Value, digest: crate::digest::Digest, what: &str) -> Result<ImageConfig, ImageError> {
+        let typed: ImageConfiguration =
+            serde_json::from_value(raw.clone()).map_err(|e| ImageError::corrupt(what, format!("image config: {e}")))?;
+        Ok(ImageConfig { typed, raw, digest })
+    }
+
     fn cfg(&self) -> Option<&oci_spec::image::Config> {
         self.typed.config().as_ref()
     }

@@ -47,6 +47,8 @@ pub struct EngineImage {
     name: String,
     pub repo_tags: Vec<String>,
     pub size: u64,
+    /// The config as the engine describes it: all a run needs, known before the image is read.
+    pub run_config: super::ImageConfig,
 }
 
 impl EngineImage {
@@ -58,11 +60,13 @@ impl EngineImage {
             }
             Err(e) => return Err(engine_error(&format!("inspecting image {reference}"), e)),
         };
-        let id = info.id.ok_or_else(|| ImageError::EngineAnswer {
+        let id = info.id.clone().ok_or_else(|| ImageError::EngineAnswer {
             action: format!("inspecting image {reference}"),
             detail: "the engine returned no image id".into(),
         })?;
+        let run_config = run_config(&info, &id, reference)?;
         Ok(EngineImage {
+            run_config,
             docker: docker.clone(),
             handle: Handle::current(),
             local_copy: None,
@@ -75,6 +79,28 @@ impl EngineImage {
     }
 }
 
+/// The image's config rebuilt from the engine's inspect answer, which carries the stored
+/// config's `config` object field for field (Docker's names), its platform and its layers.
+fn run_config(
+    info: &bollard::models::ImageInspect,
+    id: &str,
+    reference: &str,
+) -> Result<super::ImageConfig, ImageError> {
+    let what = format!("image {reference}");
+    let answer = |detail: String| ImageError::EngineAnswer { action: format!("inspecting {what}"), detail };
+    let digest: crate::digest::Digest = id.parse().map_err(|e| answer(format!("image id {id:?}: {e}")))?;
+    let mut raw = serde_json::json!({
+        "architecture": info.architecture.clone().unwrap_or_else(|| "amd64".into()),
+        "os": info.os.clone().unwrap_or_else(|| "linux".into()),
+        "config": serde_json::to_value(&info.config).map_err(|e| answer(e.to_string()))?,
+        "rootfs": {"type": "layers", "diff_ids": info.root_fs.as_ref().and_then(|r| r.layers.clone()).unwrap_or_default()},
+    });
+    if let Some(v) = info.variant.as_ref().filter(|v| !v.is_empty()) {
+        raw["variant"] = v.clone().into();
+    }
+    super::ImageConfig::from_value(raw, digest, &what)
+}
+
 impl EngineImage {
     /// Keep a copy of the first read in `dir` for the passes after it (build reads twice).
     pub fn with_local_copy(mut self, dir: &Path) -> EngineImage {
@@ -83,16 +109,53 @@ impl EngineImage {
     }
 }
 
-/// Copies everything read through it into a file.
+/// Copies everything read through it into a file, on a thread of its own: the copy costs as
+/// much CPU as the index, and the reader should not wait for it.
 struct Tee<R> {
     inner: R,
-    copy: std::io::BufWriter<std::fs::File>,
+    pending: Vec<u8>,
+    to_writer: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+/// What the reader hands the copying thread at a time.
+const TEE_CHUNK: usize = 1 << 20;
+
+impl<R: Read> Tee<R> {
+    fn new(inner: R, file: std::fs::File) -> Tee<R> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let writer = std::thread::spawn(move || {
+            let mut file = file;
+            for chunk in rx {
+                file.write_all(&chunk)?;
+            }
+            Ok(())
+        });
+        Tee { inner, pending: Vec::with_capacity(TEE_CHUNK), to_writer: Some(tx), writer: Some(writer) }
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(TEE_CHUNK));
+        let gone = || std::io::Error::other("the thread copying the image stopped");
+        self.to_writer.as_ref().ok_or_else(gone)?.send(chunk).map_err(|_| gone())
+    }
+
+    /// Hands over the rest and waits for the copy to be complete.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.hand_over()?;
+        drop(self.to_writer.take());
+        let writer = self.writer.take().expect("joined once");
+        writer.join().map_err(|_| std::io::Error::other("the thread copying the image panicked"))?
+    }
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() >= TEE_CHUNK {
+            self.hand_over()?;
+        }
         Ok(n)
     }
 }
@@ -124,9 +187,9 @@ impl ImageSource for EngineImage {
             Some(copy) => {
                 let file =
                     std::fs::File::create(copy).map_err(|source| ImageError::Write { path: copy.clone(), source })?;
-                let mut tee = Tee { inner: reader, copy: std::io::BufWriter::with_capacity(1 << 20, file) };
+                let mut tee = Tee::new(reader, file);
                 let r = walk(bar.wrap_read(&mut tee), &self.name, want, on_layer);
-                let flushed = tee.copy.flush().map_err(|source| ImageError::Write { path: copy.clone(), source });
+                let flushed = tee.finish().map_err(|source| ImageError::Write { path: copy.clone(), source });
                 r.and_then(|m| flushed.map(|_| m))
             }
             None => walk(bar.wrap_read(reader), &self.name, want, on_layer),

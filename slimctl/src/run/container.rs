@@ -165,34 +165,83 @@ impl Container {
 
     /// Waits until the container exits or `timeout` passes; the exit code if it exited.
     pub async fn wait(&self, timeout: Duration) -> Result<Option<i64>, RunError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(code) = self.exit_code().await? {
-                return Ok(Some(code));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match tokio::time::timeout(timeout, self.wait_exit()).await {
+            Ok(code) => code,
+            Err(_) => Ok(None),
         }
     }
 
-    /// Stops like `docker stop`, with the image's stop signal (sent by kill: the engine's stop
-    /// endpoint takes a signal only from API 1.42), then SIGKILL after `timeout` -- or at once
-    /// when the container's init does not catch the signal: as PID 1 of its namespace it then
-    /// ignores it, and waiting would only burn the timeout.
-    pub async fn stop(&self, signal: &str, timeout: Duration) -> Result<Option<i64>, RunError> {
+    /// Stops the container: the image's stop signal (sent by kill: the engine's stop endpoint
+    /// takes a signal only from API 1.42), up to `grace` for it to exit, then SIGKILL. An app
+    /// that exits on the signal ends at once; one whose init does not catch the signal (or
+    /// stops catching it: a handler that resets itself and re-raises) is killed without
+    /// waiting out the grace, since as PID 1 of its namespace it ignores the signal.
+    pub async fn stop(&self, signal: &str, grace: Duration) -> Result<Stopped, RunError> {
+        let started = std::time::Instant::now();
         if let Some(code) = self.exit_code().await? {
-            return Ok(Some(code));
+            return Ok(Stopped { how: StopKind::Exited, exit_code: Some(code), seconds: 0.0 });
         }
-        let catches = self.init_catches(signal).await;
-        let _ = self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: signal.to_owned() })).await;
-        let wait = if catches == Some(false) { Duration::from_millis(300) } else { timeout };
-        if let Some(code) = self.wait(wait).await? {
-            return Ok(Some(code));
-        }
+        let pid = self.init_pid().await?;
+        // No handler: the signal would be dropped, so there is nothing to wait for.
+        let how = if pid.and_then(|p| init_catches(p, signal)) == Some(false) {
+            StopKind::SignalIgnored
+        } else {
+            let _ =
+                self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: signal.to_owned() })).await;
+            match self.await_exit(pid, signal, grace).await {
+                Ok(code) => return Ok(Stopped { how: StopKind::Signal, exit_code: code, seconds: secs(started) }),
+                Err(how) => how,
+            }
+        };
         let _ = self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: "SIGKILL".into() })).await;
-        self.wait(Duration::from_secs(10)).await
+        let exit_code = self.wait(Duration::from_secs(10)).await?;
+        Ok(Stopped { how, exit_code, seconds: secs(started) })
+    }
+
+    /// Waits for the exit after the stop signal: its exit code when it exited within `grace`,
+    /// else why it must be killed (the grace ran out, or init does not catch the signal).
+    async fn await_exit(&self, pid: Option<u32>, signal: &str, grace: Duration) -> Result<Option<i64>, StopKind> {
+        let exited = self.wait_exit();
+        tokio::pin!(exited);
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        // Not catching must last: a handler may reset itself before a shutdown that still works.
+        let mut ignoring_since: Option<std::time::Instant> = None;
+        loop {
+            tokio::select! {
+                code = &mut exited => return Ok(code.ok().flatten()),
+                _ = &mut deadline => return Err(StopKind::GraceRanOut),
+                _ = tokio::time::sleep(Duration::from_millis(25)) => {
+                    match pid.and_then(|p| init_catches(p, signal)) {
+                        Some(false) => {
+                            let since = *ignoring_since.get_or_insert_with(std::time::Instant::now);
+                            if since.elapsed() >= IGNORED_FOR {
+                                return Err(StopKind::SignalIgnored);
+                            }
+                        }
+                        _ => ignoring_since = None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolves once the container has exited, with its exit code: the engine answers the
+    /// moment it happens (polling would add its period to every run).
+    async fn wait_exit(&self) -> Result<Option<i64>, RunError> {
+        let mut s = self.docker.wait_container(&self.id, None::<bollard::query_parameters::WaitContainerOptions>);
+        match s.next().await {
+            Some(Ok(r)) => Ok(Some(r.status_code)),
+            // The engine reports a non-zero exit as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(Some(code)),
+            // The wait request itself failed: ask until it ends.
+            _ => loop {
+                if let Some(code) = self.exit_code().await? {
+                    return Ok(Some(code));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            },
+        }
     }
 
     /// The host pid of the container's init process, while it runs.
@@ -200,16 +249,6 @@ impl Container {
         let info =
             self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
         Ok(info.state.and_then(|s| s.pid).filter(|p| *p > 0).and_then(|p| u32::try_from(p).ok()))
-    }
-
-    /// Whether the container's init process has a handler for `signal` (None: unknown).
-    async fn init_catches(&self, signal: &str) -> Option<bool> {
-        let pid = self.init_pid().await.ok().flatten()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?.trim();
-        let mask = u64::from_str_radix(caught, 16).ok()?;
-        let n = signal_number(signal)?;
-        Some(mask & (1u64 << (n - 1)) != 0)
     }
 
     pub async fn remove(&self) {
@@ -247,6 +286,49 @@ impl Container {
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
+}
+
+/// How long init must go without a handler for the stop signal before it is killed early.
+const IGNORED_FOR: Duration = Duration::from_millis(200);
+
+/// How a run ended when slimctl stopped it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopKind {
+    /// It had exited by itself.
+    #[default]
+    Exited,
+    /// It exited on the stop signal within the grace.
+    Signal,
+    /// Its init does not catch the signal, so as PID 1 it ignores it: killed without waiting.
+    SignalIgnored,
+    /// Still running when the grace ran out: killed.
+    GraceRanOut,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Stopped {
+    pub how: StopKind,
+    pub exit_code: Option<i64>,
+    pub seconds: f64,
+}
+
+fn secs(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64()
+}
+
+/// Whether a live process has a handler for `signal` (None: unknown, or the process is gone or
+/// exiting -- a zombie has no handlers left, but it is not ignoring anything).
+fn init_catches(pid: u32, signal: &str) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let state = status.lines().find_map(|l| l.strip_prefix("State:"))?.trim_start();
+    if state.starts_with('Z') || state.starts_with('X') {
+        return None;
+    }
+    let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?.trim();
+    let mask = u64::from_str_radix(caught, 16).ok()?;
+    let n = signal_number(signal)?;
+    Some(mask & (1u64 << (n - 1)) != 0)
 }
 
 /// The number of a signal named like Docker's StopSignal ("SIGTERM", "TERM", "15").

@@ -38,6 +38,27 @@ impl ExecProbe {
     }
 }
 
+/// Whether the image has `/bin/sh`, which decides how `--exec` strings run. It comes from the
+/// image's index, which may still be being read while the run starts: exec probes wait for it.
+#[derive(Clone)]
+pub struct HasShell(futures_util::future::Shared<futures_util::future::BoxFuture<'static, bool>>);
+
+impl HasShell {
+    pub fn known(has: bool) -> HasShell {
+        HasShell(futures_util::FutureExt::shared(Box::pin(std::future::ready(has))))
+    }
+
+    /// Known once `rx` gets it; false if the sender is dropped (reading the image failed,
+    /// and the run's result is discarded then anyway).
+    pub fn later(rx: tokio::sync::oneshot::Receiver<bool>) -> HasShell {
+        HasShell(futures_util::FutureExt::shared(Box::pin(async move { rx.await.unwrap_or(false) })))
+    }
+
+    pub async fn get(&self) -> bool {
+        self.0.clone().await
+    }
+}
+
 impl std::fmt::Display for ExecProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -3,11 +3,12 @@
 //! commands, then either stop (a service) or wait for it to finish (a batch job).
 
 use super::container::{Container, RunSpec};
-use super::exec::{self, ExecResult};
+use super::exec::{self, ExecResult, HasShell};
 use super::http::{self, HttpProbe, ProbeResult};
+use super::listening::Listening;
 use super::plan::{ContinueAfter, ProbePlan};
 use super::proto::{self, Credentials, ProtoResult};
-use super::ready::{listening_ports, sniff_http, PortKind, PortReady, Sniffed};
+use super::ready::{sniff_http, PortKind, PortReady, Sniffed};
 use super::traced::TraceError;
 use crate::image::config::ImageConfig;
 use crate::run::describe_exit;
@@ -54,7 +55,7 @@ pub async fn exercise(
     spec: &RunSpec,
     plan: &ProbePlan,
     ports: &[u16],
-    has_shell: bool,
+    has_shell: &HasShell,
 ) -> Result<Exercised, TraceError> {
     // Under verify, a slim image that cannot even start is a finding, not an error.
     c.start().await.map_err(|e| if plan.lenient { TraceError::Probe(e.to_string()) } else { e.into() })?;
@@ -62,6 +63,8 @@ pub async fn exercise(
     let bar = crate::progress::spinner("waiting for the container to be ready");
     let after = plan.after(ports);
     let mut out = Exercised::default();
+    let shell_probes = plan.exec.iter().any(|p| matches!(p, exec::ExecProbe::Shell(_)));
+    let has_shell = shell_probes && has_shell.get().await;
     if after != ContinueAfter::Exit {
         let (ready, report) = wait_ready(c, plan, ports, started, &bar).await?;
         out.ready = report;
@@ -96,6 +99,10 @@ fn env(config: &ImageConfig, spec: &RunSpec) -> Vec<String> {
     config.env().into_iter().chain(spec.env.iter().cloned()).collect()
 }
 
+/// How often readiness is checked: reading the socket table costs microseconds, and every
+/// period of waiting is paid by each run.
+const READY_POLL: Duration = Duration::from_millis(20);
+
 /// Waits until every exposed port listens (or the container exits, or the probe timeout
 /// passes), then learns what each speaks.
 async fn wait_ready(
@@ -125,11 +132,12 @@ async fn wait_ready(
         };
     }
     let mut listening_at: BTreeMap<u16, u64> = BTreeMap::new();
+    // The init process is fixed for the container's life; its /proc entry tells it still runs
+    // without asking the engine on every poll.
+    let pid = c.init_pid().await?;
+    let watch = pid.map(Listening::of);
     while listening_at.len() < ports.len() {
-        let listening = match c.init_pid().await? {
-            Some(pid) => listening_ports(pid).unwrap_or_default(),
-            None => Default::default(),
-        };
+        let listening = watch.as_ref().and_then(|w| w.ports().ok()).unwrap_or_default();
         for &p in ports.iter().filter(|p| listening.contains(p)) {
             listening_at.entry(p).or_insert(started.elapsed().as_millis() as u64);
         }
@@ -137,7 +145,8 @@ async fn wait_ready(
             break;
         }
         let waiting: Vec<String> = ports.iter().filter(|p| !listening_at.contains_key(p)).map(u16::to_string).collect();
-        if let Some(code) = c.exit_code().await? {
+        let gone = pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        if let Some(code) = if gone { c.exit_code().await? } else { None } {
             return Err(TraceError::Probe(format!(
                 "the container ended ({}) before listening on port {}",
                 describe_exit(Some(code)),
@@ -170,7 +179,7 @@ async fn wait_ready(
             )));
         }
         bar.set_message(format!("waiting for port {} to listen", waiting.join(", ")));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(READY_POLL).await;
     }
     host_ports.retain(|p, _| listening_at.contains_key(p));
     let (mut ready, mut report) = (Vec::new(), Vec::new());

@@ -5,6 +5,8 @@ pub mod container;
 pub mod exec;
 pub mod exercise;
 pub mod http;
+pub mod listening;
+pub mod overlap;
 pub mod plan;
 pub mod proto;
 pub mod ready;

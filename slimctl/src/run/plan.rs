@@ -8,6 +8,9 @@ use super::traced::TraceReport;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// How long a stopped app may take to exit before SIGKILL, unless told otherwise.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(1);
+
 /// When tracing ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContinueAfter {
@@ -62,7 +65,8 @@ pub struct ProbePlan {
     pub continue_after: Option<ContinueAfter>,
     /// Upper bound for `exit`: a CLI image that never ends.
     pub run_timeout: Duration,
-    pub stop_timeout: Duration,
+    /// From the stop signal to SIGKILL: a shutdown that reads files within it is still traced.
+    pub stop_grace: Duration,
     pub show_logs: bool,
     pub ring_size: u32,
     /// A run that fails under the probes still returns its trace, with `failure` set (verify:
@@ -87,7 +91,7 @@ impl Default for ProbePlan {
             request_timeout: Duration::from_secs(30),
             continue_after: None,
             run_timeout: Duration::from_secs(600),
-            stop_timeout: Duration::from_secs(10),
+            stop_grace: DEFAULT_STOP_GRACE,
             show_logs: false,
             ring_size: sensor::sensor::DEFAULT_RING_SIZE,
             lenient: false,

@@ -1,6 +1,6 @@
 //! Readiness: a service is probed only once it listens on every exposed port, and each port is
 //! probed in the protocol it speaks. Listening is read from the kernel's socket table of the
-//! container's network namespace (`/proc/PID/net/tcp`): a connection through the engine's
+//! container's network namespace ([`super::listening`]): a connection through the engine's
 //! port proxy is accepted even while nothing listens behind it, so connecting proves nothing.
 
 use super::proto::Proto;

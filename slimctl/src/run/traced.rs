@@ -1,8 +1,8 @@
 //! One traced run of the target: arm the sensor, create and start the container, exercise it
 //! ([`super::exercise`]: readiness, protocol, HTTP and exec probes, or its own run to
 //! completion), stop it, and return what it touched. The container is removed on every way out.
-use super::container::{Container, RunError, RunSpec};
-use super::exec::ExecResult;
+use super::container::{Container, RunError, RunSpec, Stopped};
+use super::exec::{ExecResult, HasShell};
 use super::exercise::{exercise, Exercised};
 use super::http::ProbeResult;
 pub use super::plan::{ContinueAfter, ProbePlan};
@@ -60,6 +60,8 @@ pub struct TraceReport {
     pub probe_seconds: f64,
     /// Stopping the container and collecting the last events.
     pub stop_seconds: f64,
+    /// How the run ended when stopped: by itself, on the signal, or killed.
+    pub stopped: Stopped,
     /// The sensor loaded for an earlier run of this process served this one too.
     pub sensor_reused: bool,
 }
@@ -98,13 +100,44 @@ fn tail_lines(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Arms the sensor, runs the container under the plan, and returns what it touched.
+/// The largest ring buffer a run that lost events is retried with.
+const MAX_RETRY_RING: u32 = 128 << 20;
+
+/// Arms the sensor, runs the container under the plan, and returns what it touched. A run
+/// whose events overflowed the ring buffer is run again with a ring four times larger: an
+/// incomplete trace is never used.
 pub async fn trace_run(
     docker: &bollard::Docker,
     config: &ImageConfig,
     spec: &RunSpec,
     plan: &ProbePlan,
-    has_shell: bool,
+    has_shell: &HasShell,
+) -> Result<TracedRun, TraceError> {
+    let mut ring_size = plan.ring_size;
+    loop {
+        match trace_once(docker, config, spec, plan, ring_size, has_shell).await {
+            Err(TraceError::Sensor(SensorError::LostEvents { detail })) if ring_size < MAX_RETRY_RING => {
+                let bigger = ring_size.saturating_mul(4).min(MAX_RETRY_RING);
+                eprintln!(
+                    "warning: the trace lost events ({detail}) with a {} ring buffer; running it again with {} \
+                     (--ring-size sets it)",
+                    crate::units::human_bytes(u64::from(ring_size)),
+                    crate::units::human_bytes(u64::from(bigger))
+                );
+                ring_size = bigger;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn trace_once(
+    docker: &bollard::Docker,
+    config: &ImageConfig,
+    spec: &RunSpec,
+    plan: &ProbePlan,
+    ring_size: u32,
+    has_shell: &HasShell,
 ) -> Result<TracedRun, TraceError> {
     let ports = spec.tcp_ports(config);
     let probe_ports = plan.http_probes.iter().filter_map(|p| p.port);
@@ -121,14 +154,14 @@ pub async fn trace_run(
         }
     }
     // Armed before the container exists: nothing it does can precede the sensor.
-    let (sensor, reused) = take_sensor(plan.ring_size)?;
+    let (sensor, reused) = take_sensor(ring_size)?;
     let container = Container::create(docker, spec, config).await?;
     let result = drive(&container, sensor, config, spec, plan, &ports, has_shell).await;
     container.remove().await;
     result.map(|(mut run, sensor)| {
         run.report.sensor_reused = reused;
         if let Some(sensor) = sensor {
-            give_back(plan.ring_size, sensor);
+            give_back(ring_size, sensor);
         }
         run
     })
@@ -141,7 +174,7 @@ async fn drive(
     spec: &RunSpec,
     plan: &ProbePlan,
     ports: &[u16],
-    has_shell: bool,
+    has_shell: &HasShell,
 ) -> Result<(TracedRun, Option<Sensor>), TraceError> {
     let started = Instant::now();
     let mut session = Session::new(sensor, Target::Container(c.id.clone()))?;
@@ -198,7 +231,7 @@ async fn drive(
     let outcome = exercise(c, config, spec, plan, ports, has_shell).await;
     // Whatever happened, stop the container and collect the trace before reporting.
     let stopping = Instant::now();
-    let stop_code = c.stop(&config.stop_signal(), plan.stop_timeout).await;
+    let stopped = c.stop(&config.stop_signal(), plan.stop_grace).await;
     let _ = stop_tx.send(());
     let collected = collector.await.map_err(|e| TraceError::Probe(format!("the sensor's reader failed: {e}")))?;
     if let Some(t) = logs_task {
@@ -227,7 +260,8 @@ async fn drive(
             "the sensor never saw the container's processes start; is the engine on this machine (DOCKER_HOST must be local)?".into(),
         ));
     }
-    let exit_code = stop_code?;
+    let stopped = stopped?;
+    let exit_code = stopped.exit_code;
     let commands = touched.commands.clone();
     Ok((
         TracedRun {
@@ -250,6 +284,7 @@ async fn drive(
                 run_seconds: started.elapsed().as_secs_f64(),
                 probe_seconds: done.probe_seconds,
                 stop_seconds,
+                stopped,
                 sensor_reused: false,
             },
             touched,

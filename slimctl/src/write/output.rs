@@ -144,29 +144,38 @@ fn index(slim: &SlimImage, platform: Platform, tag: Option<&str>) -> ImageIndex 
         .expect("index fields are set")
 }
 
-/// Loads the image into the engine (the docker-archive is staged in `work_dir`) and returns the
-/// id the engine gives it.
+/// Loads the image into the engine and returns the id the engine gives it. The docker-archive
+/// streams straight into the request as it is written: nothing is staged on disk.
 pub async fn load_into_engine(
     docker: &bollard::Docker,
     slim: &SlimImage,
     layer_file: &Path,
     tag: &str,
-    work_dir: &Path,
 ) -> Result<String, ImageError> {
     use futures_util::StreamExt;
-    let archive_path = work_dir.join("slim-image.tar");
-    let werr = |source| ImageError::Write { path: archive_path.clone(), source };
-    let file = File::create(&archive_path).map_err(werr)?;
-    let file = write_docker_archive(slim, layer_file, Some(tag), std::io::BufWriter::new(file)).map_err(werr)?;
-    file.into_inner().map_err(|e| werr(e.into_error()))?.sync_all().map_err(werr)?;
-
-    let file = tokio::fs::File::open(&archive_path).await.map_err(werr)?;
-    let body = tokio_util::io::ReaderStream::new(file);
+    let (writer, reader) = tokio::io::duplex(1 << 20);
+    let sink = tokio_util::io::SyncIoBridge::new(writer);
+    let (slim_copy, layer, tag_owned) = (slim.clone(), layer_file.to_owned(), tag.to_owned());
+    let writing = tokio::task::spawn_blocking(move || {
+        let mut sink = write_docker_archive(&slim_copy, &layer, Some(&tag_owned), sink)?;
+        sink.flush()?;
+        sink.shutdown()
+    });
+    let body = tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20);
     let options = bollard::query_parameters::ImportImageOptionsBuilder::default().quiet(true).build();
     let mut progress = docker.import_image_stream(options, body, None);
+    let mut loaded = Ok(());
     while let Some(msg) = progress.next().await {
-        msg.map_err(|e| crate::image::engine::engine_error(&format!("loading the slim image as {tag}"), e))?;
+        if let Err(e) = msg {
+            loaded = Err(crate::image::engine::engine_error(&format!("loading the slim image as {tag}"), e));
+            break;
+        }
     }
+    drop(progress);
+    let written = writing.await.map_err(std::io::Error::other).and_then(|r| r);
+    // The engine's refusal explains a broken pipe on our side, not the other way round.
+    loaded?;
+    written.map_err(|source| ImageError::Write { path: layer_file.to_owned(), source })?;
     let info = docker
         .inspect_image(tag)
         .await

@@ -5,16 +5,17 @@
 use super::summary::finish;
 use super::BuildArgs;
 use crate::cli::{open_source, Failure, WorkDir, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
-use slimctl::build::{build_from, BuildPlan, BuildReport, Built, Stages};
+use slimctl::build::{build_from, BuildPlan, BuildReport, Built, Stage, Stages};
 use slimctl::error::ErrorClass;
-use slimctl::image::{Image, ImageRef, ImageSource};
+use slimctl::image::{Image, ImageConfig, ImageRef, ImageSource};
 use slimctl::naming::{output_tag, slim_tag};
 use slimctl::profile::Profile;
 use slimctl::run::http::HttpProbe;
-use slimctl::run::traced::{trace_run, ProbePlan, TraceReport};
+use slimctl::run::overlap::{trace_while_reading, Overlapped, Reading};
+use slimctl::run::traced::{ProbePlan, TraceReport};
 use slimctl::select::resolve::resolve;
 use slimctl::select::{rules, Reason, Seed, SelectPlan};
-use slimctl::verify::{compare, failure_logs, missing_files, outcome, Outcome, Round, Runner, VerifyReport};
+use slimctl::verify::{failure_logs, missing_files, outcome, Outcome, Round, Runner, VerifyReport};
 use slimctl::write::output::{load_into_engine, write_docker_archive, write_oci_dir};
 use slimctl::write::Output;
 use std::collections::BTreeSet;
@@ -47,7 +48,7 @@ struct Observed {
     syscalls: BTreeSet<String>,
     /// The probes verify runs on the original and the slim image.
     replay: ProbePlan,
-    /// The original's answers to `replay`, when the traced run's answers are them.
+    /// The original's answers to `replay`: the traced run's, unless verify has probes of its own.
     first_original: Option<TraceReport>,
 }
 
@@ -55,13 +56,21 @@ pub async fn run_one(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let user_tag = args.tag.as_deref().map(output_tag).transpose().map_err(Failure::usage)?;
     let plan = build_plan(args)?;
     let probes = probe_plan(args)?;
-    let mut job = Job::open(args, work, plan, user_tag).await?;
-    let Some(probes) = probes else {
-        let built = job.select_and_write().await?;
-        job.output(&built).await?;
-        return job.report(&built, None, None, EXIT_OK);
+    let opening = Opening::start(args, work, plan, user_tag).await?;
+    let (job, observed) = match probes {
+        None => {
+            let mut job = opening.read().await?;
+            let built = job.select_and_write().await?;
+            job.output(&built).await?;
+            return job.report(&built, None, None, EXIT_OK);
+        }
+        Some(probes) if !args.from_profile.is_empty() => {
+            let mut job = opening.read().await?;
+            let observed = job.load_profiles(&probes)?;
+            (job, observed)
+        }
+        Some(probes) => opening.trace(&probes).await?,
     };
-    let observed = job.observe(&probes).await?;
     let seccomp = job.write_seccomp(&observed.syscalls)?;
     job.verify_and_heal(observed, seccomp).await
 }
@@ -112,63 +121,112 @@ fn probe_plan(args: &BuildArgs) -> Result<Option<ProbePlan>, Failure> {
     Ok(Some(plan))
 }
 
-impl<'a> Job<'a> {
-    /// Inspect: the image's config and file index, read once (rules' content readers included).
-    async fn open(
+/// The image opened, its reading under way: a traced run goes on beside it.
+struct Opening<'a> {
+    job: JobParts<'a>,
+    run_config: Option<ImageConfig>,
+    reading: Reading,
+    started: Instant,
+}
+
+/// What a job has before its image is read.
+struct JobParts<'a> {
+    args: &'a BuildArgs,
+    work: &'a WorkDir,
+    source: Arc<dyn ImageSource>,
+    docker: Option<bollard::Docker>,
+    tag: String,
+    plan: BuildPlan,
+}
+
+impl<'a> Opening<'a> {
+    /// Opens the image and starts reading its config and file index (rules' content readers
+    /// included), once.
+    async fn start(
         args: &'a BuildArgs,
         work: &'a WorkDir,
-        mut plan: BuildPlan,
+        plan: BuildPlan,
         user_tag: Option<String>,
-    ) -> Result<Job<'a>, Failure> {
-        let (source, docker, repo_tags) = open_source(&args.image, Some(work.path())).await?;
+    ) -> Result<Opening<'a>, Failure> {
+        let started = Instant::now();
+        let opened = open_source(&args.image, Some(work.path())).await?;
         // Loading needs the engine even when the input is a file.
-        let docker = match (&args.output, docker) {
+        let docker = match (&args.output, opened.docker) {
             (Output::Engine, None) => Some(slimctl::image::engine::connect().await?),
             (_, d) => d,
         };
         let tag = user_tag.unwrap_or_else(|| match ImageRef::parse(&args.image) {
-            ImageRef::Engine(name) => slim_tag(&name, &repo_tags),
+            ImageRef::Engine(name) => slim_tag(&name, &opened.repo_tags),
             _ => "slimctl-output.slim:latest".to_owned(),
         });
+        let source: Arc<dyn ImageSource> = Arc::from(opened.source);
+        let reading = Reading::start(source.clone(), rules::readers(&rules::all_except(&plan.select.rules_off)));
+        let job = JobParts { args, work, source, docker, tag, plan };
+        Ok(Opening { job, run_config: opened.run_config, reading, started })
+    }
+
+    /// Waits for the image to be read: inspect ends here.
+    async fn read(self) -> Result<Job<'a>, Failure> {
+        let (original, _) = self.reading.finish().await?;
         let mut stages = Stages::default();
-        let source: Arc<dyn ImageSource> = Arc::from(source);
-        let readers = rules::readers(&rules::all_except(&plan.select.rules_off));
-        let src = source.clone();
-        let started = Instant::now();
-        let original = tokio::task::spawn_blocking(move || Image::open(src.as_ref(), false, &readers)).await??;
-        stages.since("inspect", started);
-        if args.include_shell {
-            plan.select.includes.extend(shell_tools(&original, &plan.select.includes));
-        }
-        let has_shell = resolve(&original.index, "/bin/sh", "/", true).is_ok();
-        Ok(Job { args, work, source, docker, original: Arc::new(original), has_shell, tag, plan, stages })
+        stages.since("inspect", self.started);
+        Ok(self.job.with_image(original, stages))
     }
 
-    fn engine(&self) -> &bollard::Docker {
-        self.docker.as_ref().expect("traced builds and engine outputs connect to the engine when they open")
-    }
-
-    /// Round 0: the original under the sensor, or the saved profiles of earlier runs.
-    async fn observe(&mut self, probes: &ProbePlan) -> Result<Observed, Failure> {
-        if !self.args.from_profile.is_empty() {
-            return self.load_profiles(probes);
-        }
-        let spec = self.args.run.spec(&self.original.config.digest)?;
-        let started = Instant::now();
-        let traced = trace_run(self.engine(), &self.original.config, &spec, probes, self.has_shell).await?;
-        self.stages.since("run+trace", started);
+    /// Round 0: the original under the sensor, while the image is read.
+    async fn trace(self, probes: &ProbePlan) -> Result<(Job<'a>, Observed), Failure> {
+        let (docker, config) = match (&self.job.docker, &self.run_config) {
+            (Some(d), Some(c)) => (d.clone(), c.clone()),
+            _ => return Err(Failure::internal("a traced build opens an engine image")),
+        };
+        let args = self.job.args;
+        let spec = args.run.spec(&config.digest)?;
+        let traced = trace_while_reading(&docker, &config, &spec, probes, self.reading).await;
+        let Overlapped { run: traced, image, read, trace } = traced?;
+        // The two stages overlap: each is reported with its own time.
+        let mut stages = Stages::default();
+        stages.0.push(Stage { name: "inspect", seconds: read.as_secs_f64() });
+        stages.0.push(Stage { name: "run+trace", seconds: trace.as_secs_f64() });
+        let mut job = self.job.with_image(image, stages);
         super::summary::warn_probes(&traced.report);
-        self.plan.select.seeds = traced.touched.seeds();
-        if let Some(path) = &self.args.save_profile {
-            let profile = Profile::from_run(&self.args.image, &self.original.config.digest, &traced, probes);
+        job.plan.select.seeds = traced.touched.seeds();
+        if let Some(path) = &args.save_profile {
+            let profile = Profile::from_run(&args.image, &job.original.config.digest, &traced, probes);
             super::write_profile(path, &profile)?;
         }
         let replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
-        // With probes of its own, verify needs two runs of the original under its plan;
-        // without, the traced run is the first of them.
-        let first_original = self.args.verify_http_probes.is_empty().then(|| traced.report.clone());
+        // With probes of its own, verify needs a run of the original under its plan; without,
+        // the traced run is it.
+        let first_original = args.verify_http_probes.is_empty().then(|| traced.report.clone());
         let syscalls = traced.report.syscalls.clone();
-        Ok(Observed { trace: Some(traced.report), syscalls, replay, first_original })
+        Ok((job, Observed { trace: Some(traced.report), syscalls, replay, first_original }))
+    }
+}
+
+impl<'a> JobParts<'a> {
+    fn with_image(self, original: Image, stages: Stages) -> Job<'a> {
+        let mut plan = self.plan;
+        if self.args.include_shell {
+            plan.select.includes.extend(shell_tools(&original, &plan.select.includes));
+        }
+        let has_shell = resolve(&original.index, "/bin/sh", "/", true).is_ok();
+        Job {
+            args: self.args,
+            work: self.work,
+            source: self.source,
+            docker: self.docker,
+            original: Arc::new(original),
+            has_shell,
+            tag: self.tag,
+            plan,
+            stages,
+        }
+    }
+}
+
+impl<'a> Job<'a> {
+    fn engine(&self) -> &bollard::Docker {
+        self.docker.as_ref().expect("traced builds and engine outputs connect to the engine when they open")
     }
 
     fn load_profiles(&mut self, probes: &ProbePlan) -> Result<Observed, Failure> {
@@ -224,8 +282,7 @@ impl<'a> Job<'a> {
         match &self.args.output {
             Output::Engine => {
                 let bar = slimctl::progress::spinner(&format!("loading {} into the engine", self.tag));
-                let id =
-                    load_into_engine(self.engine(), &built.slim, &built.layer_file, &self.tag, self.work.path()).await;
+                let id = load_into_engine(self.engine(), &built.slim, &built.layer_file, &self.tag).await;
                 bar.finish_and_clear();
                 let id = id?;
                 if id != built.slim.config_digest.as_ref() {
@@ -278,10 +335,11 @@ impl<'a> Job<'a> {
                 has_shell: self.has_shell,
                 seccomp: seccomp.clone(),
             };
-            self.run_originals(&runner, &mut observed, &mut second_original).await?;
+            self.first_original(&runner, &mut observed).await?;
             let slim_run = runner.slim(self.args.run.spec(&built.slim.config_digest)?, &observed.replay).await?;
             let first = observed.first_original.as_ref().expect("run above");
-            let checks = compare(first, second_original.as_ref(), &slim_run.report);
+            let spec = self.args.run.spec(&self.original.config.digest)?;
+            let checks = runner.checks(spec, &observed.replay, first, &mut second_original, &slim_run.report).await?;
             let missing = missing_files(&slim_run.touched, &self.original.index, &built.closure.keep);
             self.stages.since("verify", started);
             let differs = outcome(&checks, &missing) == Outcome::Differs;
@@ -318,26 +376,18 @@ impl<'a> Job<'a> {
         unreachable!("the loop returns once nothing is added")
     }
 
-    /// The original's runs under the verify probes, until there are two: the first may be the
-    /// traced run; a second tells answers that vary by themselves from real differences.
-    async fn run_originals(
-        &self,
-        runner: &Runner<'_>,
-        observed: &mut Observed,
-        second: &mut Option<TraceReport>,
-    ) -> Result<(), Failure> {
-        while observed.first_original.is_none() || second.is_none() {
-            let spec = self.args.run.spec(&self.original.config.digest)?;
-            let again = runner.original(&spec, &observed.replay, "verify: running the original").await?.report;
-            if let Some(f) = &again.failure {
-                return Err(Failure::probe(format!("verify: the original failed under the verify probes: {f}")));
-            }
-            if observed.first_original.is_none() {
-                observed.first_original = Some(again);
-            } else {
-                *second = Some(again);
-            }
+    /// The original's first run under the verify probes: the traced run, unless verify has
+    /// probes of its own.
+    async fn first_original(&self, runner: &Runner<'_>, observed: &mut Observed) -> Result<(), Failure> {
+        if observed.first_original.is_some() {
+            return Ok(());
         }
+        let spec = self.args.run.spec(&self.original.config.digest)?;
+        let first = runner.original(&spec, &observed.replay, "verify: running the original").await?.report;
+        if let Some(f) = &first.failure {
+            return Err(Failure::probe(format!("verify: the original failed under the verify probes: {f}")));
+        }
+        observed.first_original = Some(first);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 use super::BuildArgs;
 use crate::cli::{table, Failure, EXIT_CI_GATE, EXIT_PROBE, EXIT_VERIFY};
 use slimctl::build::BuildReport;
+use slimctl::run::container::{StopKind, Stopped};
 use slimctl::run::describe_exit;
 use slimctl::run::traced::TraceReport;
 use slimctl::select::Reason;
@@ -129,7 +130,23 @@ fn trace_line(t: &TraceReport) -> String {
     if t.exited_by_itself {
         line.push_str(&format!("; ended with {}", describe_exit(t.exit_code)));
     }
+    line.push_str(&format!("; {}", stop_phrase(&t.stopped)));
     line
+}
+
+/// How the traced run was stopped, said so a user can tell a clean shutdown from a kill.
+fn stop_phrase(s: &Stopped) -> String {
+    match s.how {
+        StopKind::Exited => "it exited by itself".into(),
+        StopKind::Signal => format!("it stopped on its stop signal in {:.1} s", s.seconds),
+        StopKind::SignalIgnored => "its init ignores the stop signal (PID 1 with no handler left): killed".into(),
+        StopKind::GraceRanOut => {
+            format!(
+                "still running {:.1} s after its stop signal (--stop-grace), killed: a longer shutdown was not traced",
+                s.seconds
+            )
+        }
+    }
 }
 
 /// The last round's checks as a table, and what each round found missing and added.
