@@ -433,12 +433,15 @@ pub struct VerifyReport {
     pub ok: bool,
     pub outcome: Outcome,
     pub rounds: Vec<Round>,
+    /// Runs of the original verify made itself: none when the traced run's answers served and
+    /// every answer matched; one more when an answer differed, to tell run-dependent answers.
+    pub original_runs: usize,
 }
 
 impl VerifyReport {
-    pub fn new(rounds: Vec<Round>) -> VerifyReport {
+    pub fn new(rounds: Vec<Round>, original_runs: usize) -> VerifyReport {
         let outcome = rounds.last().map(|r| outcome(&r.checks, &r.missing)).unwrap_or(Outcome::ComparedNothing);
-        VerifyReport { ok: outcome == Outcome::Behaves, outcome, rounds }
+        VerifyReport { ok: outcome == Outcome::Behaves, outcome, rounds, original_runs }
     }
 
     /// The one line that sums it up.

@@ -37,6 +37,8 @@ fn python_http_example_slims_by_tracing_and_still_answers() {
     let t = &r["trace"];
     assert_eq!(t["http"][0]["status"], 200, "{t:#}");
     assert_eq!(t["counters"]["ring_full"], 0);
+    // Every answer matched the traced run's: verify ran the slim image and nothing else.
+    assert_eq!(r["verify"]["original_runs"], 0, "{:#}", r["verify"]);
     assert!(t["syscalls"].as_array().unwrap().iter().any(|s| s == "accept4" || s == "accept"), "{}", t["syscalls"]);
     // Why a file is there: the interpreter's stdlib module was opened by python3.
     let kept = r["kept"].as_object().unwrap();
@@ -229,4 +231,83 @@ fn sigint_during_the_probe_leaves_nothing_behind() {
 fn nix_kill(pid: u32, sig: &str) {
     let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
     assert!(st.success());
+}
+
+/// How a traced run ends once slimctl stops it: a shutdown that reads a file within the grace
+/// is traced (the file is kept); an app that catches the signal and goes on is killed when the
+/// grace runs out, and the summary says so; an init with no handler is killed at once.
+#[test]
+fn the_stop_grace_traces_a_shutdown_and_kills_what_does_not_stop() {
+    let script = |on_term: &str| {
+        format!(
+            "RUN printf 'bye\\n' > /etc/farewell && printf '#!/bin/sh\\ntrap \"{on_term}\" TERM\\nwhile :; do sleep 0.2 & \
+             wait $!; done\\n' > /run.sh\nCMD [\"sh\", \"/run.sh\"]"
+        )
+    };
+    let build = |img: &str, extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let rep = dir.path().join("report.json");
+        let mut args =
+            vec!["build", img, "--continue-after", "timeout:1", "--no-verify", "--tag", "slimctl-e2e/stop.slim:1"];
+        args.extend(extra);
+        args.extend(["--report", rep.to_str().unwrap()]);
+        let out = slimctl(&args);
+        let _slim = ImageGuard("slimctl-e2e/stop.slim:1".into());
+        assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
+        assert!(slimctl_containers(img).is_empty(), "left: {:?}", slimctl_containers(img));
+        (report(&rep), text(&out.stdout))
+    };
+
+    let clean = image_from_base("slimctl-e2e/stop-clean:1", &script("cat /etc/farewell; exit 0"));
+    let (r, _) = build(&clean.0, &[]);
+    assert_eq!(r["trace"]["stopped"]["how"], "signal", "{:#}", r["trace"]["stopped"]);
+    assert_eq!(r["trace"]["exit_code"], 0);
+    assert_eq!(r["kept"]["/etc/farewell"]["reasons"][0]["kind"], "traced", "read during the shutdown, so kept");
+
+    let stubborn = image_from_base("slimctl-e2e/stop-stubborn:1", &script("echo ignoring"));
+    let (r, summary) = build(&stubborn.0, &["--stop-grace", "0.5"]);
+    let stopped = &r["trace"]["stopped"];
+    assert_eq!(stopped["how"], "grace_ran_out", "{stopped:#}");
+    assert_eq!(r["trace"]["exit_code"], 137, "killed");
+    let took = stopped["seconds"].as_f64().unwrap();
+    assert!((0.5..5.0).contains(&took), "the grace was 0.5 s, the stop took {took} s");
+    assert!(summary.contains("--stop-grace"), "the summary says the grace ran out: {summary}");
+
+    let deaf = image_from_base("slimctl-e2e/stop-deaf:1", "CMD [\"sleep\", \"300\"]");
+    let (r, _) = build(&deaf.0, &[]);
+    let stopped = &r["trace"]["stopped"];
+    assert_eq!(stopped["how"], "signal_ignored", "{stopped:#}");
+    assert!(stopped["seconds"].as_f64().unwrap() < 0.9, "no grace waited for an init without a handler: {stopped:#}");
+}
+
+/// A run whose events overflow the ring buffer is never used: it runs again with a larger one.
+#[test]
+fn a_trace_that_loses_events_runs_again_with_a_larger_ring() {
+    let img = image_from_base(
+        "slimctl-e2e/burst:1",
+        "CMD [\"sh\", \"-c\", \"find / -xdev -type f 2>/dev/null | head -3000 | xargs cat > /dev/null; cat /etc/hostname\"]",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let slim = ImageGuard("slimctl-e2e/burst.slim:1".into());
+    let out = slimctl(&[
+        "build",
+        &img.0,
+        "--ring-size",
+        "4096",
+        "--no-verify",
+        "--tag",
+        &slim.0,
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "slimctl build failed: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("lost events") && text(&out.stderr).contains("running it again"),
+        "{}",
+        text(&out.stderr)
+    );
+    let r = report(&rep);
+    assert_eq!(r["trace"]["counters"]["ring_full"], 0, "the trace used is complete");
+    assert!(slimctl_containers(&img.0).is_empty());
 }

@@ -147,6 +147,9 @@ fn an_answer_with_a_timestamp_is_not_a_false_mismatch() {
     let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();
     let time = checks.iter().find(|c| c["what"].as_str().unwrap().starts_with("GET /time")).unwrap();
     assert_eq!(time["verdict"], "match_normalized", "{time}");
+    // The traced run gave the first answers; the differing timestamp made verify run the
+    // original once more to tell a run-dependent answer from a real difference.
+    assert_eq!(r["verify"]["original_runs"], 1, "{:#}", r["verify"]);
 
     // `slimctl verify` on its own agrees, and says so with exit 0.
     let out = slimctl(&["verify", &img.0, &slim.0, "--http-probe-cmd", "GET:/time", "--json"]);

@@ -62,14 +62,15 @@ pub async fn run(args: &VerifyArgs) -> Result<u8, Failure> {
     let replay = ProbePlan { lenient: true, ..plan.replay(&first.report) };
     let slim_run = runner.slim(args.run.spec(&slim.config.digest)?, &replay).await?;
     let spec = args.run.spec(&original.config.digest)?;
-    let checks = runner.checks(spec, &replay, &first.report, &mut None, &slim_run.report).await?;
+    let mut second = None;
+    let checks = runner.checks(spec, &replay, &first.report, &mut second, &slim_run.report).await?;
     // Missing: looked up by the slim run, absent from the slim image, present in the original.
     let slim_paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
     let missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
     let slim_logs = failure_logs(&first.report, &slim_run.report);
     let slim_bytes = slim.index.visible_bytes();
     let round = Round { round: 0, slim_bytes, checks, missing, added: Vec::new(), slim_logs };
-    let report = VerifyReport::new(vec![round]);
+    let report = VerifyReport::new(vec![round], 1 + usize::from(second.is_some()));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {

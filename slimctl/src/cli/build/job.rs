@@ -322,6 +322,7 @@ impl<'a> Job<'a> {
         let mut rounds: Vec<Round> = Vec::new();
         let mut second_original: Option<TraceReport> = None;
         let mut superseded: Vec<String> = Vec::new();
+        let original_runs = usize::from(observed.first_original.is_none());
         for round in 0.. {
             let built = self.select_and_write().await?;
             self.output(&built).await?;
@@ -357,7 +358,7 @@ impl<'a> Job<'a> {
                 for old in superseded {
                     remove_image(self.engine(), &old).await;
                 }
-                let report = VerifyReport::new(rounds);
+                let report = VerifyReport::new(rounds, original_runs + usize::from(second_original.is_some()));
                 let code = match report.outcome {
                     Outcome::Behaves => EXIT_OK,
                     Outcome::Differs => EXIT_VERIFY,
