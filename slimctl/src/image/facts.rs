@@ -23,3 +23,76 @@ pub type Readers = [Arc<dyn ContentReader>];
 
 /// Facts of one file: (reader name, facts), one pair per reader that read it.
 pub type Facts = Box<[(&'static str, Box<[String]>)]>;
+
+/// What every reader wanting a file says of it.
+pub fn read_all(path: &str, content: &[u8], wanting: &[Arc<dyn ContentReader>]) -> Facts {
+    wanting.iter().map(|reader| (reader.name(), reader.read(path, content).into_boxed_slice())).collect()
+}
+
+/// One file for the readers: where its facts go (a layer's key and an entry's position in it).
+struct Job {
+    layer: String,
+    entry: usize,
+    path: String,
+    content: Vec<u8>,
+    wanting: Vec<Arc<dyn ContentReader>>,
+}
+
+/// The facts of one file, for the entry that asked.
+pub struct Done {
+    pub layer: String,
+    pub entry: usize,
+    pub facts: Facts,
+}
+
+/// Runs the readers on a thread beside the one reading the image stream: parsing every Python
+/// or JavaScript file of an image costs as much CPU as reading it, and the stream should not
+/// wait for it. Files in flight are bounded, so memory stays flat.
+pub struct FactWorker {
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    thread: Option<std::thread::JoinHandle<Vec<Done>>>,
+}
+
+/// Files queued for the worker at most (each at most a reader's size limit, usually a few KiB).
+const IN_FLIGHT: usize = 64;
+
+impl FactWorker {
+    pub fn start() -> FactWorker {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("slimctl-facts".into())
+            .spawn(move || {
+                rx.into_iter()
+                    .map(|j| Done { facts: read_all(&j.path, &j.content, &j.wanting), layer: j.layer, entry: j.entry })
+                    .collect()
+            })
+            .ok();
+        // Without a thread (the system refused one), the files are read inline.
+        FactWorker { jobs: thread.as_ref().map(|_| tx), thread }
+    }
+
+    /// Queues a file; returns its facts at once when there is no worker to take it.
+    pub fn submit(
+        &self,
+        layer: &str,
+        entry: usize,
+        path: &str,
+        content: Vec<u8>,
+        wanting: Vec<Arc<dyn ContentReader>>,
+    ) -> Option<Facts> {
+        let job = Job { layer: layer.to_owned(), entry, path: path.to_owned(), content, wanting };
+        match &self.jobs {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => None,
+                Err(std::sync::mpsc::SendError(job)) => Some(read_all(&job.path, &job.content, &job.wanting)),
+            },
+            None => Some(read_all(&job.path, &job.content, &job.wanting)),
+        }
+    }
+
+    /// Every queued file's facts, once all are read.
+    pub fn finish(mut self) -> Vec<Done> {
+        drop(self.jobs.take());
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default()
+    }
+}

@@ -4,7 +4,7 @@
 //! and are never kept beyond that.
 
 use super::entry::{normalize_member, parent, Entry, Kind};
-use super::facts::{ContentReader, Readers, HEAD};
+use super::facts::{ContentReader, FactWorker, Facts, Readers, HEAD};
 use crate::error::ImageError;
 use crate::select::elf::{ElfInfo, MAGIC};
 use std::collections::HashMap;
@@ -27,6 +27,9 @@ pub struct LayerIndex {
     pub opaques: Vec<String>,
     /// Sum of regular-file sizes stored in this layer.
     pub bytes: u64,
+    /// Hard links as (link, target) positions in `entries`: a link shares its target's facts,
+    /// which a [`FactWorker`] fills in after the scan.
+    pub links: Vec<(usize, usize)>,
 }
 
 /// Contents kept in memory: what the closure and the package inventory read, with a size cap
@@ -54,6 +57,18 @@ fn wants_capture(path: &str) -> bool {
 /// Indexes one layer. `what` names the layer in errors.
 /// `readers` read what coverage rules need from file contents.
 pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str, readers: &Readers) -> Result<LayerIndex, ImageError> {
+    scan_layer_with(reader, layer, what, readers, None)
+}
+
+/// [`scan_layer`], the readers running on `worker` (their facts arrive with
+/// [`LayerIndex::apply_facts`]); `key` names the layer to the worker.
+pub fn scan_layer_with<R: Read>(
+    reader: R,
+    layer: usize,
+    what: &str,
+    readers: &Readers,
+    worker: Option<(&FactWorker, &str)>,
+) -> Result<LayerIndex, ImageError> {
     let corrupt = |detail: String| ImageError::corrupt(what, detail);
     let mut archive = tar::Archive::new(reader);
     let mut out = LayerIndex::default();
@@ -151,15 +166,22 @@ pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str, readers: &Reader
         match &entry.kind {
             Kind::File => {
                 out.bytes += size;
-                read_content_facts(&mut tar_entry, &path, &mut entry, readers).map_err(|e| {
+                let to_read = read_content_facts(&mut tar_entry, &path, &mut entry, readers).map_err(|e| {
                     corrupt(format!("{path}: reading contents: {e} (the archive is truncated or damaged)"))
                 })?;
+                if let Some((content, wanting)) = to_read {
+                    entry.facts = match worker {
+                        Some((w, key)) => w.submit(key, out.entries.len(), &path, content, wanting).unwrap_or_default(),
+                        None => super::facts::read_all(&path, &content, &wanting),
+                    };
+                }
             }
             Kind::Hardlink { target } => {
                 // A hard link shares its target's content and so its facts.
                 let Some(&pos) = seen.get(target) else {
                     return Err(corrupt(format!("{path}: hard link to {target}, which the layer does not hold")));
                 };
+                out.links.push((out.entries.len(), pos));
                 let src = &out.entries[pos].1;
                 entry.size = src.size;
                 entry.elf = src.elf.clone();
@@ -189,14 +211,17 @@ pub fn first_line(buf: &[u8]) -> Option<String> {
     (!line.is_empty()).then_some(line)
 }
 
+/// What a file's content is for readers: its bytes and the readers that want them.
+type ToRead = Option<(Vec<u8>, Vec<Arc<dyn ContentReader>>)>;
+
 /// Reads just enough of a regular file to learn what the select stage needs: small files it
-/// reads whole, ELF headers, `#!` lines, and whatever a content reader asks for.
-fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers: &Readers) -> std::io::Result<()> {
+/// reads whole, ELF headers, `#!` lines; returns the content when a reader asks for it.
+fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers: &Readers) -> std::io::Result<ToRead> {
     if capture_limit(path).is_some_and(|limit| entry.size <= limit) {
         let mut buf = Vec::with_capacity(entry.size as usize);
         r.read_to_end(&mut buf)?;
         entry.captured = Some(buf.into_boxed_slice());
-        return Ok(());
+        return Ok(None);
     }
     let mut head = [0u8; HEAD];
     let mut got = 0;
@@ -208,13 +233,13 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers
     }
     let head = &head[..got];
     let elf = head.starts_with(MAGIC) && entry.size <= ELF_READ_LIMIT;
-    let wanting: Vec<&Arc<dyn ContentReader>> =
-        readers.iter().filter(|reader| reader.wants(path, entry.size, head)).collect();
+    let wanting: Vec<Arc<dyn ContentReader>> =
+        readers.iter().filter(|reader| reader.wants(path, entry.size, head)).cloned().collect();
     if !elf && wanting.is_empty() {
         if let Some(line) = head.strip_prefix(b"#!").and_then(first_line) {
             entry.shebang = Some(line.into_boxed_str());
         }
-        return Ok(());
+        return Ok(None);
     }
     let mut buf = Vec::with_capacity(entry.size as usize);
     buf.extend_from_slice(head);
@@ -224,11 +249,23 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers
     } else if let Some(line) = buf.strip_prefix(b"#!").and_then(first_line) {
         entry.shebang = Some(line.into_boxed_str());
     }
-    entry.facts = wanting.iter().map(|reader| (reader.name(), reader.read(path, &buf).into_boxed_slice())).collect();
-    Ok(())
+    Ok((!wanting.is_empty()).then_some((buf, wanting)))
 }
 
 impl LayerIndex {
+    /// Takes facts read by a worker, then gives each hard link its target's.
+    pub fn apply_facts(&mut self, done: impl IntoIterator<Item = (usize, Facts)>) {
+        for (i, facts) in done {
+            if let Some((_, e)) = self.entries.get_mut(i) {
+                e.facts = facts;
+            }
+        }
+        for &(link, target) in &self.links {
+            let facts = self.entries[target].1.facts.clone();
+            self.entries[link].1.facts = facts;
+        }
+    }
+
     /// Renumbers the entries once the layer's position in the image is known.
     pub fn set_layer(&mut self, layer: usize) {
         for (_, e) in &mut self.entries {
@@ -242,6 +279,7 @@ impl LayerIndex {
             whiteouts: self.whiteouts.clone(),
             opaques: self.opaques.clone(),
             bytes: self.bytes,
+            links: self.links.clone(),
         }
     }
 }

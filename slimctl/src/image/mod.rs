@@ -83,11 +83,20 @@ impl Image {
     pub fn open(source: &dyn ImageSource, track_waste: bool, readers: &facts::Readers) -> Result<Image, ImageError> {
         let what = source.name().to_owned();
         let mut scanned: HashMap<String, LayerIndex> = HashMap::new();
+        let worker = (!readers.is_empty()).then(facts::FactWorker::start);
         let manifest = source.read_layers(&|_| true, &mut |key, reader| {
-            let li = layer::scan_layer(reader, 0, &format!("{what}: layer {key}"), readers)?;
+            let what = format!("{what}: layer {key}");
+            let li = layer::scan_layer_with(reader, 0, &what, readers, worker.as_ref().map(|w| (w, key)))?;
             scanned.insert(key.to_owned(), li);
             Ok(())
         })?;
+        let mut read: HashMap<String, Vec<(usize, facts::Facts)>> = HashMap::new();
+        for done in worker.map(facts::FactWorker::finish).unwrap_or_default() {
+            read.entry(done.layer).or_default().push((done.entry, done.facts));
+        }
+        for (key, li) in scanned.iter_mut() {
+            li.apply_facts(read.remove(key).unwrap_or_default());
+        }
         let config = ImageConfig::parse(&manifest.config, &what)?;
         let diff_ids = config.typed.rootfs().diff_ids().clone();
         if diff_ids.len() != manifest.layer_keys.len() {

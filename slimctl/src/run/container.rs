@@ -176,7 +176,10 @@ impl Container {
     /// that exits on the signal ends at once; one whose init does not catch the signal (or
     /// stops catching it: a handler that resets itself and re-raises) is killed without
     /// waiting out the grace, since as PID 1 of its namespace it ignores the signal.
-    pub async fn stop(&self, signal: &str, grace: Duration) -> Result<Stopped, RunError> {
+    ///
+    /// `quiet` tells how long the app has gone without touching a file (the sensor's view): a
+    /// handler that reset itself may still be shutting down, and is waited for while it works.
+    pub async fn stop(&self, signal: &str, grace: Duration, quiet: &dyn Fn() -> Duration) -> Result<Stopped, RunError> {
         let started = std::time::Instant::now();
         if let Some(code) = self.exit_code().await? {
             return Ok(Stopped { how: StopKind::Exited, exit_code: Some(code), seconds: 0.0 });
@@ -188,7 +191,7 @@ impl Container {
         } else {
             let _ =
                 self.docker.kill_container(&self.id, Some(KillContainerOptions { signal: signal.to_owned() })).await;
-            match self.await_exit(pid, signal, grace).await {
+            match self.await_exit(pid, signal, grace, quiet).await {
                 Ok(code) => return Ok(Stopped { how: StopKind::Signal, exit_code: code, seconds: secs(started) }),
                 Err(how) => how,
             }
@@ -200,26 +203,27 @@ impl Container {
 
     /// Waits for the exit after the stop signal: its exit code when it exited within `grace`,
     /// else why it must be killed (the grace ran out, or init does not catch the signal).
-    async fn await_exit(&self, pid: Option<u32>, signal: &str, grace: Duration) -> Result<Option<i64>, StopKind> {
+    async fn await_exit(
+        &self,
+        pid: Option<u32>,
+        signal: &str,
+        grace: Duration,
+        quiet: &dyn Fn() -> Duration,
+    ) -> Result<Option<i64>, StopKind> {
         let exited = self.wait_exit();
         tokio::pin!(exited);
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
-        // Not catching must last: a handler may reset itself before a shutdown that still works.
-        let mut ignoring_since: Option<std::time::Instant> = None;
         loop {
             tokio::select! {
                 code = &mut exited => return Ok(code.ok().flatten()),
                 _ = &mut deadline => return Err(StopKind::GraceRanOut),
-                _ = tokio::time::sleep(Duration::from_millis(25)) => {
-                    match pid.and_then(|p| init_catches(p, signal)) {
-                        Some(false) => {
-                            let since = *ignoring_since.get_or_insert_with(std::time::Instant::now);
-                            if since.elapsed() >= IGNORED_FOR {
-                                return Err(StopKind::SignalIgnored);
-                            }
-                        }
-                        _ => ignoring_since = None,
+                _ = tokio::time::sleep(STOP_POLL) => {
+                    // The handler is gone and nothing is being read or written: the re-raised
+                    // signal was dropped, and the app went back to waiting.
+                    let ignoring = pid.and_then(|p| init_catches(p, signal)) == Some(false);
+                    if ignoring && quiet() >= QUIET_FOR {
+                        return Err(StopKind::SignalIgnored);
                     }
                 }
             }
@@ -288,8 +292,11 @@ impl Container {
     }
 }
 
-/// How long init must go without a handler for the stop signal before it is killed early.
-const IGNORED_FOR: Duration = Duration::from_millis(200);
+/// How often a stopping container's init is looked at.
+const STOP_POLL: Duration = Duration::from_millis(10);
+
+/// How long an init without a handler left must have touched no file to be killed early.
+const QUIET_FOR: Duration = Duration::from_millis(50);
 
 /// How a run ended when slimctl stopped it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -179,6 +179,10 @@ async fn drive(
     let started = Instant::now();
     let mut session = Session::new(sensor, Target::Container(c.id.clone()))?;
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // When the reader last got events, in milliseconds from `started`: stopping waits while the
+    // app still works.
+    let last_events = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let last_seen = last_events.clone();
     // The sensor's reader runs beside the probes; it ends once told and the target's last
     // process is gone (or a grace period passed).
     let collector = tokio::spawn(async move {
@@ -187,7 +191,11 @@ async fn drive(
         loop {
             tokio::select! {
                 evs = session.next_events() => {
-                    for ev in evs? { touched.add(&ev); }
+                    let evs = evs?;
+                    if !evs.is_empty() {
+                        last_seen.store(started.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    for ev in evs { touched.add(&ev); }
                 }
                 _ = &mut stop_rx, if stopping.is_none() => { stopping = Some(Instant::now()); }
             }
@@ -231,7 +239,11 @@ async fn drive(
     let outcome = exercise(c, config, spec, plan, ports, has_shell).await;
     // Whatever happened, stop the container and collect the trace before reporting.
     let stopping = Instant::now();
-    let stopped = c.stop(&config.stop_signal(), plan.stop_grace).await;
+    let quiet = || {
+        let last = Duration::from_millis(last_events.load(std::sync::atomic::Ordering::Relaxed));
+        started.elapsed().saturating_sub(last)
+    };
+    let stopped = c.stop(&config.stop_signal(), plan.stop_grace, &quiet).await;
     let _ = stop_tx.send(());
     let collected = collector.await.map_err(|e| TraceError::Probe(format!("the sensor's reader failed: {e}")))?;
     if let Some(t) = logs_task {
