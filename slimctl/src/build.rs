@@ -5,7 +5,7 @@
 use crate::error::ImageError;
 use crate::image::{Image, ImageSource};
 use crate::select::{select, Closure, Kept, SelectError, SelectPlan, Unresolved};
-use crate::write::{layer::write_layer, manifest, SlimImage, Spool};
+use crate::write::{layer::write_layer, manifest, Contents, SlimImage, Spool, Stored};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,21 +92,24 @@ pub fn build_from(
 ) -> Result<Built, BuildError> {
     let closure = stages.time("select", || select(&original, &plan.select))?;
 
-    let spool = {
-        let bar = crate::progress::spinner("collecting kept files");
-        let r = stages.time("collect", || Spool::collect(source, &original, &closure.keep, work_dir));
-        bar.finish_and_clear();
-        r?
+    // Contents are read where the image is stored, or else collected by a second pass.
+    let mut contents: Box<dyn Contents> = match Stored::for_keep(&original, &closure.keep) {
+        Some(stored) => Box::new(stored),
+        None => {
+            let bar = crate::progress::spinner("collecting kept files");
+            let r = stages.time("collect", || Spool::collect(source, &original, &closure.keep, work_dir));
+            bar.finish_and_clear();
+            Box::new(r?)
+        }
     };
     let layer_file = work_dir.join("slim-layer.tar");
     let slim = stages.time("write", || -> Result<SlimImage, BuildError> {
         let werr = |source| BuildError::WriteLayer { path: layer_file.clone(), source };
-        let mut spool = spool;
         let file = std::fs::File::create(&layer_file).map_err(werr)?;
         let (blob, out) = write_layer(
             &original.index,
             &closure.keep,
-            &mut spool,
+            contents.as_mut(),
             plan.source_date_epoch,
             &closure.overrides,
             std::io::BufWriter::with_capacity(1 << 20, file),
@@ -367,6 +370,60 @@ mod tests {
         assert_eq!(get("usr/bin/ping4").2.as_deref(), Some("usr/bin/ping"));
         assert_eq!(get("usr/bin/ping6").2.as_deref(), Some("usr/bin/ping"));
         assert_eq!(built.slim.layer.content_bytes, 6);
+    }
+
+    /// Read back at their offsets in the stored archive, or collected by a second pass: the
+    /// same layer, byte for byte.
+    #[test]
+    fn contents_read_where_stored_give_the_same_layer_as_a_second_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("image.tar");
+        std::fs::write(&file, archive()).unwrap();
+        let source = crate::image::docker_archive::DockerArchive::open(&file).unwrap();
+        let plan = plan(&["/usr/bin", "/etc/app.conf", "/usr/share/doc/README"]);
+        let built = build(&source, &plan, dir.path(), &mut Stages::default()).unwrap();
+        assert!(built.original.stored.is_some());
+        assert!(Stored::for_keep(&built.original, &built.closure.keep).is_some(), "every kept content has an offset");
+        assert!(!dir.path().join("contents.spool").exists(), "no second pass");
+        let stored_layer = std::fs::read(&built.layer_file).unwrap();
+        let (spooled, spooled_layer) = run(&plan);
+        assert_eq!(stored_layer, spooled_layer);
+        assert_eq!(built.slim.config_digest, spooled.slim.config_digest);
+    }
+
+    /// A large ELF file is parsed where the image is stored, after the stream, not held in
+    /// memory while it passes; its hard link shares what was found.
+    #[test]
+    fn a_large_elf_is_parsed_from_the_stored_image() {
+        let mut elf = std::fs::read("/bin/ls").expect("a host binary");
+        elf.resize(9 << 20, 0);
+        let mut layer = tar::Builder::new(Vec::new());
+        append(&mut layer, "usr/lib/libbig.so", &elf);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        h.set_mode(0o644);
+        layer.append_link(&mut h, "usr/lib/libbig-link.so", "usr/lib/libbig.so").unwrap();
+        let layer = layer.into_inner().unwrap();
+        let config = br#"{"architecture":"amd64","os":"linux","config":{},
+          "rootfs":{"type":"layers","diff_ids":["sha256:00"]}}"#;
+        let mut outer = tar::Builder::new(Vec::new());
+        append(&mut outer, "l/layer.tar", &layer);
+        append(&mut outer, "cfg.json", config);
+        append(&mut outer, "manifest.json", br#"[{"Config":"cfg.json","Layers":["l/layer.tar"]}]"#);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("image.tar");
+        std::fs::write(&file, outer.into_inner().unwrap()).unwrap();
+
+        let source = crate::image::docker_archive::DockerArchive::open(&file).unwrap();
+        let image = Image::open(&source, false, &[]).unwrap();
+        for p in ["/usr/lib/libbig.so", "/usr/lib/libbig-link.so"] {
+            let elf = image.index.get(p).unwrap().elf.as_ref().unwrap_or_else(|| panic!("{p}: ELF facts"));
+            assert!(elf.needed.iter().any(|n| n.starts_with("libc.so")), "{p}: {:?}", elf.needed);
+        }
+        // Read from memory, the same file gives the same facts.
+        let inline = crate::select::elf::ElfInfo::parse(&elf).unwrap();
+        assert_eq!(image.index.get("/usr/lib/libbig.so").unwrap().elf.as_ref().unwrap().needed, inline.needed);
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub struct Manifest {
     pub repo_tags: Vec<String>,
 }
 
-pub type LayerVisitor<'a> = dyn FnMut(&str, &mut dyn Read) -> Result<(), ImageError> + 'a;
+/// Called with a layer's key, a reader of its uncompressed tar, and where that tar starts in the
+/// source's stored file ([`super::ImageSource::stored_file`]) when it is stored uncompressed:
+/// then any file's content can be read again there, at random.
+pub type LayerVisitor<'a> = dyn FnMut(&str, &mut dyn Read, Option<u64>) -> Result<(), ImageError> + 'a;
 
 fn is_layer_head(name: &str, head: &[u8]) -> bool {
     if name.ends_with("layer.tar") || head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC) {
@@ -116,9 +119,10 @@ pub fn walk<R: Read>(
             continue;
         }
         if is_layer_head(&name, head) && want(&name) {
+            let stored_at = (!head.starts_with(GZIP_MAGIC)).then(|| member.raw_file_position());
             let chained: Box<dyn Read + '_> = Box::new(head.chain(&mut member));
             let mut layer = decompress(head, chained, &format!("{what}: layer {name}"))?;
-            on_layer(&name, &mut layer)?;
+            on_layer(&name, &mut layer, stored_at)?;
             // Drain what the visitor left (tar end padding) so the next member starts cleanly.
             std::io::copy(&mut layer, &mut std::io::sink()).map_err(|e| corrupt(format!("{name}: {e}")))?;
         }

@@ -26,6 +26,10 @@ impl ImageSource for DockerArchive {
         std::fs::metadata(&self.path).ok().map(|m| m.len())
     }
 
+    fn stored_file(&self) -> Option<PathBuf> {
+        Some(self.path.clone())
+    }
+
     fn read_layers(
         &self,
         want: &dyn Fn(&str) -> bool,

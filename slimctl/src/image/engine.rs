@@ -169,6 +169,10 @@ impl ImageSource for EngineImage {
         Some(self.size)
     }
 
+    fn stored_file(&self) -> Option<PathBuf> {
+        self.local_copy.clone().filter(|_| self.copied.load(Ordering::Acquire))
+    }
+
     /// Must run outside the async runtime's threads (in `spawn_blocking`): it blocks on the stream.
     fn read_layers(
         &self,
@@ -192,7 +196,8 @@ impl ImageSource for EngineImage {
                 let flushed = tee.finish().map_err(|source| ImageError::Write { path: copy.clone(), source });
                 r.and_then(|m| flushed.map(|_| m))
             }
-            None => walk(bar.wrap_read(reader), &self.name, want, on_layer),
+            // Nothing keeps the stream: its offsets point nowhere.
+            None => walk(bar.wrap_read(reader), &self.name, want, &mut |key, layer, _| on_layer(key, layer, None)),
         };
         bar.finish_and_clear();
         if r.is_ok() && self.local_copy.is_some() {

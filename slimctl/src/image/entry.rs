@@ -54,6 +54,10 @@ pub struct Entry {
     /// What content readers found in the file (see [`super::facts`]).
     #[serde(skip)]
     pub facts: Facts,
+    /// Where the content is in the image's stored file ([`super::Image::stored`]), when the
+    /// layer is stored uncompressed. For a hard link: its target's.
+    #[serde(skip)]
+    pub stored_at: Option<u64>,
 }
 
 impl Entry {
@@ -96,6 +100,7 @@ impl Entry {
             shebang: None,
             captured: None,
             facts: Facts::default(),
+            stored_at: None,
         }
     }
 }

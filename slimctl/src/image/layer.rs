@@ -17,6 +17,10 @@ const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// the bound keeps a hostile image from making us buffer gigabytes).
 const ELF_READ_LIMIT: u64 = 1 << 30;
 
+/// ELF files larger than this are parsed after the stream, where the image is stored, when it
+/// is: reading a 90 MB libLLVM into memory to find its DT_NEEDED would set the peak memory.
+const ELF_INLINE_LIMIT: u64 = 8 << 20;
+
 #[derive(Debug, Default)]
 pub struct LayerIndex {
     /// Entries in archive order.
@@ -30,6 +34,8 @@ pub struct LayerIndex {
     /// Hard links as (link, target) positions in `entries`: a link shares its target's facts,
     /// which a [`FactWorker`] fills in after the scan.
     pub links: Vec<(usize, usize)>,
+    /// Large ELF files (positions in `entries`) to parse where the image is stored.
+    pub elf_later: Vec<usize>,
 }
 
 /// Contents kept in memory: what the closure and the package inventory read, with a size cap
@@ -57,7 +63,7 @@ fn wants_capture(path: &str) -> bool {
 /// Indexes one layer. `what` names the layer in errors.
 /// `readers` read what coverage rules need from file contents.
 pub fn scan_layer<R: Read>(reader: R, layer: usize, what: &str, readers: &Readers) -> Result<LayerIndex, ImageError> {
-    scan_layer_with(reader, layer, what, readers, None)
+    scan_layer_with(reader, layer, what, readers, None, None)
 }
 
 /// [`scan_layer`], the readers running on `worker` (their facts arrive with
@@ -68,6 +74,7 @@ pub fn scan_layer_with<R: Read>(
     what: &str,
     readers: &Readers,
     worker: Option<(&FactWorker, &str)>,
+    stored_at: Option<u64>,
 ) -> Result<LayerIndex, ImageError> {
     let corrupt = |detail: String| ImageError::corrupt(what, detail);
     let mut archive = tar::Archive::new(reader);
@@ -161,6 +168,10 @@ pub fn scan_layer_with<R: Read>(
             shebang: None,
             captured: None,
             facts: Default::default(),
+            // Sparse members are not stored as one run of bytes.
+            stored_at: stored_at
+                .filter(|_| matches!(etype, tar::EntryType::Regular | tar::EntryType::Continuous))
+                .map(|at| at + tar_entry.raw_file_position()),
         };
 
         match &entry.kind {
@@ -169,7 +180,10 @@ pub fn scan_layer_with<R: Read>(
                 let to_read = read_content_facts(&mut tar_entry, &path, &mut entry, readers).map_err(|e| {
                     corrupt(format!("{path}: reading contents: {e} (the archive is truncated or damaged)"))
                 })?;
-                if let Some((content, wanting)) = to_read {
+                if let Decided::ElfLater = to_read {
+                    out.elf_later.push(out.entries.len());
+                }
+                if let Decided::Facts(content, wanting) = to_read {
                     entry.facts = match worker {
                         Some((w, key)) => w.submit(key, out.entries.len(), &path, content, wanting).unwrap_or_default(),
                         None => super::facts::read_all(&path, &content, &wanting),
@@ -187,6 +201,7 @@ pub fn scan_layer_with<R: Read>(
                 entry.elf = src.elf.clone();
                 entry.shebang = src.shebang.clone();
                 entry.facts = src.facts.clone();
+                entry.stored_at = src.stored_at;
                 // Extended attributes belong to the inode, which the link shares.
                 if entry.xattrs.is_empty() {
                     entry.xattrs = src.xattrs.clone();
@@ -211,17 +226,28 @@ pub fn first_line(buf: &[u8]) -> Option<String> {
     (!line.is_empty()).then_some(line)
 }
 
-/// What a file's content is for readers: its bytes and the readers that want them.
-type ToRead = Option<(Vec<u8>, Vec<Arc<dyn ContentReader>>)>;
+/// What reading a file's head decided.
+enum Decided {
+    Done,
+    /// Its content, for the readers that want it.
+    Facts(Vec<u8>, Vec<Arc<dyn ContentReader>>),
+    /// A large ELF file, parsed where the image is stored once the stream has passed.
+    ElfLater,
+}
 
 /// Reads just enough of a regular file to learn what the select stage needs: small files it
 /// reads whole, ELF headers, `#!` lines; returns the content when a reader asks for it.
-fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers: &Readers) -> std::io::Result<ToRead> {
+fn read_content_facts<R: Read>(
+    r: &mut R,
+    path: &str,
+    entry: &mut Entry,
+    readers: &Readers,
+) -> std::io::Result<Decided> {
     if capture_limit(path).is_some_and(|limit| entry.size <= limit) {
         let mut buf = Vec::with_capacity(entry.size as usize);
         r.read_to_end(&mut buf)?;
         entry.captured = Some(buf.into_boxed_slice());
-        return Ok(None);
+        return Ok(Decided::Done);
     }
     let mut head = [0u8; HEAD];
     let mut got = 0;
@@ -239,7 +265,10 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers
         if let Some(line) = head.strip_prefix(b"#!").and_then(first_line) {
             entry.shebang = Some(line.into_boxed_str());
         }
-        return Ok(None);
+        return Ok(Decided::Done);
+    }
+    if elf && wanting.is_empty() && entry.size > ELF_INLINE_LIMIT && entry.stored_at.is_some() {
+        return Ok(Decided::ElfLater);
     }
     let mut buf = Vec::with_capacity(entry.size as usize);
     buf.extend_from_slice(head);
@@ -249,20 +278,31 @@ fn read_content_facts<R: Read>(r: &mut R, path: &str, entry: &mut Entry, readers
     } else if let Some(line) = buf.strip_prefix(b"#!").and_then(first_line) {
         entry.shebang = Some(line.into_boxed_str());
     }
-    Ok((!wanting.is_empty()).then_some((buf, wanting)))
+    Ok(if wanting.is_empty() { Decided::Done } else { Decided::Facts(buf, wanting) })
 }
 
 impl LayerIndex {
-    /// Takes facts read by a worker, then gives each hard link its target's.
-    pub fn apply_facts(&mut self, done: impl IntoIterator<Item = (usize, Facts)>) {
+    /// Takes facts read by a worker and large ELF files parsed where the image is stored
+    /// (`stored`: that file's bytes), then gives each hard link its target's.
+    pub fn complete(&mut self, done: impl IntoIterator<Item = (usize, Facts)>, stored: Option<&[u8]>) {
         for (i, facts) in done {
             if let Some((_, e)) = self.entries.get_mut(i) {
                 e.facts = facts;
             }
         }
+        for &i in &self.elf_later {
+            let e = &mut self.entries[i].1;
+            let bytes = e.stored_at.and_then(|at| {
+                let start = usize::try_from(at).ok()?;
+                stored?.get(start..start.checked_add(usize::try_from(e.size).ok()?)?)
+            });
+            e.elf = bytes.and_then(ElfInfo::parse).map(Box::new);
+        }
         for &(link, target) in &self.links {
-            let facts = self.entries[target].1.facts.clone();
-            self.entries[link].1.facts = facts;
+            let (facts, elf) = (self.entries[target].1.facts.clone(), self.entries[target].1.elf.clone());
+            let e = &mut self.entries[link].1;
+            e.facts = facts;
+            e.elf = elf;
         }
     }
 
@@ -280,6 +320,7 @@ impl LayerIndex {
             opaques: self.opaques.clone(),
             bytes: self.bytes,
             links: self.links.clone(),
+            elf_later: self.elf_later.clone(),
         }
     }
 }

@@ -28,6 +28,11 @@ pub trait ImageSource: Send + Sync {
     fn size_hint(&self) -> Option<u64> {
         None
     }
+    /// A file holding the stream [`ImageSource::read_layers`] reads, byte for byte, once a read
+    /// has completed: the offsets it passes to the visitor point into it.
+    fn stored_file(&self) -> Option<PathBuf> {
+        None
+    }
     /// Streams the layer blobs that `want(key)` accepts, in any order, then returns the manifest.
     fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>)
         -> Result<Manifest, ImageError>;
@@ -75,6 +80,8 @@ pub struct Image {
     pub index: FileIndex,
     /// Present when opened with waste tracking (xray).
     pub waste: Option<WasteTracker>,
+    /// Where file contents can be read again ([`Entry::stored_at`] is an offset into it).
+    pub stored: Option<PathBuf>,
 }
 
 impl Image {
@@ -84,9 +91,9 @@ impl Image {
         let what = source.name().to_owned();
         let mut scanned: HashMap<String, LayerIndex> = HashMap::new();
         let worker = (!readers.is_empty()).then(facts::FactWorker::start);
-        let manifest = source.read_layers(&|_| true, &mut |key, reader| {
+        let manifest = source.read_layers(&|_| true, &mut |key, reader, stored_at| {
             let what = format!("{what}: layer {key}");
-            let li = layer::scan_layer_with(reader, 0, &what, readers, worker.as_ref().map(|w| (w, key)))?;
+            let li = layer::scan_layer_with(reader, 0, &what, readers, worker.as_ref().map(|w| (w, key)), stored_at)?;
             scanned.insert(key.to_owned(), li);
             Ok(())
         })?;
@@ -94,9 +101,24 @@ impl Image {
         for done in worker.map(facts::FactWorker::finish).unwrap_or_default() {
             read.entry(done.layer).or_default().push((done.entry, done.facts));
         }
+        // Large ELF files wait for the stored copy, mapped: only the pages parsed are read.
+        let stored = source.stored_file();
+        let map = if scanned.values().any(|li| !li.elf_later.is_empty()) {
+            let path =
+                stored.as_ref().ok_or_else(|| ImageError::corrupt(&what, "no stored copy to parse ELF files in"))?;
+            let file = std::fs::File::open(path).map_err(|source| ImageError::Read { path: path.clone(), source })?;
+            // SAFETY: the stored copy is slimctl's own file in its work dir (or the user's archive,
+            // opened read-only); nothing truncates it while it is mapped.
+            let map = unsafe { memmap2::Mmap::map(&file) }
+                .map_err(|source| ImageError::Read { path: path.clone(), source })?;
+            Some(map)
+        } else {
+            None
+        };
         for (key, li) in scanned.iter_mut() {
-            li.apply_facts(read.remove(key).unwrap_or_default());
+            li.complete(read.remove(key).unwrap_or_default(), map.as_deref());
         }
+        drop(map);
         let config = ImageConfig::parse(&manifest.config, &what)?;
         let diff_ids = config.typed.rootfs().diff_ids().clone();
         if diff_ids.len() != manifest.layer_keys.len() {
@@ -132,7 +154,7 @@ impl Image {
                 changes,
             });
         }
-        Ok(Image { name: what, config, repo_tags: manifest.repo_tags, layers, index, waste })
+        Ok(Image { name: what, config, repo_tags: manifest.repo_tags, layers, index, waste, stored })
     }
 
     /// Bytes the image stores over all layers.

@@ -53,7 +53,8 @@ impl ImageSource for OciDir {
                 read_head(&mut file, &mut head).map_err(|source| ImageError::Read { path: path.clone(), source })?;
             let reader: Box<dyn Read> = Box::new(std::io::Cursor::new(head[..n].to_vec()).chain(file));
             let mut layer = decompress(&head[..n], reader, &format!("{}: {key}", self.name))?;
-            on_layer(key, &mut layer)?;
+            // Blobs are files of their own, mostly compressed: contents are not read back at random.
+            on_layer(key, &mut layer, None)?;
         }
         Ok(manifest)
     }

@@ -1,15 +1,60 @@
-//! The second pass over the original image: the contents of kept files are copied, as the layers
-//! stream by, into one spool file. Layers arrive in archive order, not path order, so the layer
-//! writer reads them back from the spool in sorted order. The spool holds only kept bytes.
+//! Where the layer writer reads kept files' contents from. When the image is stored uncompressed
+//! in one file (the engine's stream as it was read, a docker-archive), each content is read there
+//! at its offset ([`Stored`]): no second pass. Otherwise (compressed layers) a second pass over
+//! the original image copies the kept contents, as the layers stream by, into one spool file
+//! ([`Spool`]); layers arrive in archive order, not path order, so the writer reads them back
+//! from the spool in sorted order. The spool holds only kept bytes.
 
 use crate::error::ImageError;
 use crate::image::entry::normalize_member;
-use crate::image::{FileIndex, Image, ImageSource};
+use crate::image::{Entry, FileIndex, Image, ImageSource, Kind};
 use crate::select::KeepSet;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+
+/// A source of kept files' contents for the layer writer.
+pub trait Contents {
+    /// A reader of the content of `path`, whose index entry is `entry` (a file or a hard link).
+    fn open(&mut self, path: &str, entry: &Entry) -> std::io::Result<Box<dyn Read + '_>>;
+}
+
+/// Contents read where the image stores them.
+pub struct Stored {
+    file: File,
+}
+
+impl Stored {
+    /// When every kept content is stored at a known offset; None sends the writer to a spool.
+    pub fn for_keep(image: &Image, keep: &KeepSet) -> Option<Stored> {
+        let path = image.stored.as_ref()?;
+        let all_stored = keep
+            .paths
+            .keys()
+            .filter_map(|p| image.index.get(p))
+            .filter(|e| matches!(e.kind, Kind::File | Kind::Hardlink { .. }))
+            .all(|e| e.stored_at.is_some());
+        all_stored.then(|| File::open(path).ok().map(|file| Stored { file })).flatten()
+    }
+}
+
+impl Contents for Stored {
+    fn open(&mut self, path: &str, entry: &Entry) -> std::io::Result<Box<dyn Read + '_>> {
+        let at = entry.stored_at.ok_or_else(|| std::io::Error::other(format!("{path}: not stored at an offset")))?;
+        self.file.seek(SeekFrom::Start(at))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(256 << 10, (&mut self.file).take(entry.size))))
+    }
+}
+
+impl Contents for Spool {
+    fn open(&mut self, path: &str, entry: &Entry) -> std::io::Result<Box<dyn Read + '_>> {
+        let (layer, src) =
+            entry.content_source(path).ok_or_else(|| std::io::Error::other(format!("{path}: has no content")))?;
+        let src = src.to_owned();
+        Ok(Box::new(self.open_chunk(layer, &src)?))
+    }
+}
 
 pub struct Spool {
     file: File,
@@ -41,7 +86,7 @@ impl Spool {
         let mut offset = 0u64;
         let what = source.name().to_owned();
 
-        source.read_layers(&|key| by_key.contains_key(key), &mut |key, reader| {
+        source.read_layers(&|key| by_key.contains_key(key), &mut |key, reader, _| {
             let layers = &by_key[key];
             let mut archive = tar::Archive::new(reader);
             let entries = archive.entries().map_err(|e| ImageError::corrupt(&what, e.to_string()))?;
@@ -81,7 +126,7 @@ impl Spool {
     }
 
     /// A reader over the content of (layer, path).
-    pub fn open(&mut self, layer: usize, path: &str) -> std::io::Result<impl Read + '_> {
+    pub fn open_chunk(&mut self, layer: usize, path: &str) -> std::io::Result<impl Read + '_> {
         let &(offset, len) = self
             .chunks
             .get(&(layer, path.to_owned()))

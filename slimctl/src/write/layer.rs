@@ -2,7 +2,7 @@
 //! xattrs. Deterministic: sorted entries, no host-dependent fields, mtimes clamped to
 //! SOURCE_DATE_EPOCH when it is set, so the same input gives the same bytes.
 
-use super::extract::Spool;
+use super::extract::Contents;
 use crate::digest::HashingWriter;
 use crate::image::{Entry, FileIndex, Kind};
 use crate::select::KeepSet;
@@ -33,7 +33,7 @@ fn header_for(entry: &Entry, mtime: u64) -> tar::Header {
 pub fn write_layer<W: Write>(
     index: &FileIndex,
     keep: &KeepSet,
-    spool: &mut Spool,
+    contents: &mut dyn Contents,
     source_date_epoch: Option<u64>,
     overrides: &std::collections::BTreeMap<String, Vec<u8>>,
     out: W,
@@ -88,7 +88,7 @@ pub fn write_layer<W: Write>(
                 } else {
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_size(entry.size);
-                    let reader = spool.open(layer, src)?;
+                    let reader = contents.open(path, entry)?;
                     builder.append_data(&mut h, name, reader)?;
                     content_bytes += entry.size;
                     first_holder.insert(key, path.clone());

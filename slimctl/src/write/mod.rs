@@ -6,7 +6,7 @@ pub mod layer;
 pub mod manifest;
 pub mod output;
 
-pub use extract::Spool;
+pub use extract::{Contents, Spool, Stored};
 pub use layer::{write_layer, LayerBlob};
 pub use manifest::SlimImage;
 pub use output::Output;
