@@ -58,6 +58,10 @@ pub struct Entry {
     /// layer is stored uncompressed. For a hard link: its target's.
     #[serde(skip)]
     pub stored_at: Option<u64>,
+    /// The image's lazy readers (bit i: its i-th reader) that want this file and read it only
+    /// when asked ([`super::facts::FactSource`]).
+    #[serde(skip)]
+    pub lazy: u16,
 }
 
 impl Entry {
@@ -101,6 +105,7 @@ impl Entry {
             captured: None,
             facts: Facts::default(),
             stored_at: None,
+            lazy: 0,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! select stage's coverage rules: the modules a Python file imports, the commands a shell script
 //! names). The index reads each file once, when it goes by; nothing is unpacked to disk.
 
+use super::Entry;
 use std::sync::Arc;
 
 /// How many leading bytes a reader sees before it says whether it wants the whole file.
@@ -16,6 +17,13 @@ pub trait ContentReader: Send + Sync {
     fn wants(&self, path: &str, size: u64, head: &[u8]) -> bool;
     /// What the file says, in the reader's own words (decoded by the same rule later).
     fn read(&self, path: &str, content: &[u8]) -> Vec<String>;
+    /// Whether its facts may wait until its rule asks for them, file by file ([`FactSource`]):
+    /// a rule that reads only the files the closure reaches (the kept code's imports) would
+    /// otherwise parse every source file of an image (a whole standard library) while it
+    /// streams. Only files whose content is stored at an offset wait.
+    fn lazy(&self) -> bool {
+        false
+    }
 }
 
 /// The readers an image is opened with.
@@ -94,5 +102,55 @@ impl FactWorker {
     pub fn finish(mut self) -> Vec<Done> {
         drop(self.jobs.take());
         self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default()
+    }
+}
+
+/// Facts of files, read when a rule asks: read while indexed ([`Entry::facts_from`]), or read
+/// now from where the image is stored, once, for the readers that deferred them.
+pub struct FactSource {
+    map: Option<memmap2::Mmap>,
+    readers: Vec<Arc<dyn ContentReader>>,
+    cache: std::sync::Mutex<std::collections::HashMap<(u64, usize), Arc<[String]>>>,
+}
+
+impl FactSource {
+    /// Facts as the index holds them, nothing deferred.
+    pub fn indexed() -> FactSource {
+        FactSource { map: None, readers: Vec::new(), cache: Default::default() }
+    }
+
+    /// For `image`: its deferred facts are read from its stored copy, mapped.
+    pub fn of(image: &super::Image) -> Result<FactSource, crate::error::ImageError> {
+        let Some(path) = image.stored.as_ref().filter(|_| !image.readers.is_empty()) else {
+            return Ok(FactSource::indexed());
+        };
+        let file = std::fs::File::open(path)
+            .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
+        // SAFETY: the stored copy is slimctl's own file in its work dir (or the user's archive,
+        // opened read-only); nothing truncates it while it is mapped.
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
+        Ok(FactSource { map: Some(map), readers: image.readers.clone(), cache: Default::default() })
+    }
+
+    /// What reader `name` says of the file at `path`, if it wanted the file.
+    pub fn facts(&self, path: &str, entry: &Entry, name: &str) -> Option<Arc<[String]>> {
+        if let Some(f) = entry.facts_from(name) {
+            return Some(f.into());
+        }
+        let i = self.readers.iter().position(|r| r.name() == name)?;
+        if entry.lazy & (1 << i) == 0 {
+            return None;
+        }
+        let at = entry.stored_at?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = cache.get(&(at, i)) {
+            return Some(f.clone());
+        }
+        let start = usize::try_from(at).ok()?;
+        let bytes = self.map.as_ref()?.get(start..start.checked_add(usize::try_from(entry.size).ok()?)?)?;
+        let facts: Arc<[String]> = self.readers[i].read(path, bytes).into();
+        cache.insert((at, i), facts.clone());
+        Some(facts)
     }
 }

@@ -168,6 +168,7 @@ pub fn scan_layer_with<R: Read>(
             shebang: None,
             captured: None,
             facts: Default::default(),
+            lazy: 0,
             // Sparse members are not stored as one run of bytes.
             stored_at: stored_at
                 .filter(|_| matches!(etype, tar::EntryType::Regular | tar::EntryType::Continuous))
@@ -202,6 +203,7 @@ pub fn scan_layer_with<R: Read>(
                 entry.shebang = src.shebang.clone();
                 entry.facts = src.facts.clone();
                 entry.stored_at = src.stored_at;
+                entry.lazy = src.lazy;
                 // Extended attributes belong to the inode, which the link shares.
                 if entry.xattrs.is_empty() {
                     entry.xattrs = src.xattrs.clone();
@@ -259,8 +261,18 @@ fn read_content_facts<R: Read>(
     }
     let head = &head[..got];
     let elf = head.starts_with(MAGIC) && entry.size <= ELF_READ_LIMIT;
-    let wanting: Vec<Arc<dyn ContentReader>> =
-        readers.iter().filter(|reader| reader.wants(path, entry.size, head)).cloned().collect();
+    let mut wanting: Vec<Arc<dyn ContentReader>> = Vec::new();
+    for (i, reader) in readers.iter().enumerate() {
+        if !reader.wants(path, entry.size, head) {
+            continue;
+        }
+        // Read when its rule asks, from where the image is stored.
+        if reader.lazy() && entry.stored_at.is_some() && i < 16 {
+            entry.lazy |= 1 << i;
+        } else {
+            wanting.push(reader.clone());
+        }
+    }
     if !elf && wanting.is_empty() {
         if let Some(line) = head.strip_prefix(b"#!").and_then(first_line) {
             entry.shebang = Some(line.into_boxed_str());

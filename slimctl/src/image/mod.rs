@@ -82,6 +82,8 @@ pub struct Image {
     pub waste: Option<WasteTracker>,
     /// Where file contents can be read again ([`Entry::stored_at`] is an offset into it).
     pub stored: Option<PathBuf>,
+    /// The content readers it was opened with ([`Entry::lazy`] names them by position).
+    pub readers: Vec<std::sync::Arc<dyn facts::ContentReader>>,
 }
 
 impl Image {
@@ -154,7 +156,8 @@ impl Image {
                 changes,
             });
         }
-        Ok(Image { name: what, config, repo_tags: manifest.repo_tags, layers, index, waste, stored })
+        let readers = readers.to_vec();
+        Ok(Image { name: what, config, repo_tags: manifest.repo_tags, layers, index, waste, stored, readers })
     }
 
     /// Bytes the image stores over all layers.

@@ -9,8 +9,13 @@ use super::packages::{Package, PackageChange};
 use super::resolve::{resolve, ResolveError, Resolved};
 use super::rules::{self, Rule};
 use crate::image::entry::{join, parent};
+use crate::image::facts::FactSource;
 use crate::image::{Entry, FileIndex, ImageConfig, Kind};
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// Facts as indexed, for closures built without a stored image.
+static INDEXED_FACTS: std::sync::LazyLock<FactSource> = std::sync::LazyLock::new(FactSource::indexed);
 
 #[derive(Debug, Default)]
 pub struct Closure {
@@ -43,6 +48,7 @@ struct MissingLib {
 /// to want more. What a rule wants is resolved, kept and followed like everything else.
 pub struct Cx<'a> {
     index: &'a FileIndex,
+    facts: &'a FactSource,
     config: &'a ImageConfig,
     libs: LibSearch,
     path_dirs: Vec<String>,
@@ -62,6 +68,16 @@ impl<'a> Cx<'a> {
 
     pub fn config(&self) -> &'a ImageConfig {
         self.config
+    }
+
+    /// What content reader `name` says of the file at `path` (read now if it waited).
+    pub fn facts(&self, path: &str, entry: &Entry, name: &str) -> Option<Arc<[String]>> {
+        self.facts.facts(path, entry, name)
+    }
+
+    /// [`Cx::facts`] of the file at `path` in the index.
+    pub fn facts_at(&self, path: &str, name: &str) -> Option<Arc<[String]>> {
+        self.facts.facts(path, self.index.get(path)?, name)
     }
 
     /// The image's packages (dpkg, apk, Python, Node) and their files.
@@ -153,6 +169,7 @@ impl<'a> ClosureBuilder<'a> {
         ClosureBuilder {
             cx: Cx {
                 index,
+                facts: &INDEXED_FACTS,
                 config,
                 libs: LibSearch::from_image(index, config.env_var("LD_LIBRARY_PATH").as_deref()),
                 path_dirs: config.path_dirs(),
@@ -165,6 +182,12 @@ impl<'a> ClosureBuilder<'a> {
             },
             rules: rules::all(),
         }
+    }
+
+    /// Where facts the index deferred are read (see [`FactSource::of`]).
+    pub fn facts(mut self, facts: &'a FactSource) -> Self {
+        self.cx.facts = facts;
+        self
     }
 
     /// The coverage rules to apply (see [`rules::all_except`]).

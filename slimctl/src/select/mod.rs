@@ -15,6 +15,7 @@ pub mod rules;
 pub use closure::{Closure, ClosureBuilder};
 pub use keep::{KeepSet, Kept, Reason, Seed, Unresolved};
 
+use crate::image::facts::FactSource;
 use crate::image::Image;
 
 /// What to select from.
@@ -38,13 +39,18 @@ pub enum SelectError {
         #[source]
         source: resolve::ResolveError,
     },
+    /// The stored copy the deferred facts are read from could not be opened.
+    #[error(transparent)]
+    Stored(#[from] crate::error::ImageError),
 }
 
 /// The keep-set for `plan`. An explicit include that is not in the image is an error: the user
 /// asked for something that cannot be delivered.
 pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> {
     let inventory = packages::inventory(&image.index);
+    let facts = FactSource::of(image)?;
     let mut closure = ClosureBuilder::new(&image.index, &image.config)
+        .facts(&facts)
         .rules(rules::all_except(&plan.rules_off))
         .packages(&inventory)
         .exclude(plan.excludes.iter().cloned())

@@ -28,6 +28,9 @@ impl ContentReader for Reader {
     fn wants(&self, path: &str, size: u64, _head: &[u8]) -> bool {
         (path.ends_with(".js") || path.ends_with(".mjs") || path.ends_with(".cjs")) && size <= READ_LIMIT
     }
+    fn lazy(&self) -> bool {
+        true
+    }
     fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
         requires::parse(&String::from_utf8_lossy(content))
     }
@@ -44,9 +47,9 @@ impl Rule for NodeRequires {
         Some(Arc::new(Reader))
     }
     fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
-        let Some(specs) = entry.facts_from(NAME) else { return };
+        let Some(specs) = cx.facts(path, entry, NAME) else { return };
         let dir = parent(path).to_owned();
-        for spec in specs {
+        for spec in specs.iter() {
             if requires::is_builtin(spec) {
                 continue;
             }

@@ -41,6 +41,9 @@ impl ContentReader for Reader {
     fn wants(&self, path: &str, size: u64, head: &[u8]) -> bool {
         size <= READ_LIMIT && is_perl(path, head)
     }
+    fn lazy(&self) -> bool {
+        true
+    }
     fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
         modules(&String::from_utf8_lossy(content))
     }
@@ -133,7 +136,7 @@ impl Rule for PerlRequires {
         Some(Arc::new(Reader))
     }
     fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
-        let Some(facts) = entry.facts_from(NAME) else { return };
+        let Some(facts) = cx.facts(path, entry, NAME) else { return };
         let inc = self.inc.get_or_insert_with(|| inc(cx)).clone();
         let owned = self.owned.get_or_insert_with(|| {
             cx.packages().iter().flat_map(|p| p.files.iter().cloned()).collect::<std::collections::HashSet<_>>()
@@ -144,7 +147,7 @@ impl Rule for PerlRequires {
         // The app's own modules: next to it and in its lib/ (`use lib`, FindBin's idiom).
         let mut dirs = vec![join(&dir, "lib"), dir.clone()];
         dirs.extend(inc);
-        for fact in facts {
+        for fact in facts.iter() {
             let (lazy, fact) = match fact.strip_prefix('~') {
                 Some(f) => (true, f),
                 None => (false, fact.as_str()),

@@ -35,6 +35,9 @@ impl ContentReader for Reader {
     fn wants(&self, path: &str, size: u64, _head: &[u8]) -> bool {
         is_php(path) && size <= READ_LIMIT
     }
+    fn lazy(&self) -> bool {
+        true
+    }
     fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
         literal_paths(&String::from_utf8_lossy(content))
     }
@@ -73,9 +76,9 @@ impl Rule for PhpIncludes {
         Some(Arc::new(Reader))
     }
     fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
-        let Some(literals) = entry.facts_from(NAME) else { return };
+        let Some(literals) = cx.facts(path, entry, NAME) else { return };
         let dir = parent(path).to_owned();
-        for lit in literals {
+        for lit in literals.iter() {
             let Some(found) = locate(cx, lit, &dir) else { continue };
             cx.want(found, Reason::Rule { rule: NAME, what: format!("PHP file {lit}"), of: path.to_owned() });
         }

@@ -35,6 +35,9 @@ impl ContentReader for Reader {
     fn wants(&self, path: &str, size: u64, _head: &[u8]) -> bool {
         path.ends_with(".py") && size <= READ_LIMIT
     }
+    fn lazy(&self) -> bool {
+        true
+    }
     fn read(&self, path: &str, content: &[u8]) -> Vec<String> {
         let src = String::from_utf8_lossy(content);
         let mut facts = imports::encode(&imports::parse(&src));
@@ -119,7 +122,7 @@ impl Rule for PythonImports {
         Some(Arc::new(Reader))
     }
     fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
-        let Some(imports) = entry.facts_from(NAME) else { return };
+        let Some(imports) = cx.facts(path, entry, NAME) else { return };
         // Code the app ran may call any of its functions: all its imports. A module found
         // statically runs its module level on import: those only.
         let eager_only = self.found_statically.contains(path);
@@ -134,7 +137,7 @@ impl Rule for PythonImports {
         let pythonpath = pythonpath(cx);
         let library = self.sys_path(cx).iter().any(|d| path.starts_with(&format!("{d}/")) && !pythonpath.contains(d));
         if !library {
-            self.codecs(cx, path, imports);
+            self.codecs(cx, path, &imports);
         }
         if path.ends_with("/sysconfig.py") && library {
             // sysconfig imports its platform's data module by a name it computes.
@@ -248,10 +251,8 @@ impl PythonImports {
             .collect();
         for lib in stdlibs {
             let aliases: std::collections::HashMap<String, String> = cx
-                .index()
-                .get(&format!("{lib}/encodings/aliases.py"))
-                .and_then(|e| e.facts_from(NAME))
-                .unwrap_or_default()
+                .facts_at(&format!("{lib}/encodings/aliases.py"), NAME)
+                .unwrap_or_else(|| Arc::from(Vec::new()))
                 .iter()
                 .filter_map(|f| f.strip_prefix(ALIAS)?.split_once(' ').map(|(a, m)| (a.to_owned(), m.to_owned())))
                 .collect();

@@ -42,6 +42,9 @@ impl ContentReader for Reader {
     fn wants(&self, path: &str, size: u64, head: &[u8]) -> bool {
         size <= READ_LIMIT && is_ruby(path, head)
     }
+    fn lazy(&self) -> bool {
+        true
+    }
     fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
         requires(&String::from_utf8_lossy(content))
     }
@@ -103,7 +106,7 @@ impl Rule for RubyRequires {
         Some(Arc::new(Reader))
     }
     fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
-        let Some(facts) = entry.facts_from(NAME) else { return };
+        let Some(facts) = cx.facts(path, entry, NAME) else { return };
         let dir = parent(path).to_owned();
         let load_path = self.load_path.get_or_insert_with(|| load_path(cx)).clone();
         // A library's own lazy loads (in its methods, its autoloads) wait for the app to use
@@ -112,7 +115,7 @@ impl Rule for RubyRequires {
             cx.packages().iter().flat_map(|p| p.files.iter().cloned()).collect::<std::collections::HashSet<_>>()
         });
         let library = owned.contains(path) || path.contains("/gems/") || path.starts_with("/usr/lib/ruby/");
-        for fact in facts {
+        for fact in facts.iter() {
             let (lazy, fact) = match fact.strip_prefix('~') {
                 Some(f) => (true, f),
                 None => (false, fact.as_str()),

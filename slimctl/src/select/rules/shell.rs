@@ -39,6 +39,9 @@ impl ContentReader for Reader {
         let script = head.strip_prefix(b"#!").and_then(first_line).is_some_and(|l| words::is_shell(&l));
         (script && size <= READ_LIMIT) || (calls::language(path).is_some() && size <= CODE_READ_LIMIT)
     }
+    fn lazy(&self) -> bool {
+        true
+    }
     fn read(&self, path: &str, content: &[u8]) -> Vec<String> {
         let text = String::from_utf8_lossy(content);
         match calls::language(path) {
@@ -63,7 +66,7 @@ impl Rule for ShellCommands {
         Some(Arc::new(Reader))
     }
     fn on_file(&mut self, cx: &mut Cx<'_>, path: &str, entry: &Entry) {
-        let Some(facts) = entry.facts_from(NAME) else { return };
+        let Some(facts) = cx.facts(path, entry, NAME) else { return };
         // A shell script runs as one only when executable (its `#!` is honoured on exec); code
         // in another language runs its commands whenever the code that holds them runs.
         let executable = entry.mode & 0o111 != 0;
@@ -73,7 +76,7 @@ impl Rule for ShellCommands {
             cx.packages().iter().flat_map(|p| p.files.iter().cloned()).collect::<std::collections::HashSet<_>>()
         });
         let library = owned.contains(path);
-        for fact in facts {
+        for fact in facts.iter() {
             match calls::decode(fact) {
                 Some(_) if library => {}
                 Some(calls::Call::Shell(line)) => {
