@@ -105,12 +105,15 @@ impl FactWorker {
     }
 }
 
+/// Facts read on demand, by (offset in the stored copy, reader).
+type FactCache = std::collections::HashMap<(u64, usize), Arc<[String]>>;
+
 /// Facts of files, read when a rule asks: read while indexed ([`Entry::facts_from`]), or read
 /// now from where the image is stored, once, for the readers that deferred them.
 pub struct FactSource {
     map: Option<memmap2::Mmap>,
     readers: Vec<Arc<dyn ContentReader>>,
-    cache: std::sync::Mutex<std::collections::HashMap<(u64, usize), Arc<[String]>>>,
+    cache: std::sync::Mutex<FactCache>,
 }
 
 impl FactSource {
