@@ -12,6 +12,8 @@ pub struct Router {
     container: Option<String>,
     bound: HashSet<u32>,
     accepted: HashSet<u32>,
+    /// In a bound namespace but not the app's until they exec (see the module's note).
+    setup: HashSet<u32>,
     pending: Vec<Event>,
     exited: BTreeMap<u32, i32>,
 }
@@ -89,25 +91,36 @@ impl Router {
     fn accept(&mut self, ev: Event, out: &mut Vec<Event>) {
         let pid = ev.proc().pid;
         let ns = ev.proc().mnt_ns;
-        let take = match &ev {
-            Event::Exec(_) => self.accepted.contains(&pid) || self.bound.contains(&ns),
-            // A child of the target, wherever it runs; or a process of the namespace that
-            // predates the sensor forking.
-            Event::Fork(f) => self.accepted.contains(&f.ppid) || self.bound.contains(&ns),
-            Event::File(_) | Event::Exit(_) => self.accepted.contains(&pid),
-        };
-        if !take {
-            return;
-        }
         match &ev {
-            Event::Exec(_) | Event::Fork(_) => {
+            Event::Exec(_) => {
+                let was_setup = self.setup.remove(&pid);
+                if !(was_setup || self.accepted.contains(&pid) || self.bound.contains(&ns)) {
+                    return;
+                }
                 self.accepted.insert(pid);
             }
+            Event::Fork(f) => {
+                if self.accepted.contains(&f.ppid) {
+                    self.accepted.insert(pid);
+                } else if self.setup.contains(&f.ppid) || self.bound.contains(&ns) {
+                    self.setup.insert(pid);
+                    return;
+                } else {
+                    return;
+                }
+            }
             Event::Exit(x) => {
-                self.accepted.remove(&pid);
+                self.setup.remove(&pid);
+                if !self.accepted.remove(&pid) {
+                    return;
+                }
                 self.exited.insert(pid, x.code());
             }
-            Event::File(_) => {}
+            Event::File(_) => {
+                if !self.accepted.contains(&pid) {
+                    return;
+                }
+            }
         }
         out.push(ev);
     }
@@ -223,5 +236,33 @@ mod tests {
         let mut r = Router::default();
         r.bind(TARGET);
         assert!(r.route(open(40, TARGET, "/proc/self/fd/5")).events.is_empty());
+    }
+
+    #[test]
+    fn the_runtime_setting_up_in_the_namespace_belongs_only_from_its_exec() {
+        // runc's init (of the container or of a `docker exec`) forks into the bound namespace
+        // from a parent that is not the target's, reads the user database, then execs.
+        let mut r = Router::for_container("abc123");
+        assert!(r.route(exec(10, TARGET, "abc123")).bind.is_some());
+        assert!(r.route(fork(50, 49, TARGET)).events.is_empty());
+        assert!(r.route(open(50, TARGET, "/etc/passwd")).events.is_empty());
+        assert!(r.route(fork(51, 50, TARGET)).events.is_empty(), "a child of the set-up is set-up too");
+        assert!(r.route(open(51, TARGET, "/etc/group")).events.is_empty());
+        assert_eq!(r.live(), 1);
+        assert_eq!(r.route(exec(50, TARGET, "abc123")).events.len(), 1, "from its exec it is the target's");
+        assert_eq!(paths(&r.route(open(50, TARGET, "/usr/bin/redis-cli")).events), vec!["/usr/bin/redis-cli"]);
+        assert!(r.route(exit(51, TARGET, 0)).events.is_empty(), "the set-up's exit is not the target's");
+        assert!(!r.exited().contains_key(&51));
+        assert_eq!(r.route(exit(50, TARGET, 0)).events.len(), 1);
+    }
+
+    #[test]
+    fn set_up_held_before_binding_is_dropped_on_replay() {
+        let mut r = Router::for_container("abc123");
+        r.route(fork(10, 9, TARGET));
+        r.route(open(10, TARGET, "/etc/passwd"));
+        let routed = r.route(exec(10, TARGET, "abc123"));
+        assert_eq!(routed.events.len(), 1, "only the exec: {:?}", routed.events);
+        assert_eq!(paths(&r.route(open(10, TARGET, "/app/main.py")).events), vec!["/app/main.py"]);
     }
 }
