@@ -5,26 +5,86 @@ use super::archive::{walk, LayerVisitor, Manifest};
 use super::ImageSource;
 use crate::error::{root_cause, ImageError};
 use bollard::Docker;
-use futures_util::TryStreamExt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
-/// Connects to the engine named by DOCKER_HOST (or the local socket) and negotiates the API version.
+/// The engine's address given on the command line (`--engine`); set once, before any connect.
+static ENGINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Uses `url` (unix:///PATH, a socket path, tcp://HOST:PORT or http://…) instead of the
+/// environment's engine for every connection of this process.
+pub fn use_engine(url: &str) {
+    let _ = ENGINE.set(url.to_owned());
+}
+
+/// Where the engine is, and who said so: `--engine`, then DOCKER_HOST, then CONTAINER_HOST
+/// (podman's variable), then Docker's local socket.
+pub fn endpoint() -> (String, &'static str) {
+    if let Some(e) = ENGINE.get() {
+        return (e.clone(), "--engine");
+    }
+    for var in ["DOCKER_HOST", "CONTAINER_HOST"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return (v, if var == "DOCKER_HOST" { "DOCKER_HOST" } else { "CONTAINER_HOST" });
+            }
+        }
+    }
+    ("unix:///var/run/docker.sock".into(), "the default")
+}
+
+/// Whether slimctl can use `endpoint` as an engine address (for the CLI's argument check).
+pub fn check_address(endpoint: &str) -> Result<String, String> {
+    transport(endpoint).map(|_| endpoint.to_owned())
+}
+
+/// How bollard reaches an address.
+#[derive(Debug, PartialEq)]
+enum Transport {
+    Unix(String),
+    Http(String),
+}
+
+fn transport(endpoint: &str) -> Result<Transport, String> {
+    if let Some(path) = endpoint.strip_prefix("unix://") {
+        return Ok(Transport::Unix(path.to_owned()));
+    }
+    if endpoint.starts_with('/') {
+        return Ok(Transport::Unix(endpoint.to_owned()));
+    }
+    if let Some(rest) = endpoint.strip_prefix("tcp://") {
+        return Ok(Transport::Http(format!("http://{rest}")));
+    }
+    if endpoint.starts_with("http://") {
+        return Ok(Transport::Http(endpoint.to_owned()));
+    }
+    Err(format!(
+        "{endpoint:?} is no engine address slimctl can use: give unix:///PATH/TO.sock, a socket path, or tcp://HOST:PORT"
+    ))
+}
+
+/// Connects to the engine (see [`endpoint`]) and negotiates the API version. Docker and podman's
+/// Docker-compatible service are both engines here.
 pub async fn connect() -> Result<Docker, ImageError> {
-    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let (endpoint, from) = endpoint();
+    let shown = if from == "the default" { endpoint.clone() } else { format!("{endpoint} (from {from})") };
     let unreachable = |source: bollard::errors::Error| ImageError::EngineUnreachable {
-        endpoint: endpoint.clone(),
+        endpoint: shown.clone(),
         detail: root_cause(&source),
         source: Some(source),
     };
-    let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+    let docker = match transport(&endpoint) {
+        Ok(Transport::Unix(path)) => Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION),
+        Ok(Transport::Http(url)) => Docker::connect_with_http(&url, 120, bollard::API_DEFAULT_VERSION),
+        Err(detail) => return Err(ImageError::EngineUnreachable { endpoint: shown, detail, source: None }),
+    }
+    .map_err(unreachable)?;
     let docker = tokio::time::timeout(std::time::Duration::from_secs(15), docker.negotiate_version())
         .await
         .map_err(|_| ImageError::EngineUnreachable {
-            endpoint: endpoint.clone(),
+            endpoint: shown.clone(),
             detail: "no answer within 15 s".into(),
             source: None,
         })?
@@ -109,6 +169,72 @@ impl EngineImage {
     }
 }
 
+/// The engine's stream, drained by a task of its own into a queue of up to [`AHEAD`] bytes and
+/// read from there: the engine writes the image as fast as it can serialize it, instead of
+/// waiting on a socket buffer (a few hundred KiB) each time the index pauses on a file.
+struct Drained {
+    chunks: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+    /// The queue's room, in bytes: the reader gives back what it took.
+    room: std::sync::Arc<tokio::sync::Semaphore>,
+    held: u32,
+}
+
+/// Bytes queued ahead of the reader at most.
+const AHEAD: u32 = 16 << 20;
+
+impl Drained {
+    fn start(
+        handle: &Handle,
+        stream: impl futures_util::Stream<Item = Result<bytes::Bytes, bollard::errors::Error>> + Send + 'static,
+    ) -> Drained {
+        use futures_util::StreamExt;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let room = std::sync::Arc::new(tokio::sync::Semaphore::new(AHEAD as usize));
+        let queue_room = room.clone();
+        handle.spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                let item = item.map_err(|e| std::io::Error::other(root_cause(&e)));
+                if let Ok(chunk) = &item {
+                    let Ok(taken) = queue_room.acquire_many(chunk_cost(chunk)).await else { break };
+                    taken.forget();
+                }
+                let failed = item.is_err();
+                // The reader gone (an error, an interrupt): stop asking the engine.
+                if tx.send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Drained { chunks: rx, current: bytes::Bytes::new(), room, held: 0 }
+    }
+}
+
+/// What a chunk takes of the queue's room (a chunk larger than the whole room takes it all).
+fn chunk_cost(chunk: &bytes::Bytes) -> u32 {
+    u32::try_from(chunk.len()).unwrap_or(u32::MAX).min(AHEAD)
+}
+
+impl Read for Drained {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            self.room.add_permits(std::mem::take(&mut self.held) as usize);
+            match self.chunks.blocking_recv() {
+                Some(Ok(chunk)) => {
+                    self.held = chunk_cost(&chunk);
+                    self.current = chunk;
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
 /// Copies everything read through it into a file, on a thread of its own: the copy costs as
 /// much CPU as the index, and the reader should not wait for it.
 struct Tee<R> {
@@ -183,8 +309,7 @@ impl ImageSource for EngineImage {
             let file = std::fs::File::open(copy).map_err(|source| ImageError::Read { path: copy.clone(), source })?;
             return walk(std::io::BufReader::with_capacity(1 << 20, file), &self.name, want, on_layer);
         }
-        let stream = self.docker.export_image(&self.id).map_err(|e| std::io::Error::other(root_cause(&e)));
-        let reader = SyncIoBridge::new_with_handle(StreamReader::new(stream), self.handle.clone());
+        let reader = Drained::start(&self.handle, self.docker.export_image(&self.id));
         let bar = crate::progress::bytes_bar(&format!("reading {}", self.name), Some(self.size));
         let reader = std::io::BufReader::with_capacity(1 << 20, reader);
         let r = match &self.local_copy {
@@ -204,5 +329,19 @@ impl ImageSource for EngineImage {
             self.copied.store(true, Ordering::Release);
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_addresses_map_to_transports() {
+        assert_eq!(transport("unix:///run/podman/podman.sock"), Ok(Transport::Unix("/run/podman/podman.sock".into())));
+        assert_eq!(transport("/tmp/p.sock"), Ok(Transport::Unix("/tmp/p.sock".into())));
+        assert_eq!(transport("tcp://10.0.0.2:2375"), Ok(Transport::Http("http://10.0.0.2:2375".into())));
+        let err = transport("ssh://host").unwrap_err();
+        assert!(err.contains("ssh://host") && err.contains("unix:///"), "{err}");
     }
 }
