@@ -13,6 +13,8 @@ command -v gcc >/dev/null || need+=(gcc)
 [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)
 # The java-service example compiles its jar on the host.
 command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+# The podman tests run slimctl against podman's Docker-compatible API service.
+command -v podman >/dev/null || need+=(podman)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

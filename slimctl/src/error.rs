@@ -16,7 +16,7 @@ pub enum ErrorClass {
 pub enum ImageError {
     #[error("image {name:?} is not in the Docker engine (no registry is consulted); build or load it first, or check the name with `docker images`")]
     NotFound { name: String },
-    #[error("cannot reach the Docker engine at {endpoint}: {detail}; is dockerd running and is DOCKER_HOST right?")]
+    #[error("cannot reach the engine at {endpoint}: {detail}; is dockerd (or `podman system service`) running, and is --engine / DOCKER_HOST right?")]
     EngineUnreachable {
         endpoint: String,
         /// The innermost cause, readable (hyper's outer messages hide it).

@@ -20,7 +20,23 @@ fn engine_not_reachable() {
         .args(["xray", "anything:1"])
         .env("DOCKER_HOST", "unix:///nonexistent/slimctl-test.sock")
         .env("TMPDIR", tmp.path()));
-    assert_clear_error(&out, 4, &["cannot reach the Docker engine", "/nonexistent/slimctl-test.sock"]);
+    assert_clear_error(&out, 4, &["cannot reach the engine", "/nonexistent/slimctl-test.sock"]);
+    // --engine wins over the environment, and the message says where the address came from.
+    let out = run(Command::new(slimctl_bin())
+        .args(["--engine", "unix:///nonexistent/other.sock", "xray", "anything:1"])
+        .env("DOCKER_HOST", "unix:///var/run/docker.sock")
+        .env("TMPDIR", tmp.path()));
+    assert_clear_error(&out, 4, &["cannot reach the engine", "/nonexistent/other.sock (from --engine)"]);
+    let out = run(Command::new(slimctl_bin())
+        .args(["xray", "anything:1"])
+        .env_remove("DOCKER_HOST")
+        .env("CONTAINER_HOST", "unix:///nonexistent/podman.sock")
+        .env("TMPDIR", tmp.path()));
+    assert_clear_error(&out, 4, &["/nonexistent/podman.sock (from CONTAINER_HOST)"]);
+    let out = run(Command::new(slimctl_bin()).args(["--engine", "ssh://host", "xray", "anything:1"]));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ssh://host") && err.contains("unix:///") && !err.contains("panicked"), "{err}");
 }
 
 #[test]

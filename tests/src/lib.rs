@@ -226,3 +226,104 @@ pub fn leftover_containers(image: &str) -> Vec<String> {
     all.push_str(&docker(&["ps", "-aq", "--filter", &format!("ancestor={image}")]));
     all.split_whitespace().map(str::to_owned).collect()
 }
+
+/// podman's Docker-compatible API service on a socket of its own, stopped when dropped. The
+/// containers.conf it is given clears podman's default rlimits, which runc here refuses.
+pub struct Podman {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    pub fn start() -> Podman {
+        let version = Command::new("podman").arg("--version").output();
+        assert!(
+            matches!(&version, Ok(o) if o.status.success()),
+            "these tests need podman (apt-get install podman; scripts/setup.sh installs it)"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("containers.conf"), "[containers]\ndefault_ulimits = []\n").unwrap();
+        let sock = dir.path().join("podman.sock");
+        let child = Command::new("podman")
+            .args(["system", "service", "--time=0", &format!("unix://{}", sock.display())])
+            .env("CONTAINERS_CONF", dir.path().join("containers.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting podman system service");
+        let p = Podman { child, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !p.answers() {
+            assert!(std::time::Instant::now() < deadline, "podman's API service did not answer on {}", sock.display());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        p
+    }
+
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(self.dir.path().join("podman.sock")) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.") && answer.contains(" 200 ")
+    }
+
+    /// The address for slimctl's --engine.
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.dir.path().join("podman.sock").display())
+    }
+
+    /// Runs `podman ARGS` (same storage as the service), panicking with its stderr on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out =
+            run(Command::new("podman").args(args).env("CONTAINERS_CONF", self.dir.path().join("containers.conf")));
+        assert!(out.status.success(), "podman {} failed: {}", args.join(" "), text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Copies an image of the Docker engine into podman's storage (`docker save | podman load`).
+    pub fn load_from_docker(&self, image: &str) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tar = dir.path().join("image.tar");
+        docker(&["save", "-o", tar.to_str().unwrap(), image]);
+        self.cli(&["load", "-q", "-i", tar.to_str().unwrap()]);
+    }
+
+    pub fn image_id(&self, image: &str) -> String {
+        self.cli(&["image", "inspect", "--format", "{{.Id}}", image]).trim().to_owned()
+    }
+
+    /// podman's containers created from `image` (running or not). podman names local images
+    /// `localhost/NAME`, and its ancestor filter wants that name: compared here by hand.
+    pub fn containers_of(&self, image: &str, all: bool) -> Vec<String> {
+        let mut args = vec!["ps", "--format", "{{.ID}} {{.Image}}"];
+        if all {
+            args.push("-a");
+        }
+        let wanted = image.strip_prefix("localhost/").unwrap_or(image);
+        self.cli(&args)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(_, img)| img.trim().strip_prefix("localhost/").unwrap_or(img.trim()) == wanted)
+            .map(|(id, _)| id.to_owned())
+            .collect()
+    }
+
+    /// podman's containers created from `image`: none may be left behind.
+    pub fn leftover_containers(&self, image: &str) -> Vec<String> {
+        self.containers_of(image, true)
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}

@@ -31,6 +31,10 @@ pub struct Cli {
     /// No progress bars (they are off anyway when stderr is not a terminal).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// The engine: unix:///PATH.sock (Docker's, or podman's `podman system service`), a socket
+    /// path, or tcp://HOST:PORT. Default: DOCKER_HOST, then CONTAINER_HOST, then Docker's socket.
+    #[arg(long, global = true, value_name = "URL", value_parser = slimctl::image::engine::check_address)]
+    pub engine: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -182,6 +186,9 @@ async fn interrupted() -> &'static str {
 pub async fn run(cli: Cli) -> u8 {
     if cli.no_progress {
         slimctl::progress::disable();
+    }
+    if let Some(url) = &cli.engine {
+        slimctl::image::engine::use_engine(url);
     }
     let work = match work_dir() {
         Ok(w) => w,

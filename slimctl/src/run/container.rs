@@ -144,10 +144,26 @@ impl Container {
         })
     }
 
+    /// The engine's description of the container. podman's compatible API says "stopped" for a
+    /// moment between the exit and its clean-up, a state Docker's API (and bollard) does not
+    /// know: asked again until it says "exited".
+    async fn inspect(&self) -> Result<bollard::models::ContainerInspectResponse, RunError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.docker.inspect_container(&self.id, None).await {
+                Err(e)
+                    if e.to_string().contains("unknown variant `stopped`") && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(STOP_POLL).await
+                }
+                r => return r.map_err(|e| engine("inspecting the container", e)),
+            }
+        }
+    }
+
     /// The host port (on 127.0.0.1) published for a container port.
     pub async fn host_port(&self, port: u16) -> Result<Option<u16>, RunError> {
-        let info =
-            self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        let info = self.inspect().await?;
         let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
         Ok(ports
             .get(&format!("{port}/tcp"))
@@ -157,8 +173,7 @@ impl Container {
 
     /// None while running, else the exit code.
     pub async fn exit_code(&self) -> Result<Option<i64>, RunError> {
-        let info =
-            self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        let info = self.inspect().await?;
         let st = info.state.unwrap_or_default();
         Ok(if st.running == Some(true) { None } else { Some(st.exit_code.unwrap_or(0)) })
     }
@@ -230,28 +245,43 @@ impl Container {
         }
     }
 
-    /// Resolves once the container has exited, with its exit code: the engine answers the
-    /// moment it happens (polling would add its period to every run).
+    /// Resolves once the container has exited, with its exit code. Docker's wait answers the
+    /// moment it happens; podman's polls (up to a second late), so the init process is watched
+    /// too: once it is gone, the engine's state is asked until it says so.
     async fn wait_exit(&self) -> Result<Option<i64>, RunError> {
-        let mut s = self.docker.wait_container(&self.id, None::<bollard::query_parameters::WaitContainerOptions>);
-        match s.next().await {
-            Some(Ok(r)) => Ok(Some(r.status_code)),
-            // The engine reports a non-zero exit as an error carrying the code.
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(Some(code)),
-            // The wait request itself failed: ask until it ends.
-            _ => loop {
-                if let Some(code) = self.exit_code().await? {
-                    return Ok(Some(code));
+        let pid = self.init_pid().await?;
+        let engine_wait = async {
+            let mut s = self.docker.wait_container(&self.id, None::<bollard::query_parameters::WaitContainerOptions>);
+            match s.next().await {
+                Some(Ok(r)) => Some(r.status_code),
+                // The engine reports a non-zero exit as an error carrying the code.
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
+                // The wait request itself failed: the watch below ends it.
+                _ => std::future::pending().await,
+            }
+        };
+        let watch = async {
+            loop {
+                match pid {
+                    Some(p) if process_lives(p) => tokio::time::sleep(STOP_POLL).await,
+                    _ => {
+                        if let Some(code) = self.exit_code().await? {
+                            return Ok(Some(code));
+                        }
+                        tokio::time::sleep(if pid.is_some() { STOP_POLL } else { Duration::from_millis(100) }).await;
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            },
+            }
+        };
+        tokio::select! {
+            code = engine_wait => Ok(code),
+            r = watch => r,
         }
     }
 
     /// The host pid of the container's init process, while it runs.
     pub async fn init_pid(&self) -> Result<Option<u32>, RunError> {
-        let info =
-            self.docker.inspect_container(&self.id, None).await.map_err(|e| engine("inspecting the container", e))?;
+        let info = self.inspect().await?;
         Ok(info.state.and_then(|s| s.pid).filter(|p| *p > 0).and_then(|p| u32::try_from(p).ok()))
     }
 
@@ -324,6 +354,17 @@ fn secs(since: std::time::Instant) -> f64 {
     since.elapsed().as_secs_f64()
 }
 
+/// Whether `pid` still runs (a zombie has exited: only its parent has not reaped it yet).
+fn process_lives(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command's closing parenthesis.
+        Ok(stat) => {
+            stat.rsplit_once(')').is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+        }
+        Err(_) => false,
+    }
+}
+
 /// Whether a live process has a handler for `signal` (None: unknown, or the process is gone or
 /// exiting -- a zombie has no handlers left, but it is not ignoring anything).
 fn init_catches(pid: u32, signal: &str) -> Option<bool> {
@@ -361,6 +402,21 @@ pub fn signal_number(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_lives_until_it_exits_and_a_zombie_does_not() {
+        assert!(process_lives(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: a zombie once it exited.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while process_lives(pid) {
+            assert!(std::time::Instant::now() < deadline, "true never exited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+        assert!(!process_lives(pid));
+    }
 
     #[test]
     fn stop_signal_names() {
