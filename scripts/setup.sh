@@ -15,6 +15,10 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 # The podman tests run slimctl against podman's Docker-compatible API service.
 command -v podman >/dev/null || need+=(podman)
+# The registry tests run a real registry and move images with skopeo.
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -33,6 +33,9 @@ pub enum ImageError {
     /// The engine answered, but not what the API promises.
     #[error("the Docker engine failed while {action}: {detail}")]
     EngineAnswer { action: String, detail: String },
+    /// A registry failed or refused; `input` when the user can fix it (credentials, name).
+    #[error("{image}: {action} failed: {detail}")]
+    Registry { image: String, action: String, detail: String, input: bool },
     #[error("{what} is not a valid image: {detail}")]
     Corrupt { what: String, detail: String },
     #[error("{what}: {detail}")]
@@ -74,7 +77,8 @@ impl ImageError {
             ImageError::EngineUnreachable { .. }
             | ImageError::Engine { .. }
             | ImageError::EngineAnswer { .. }
-            | ImageError::Write { .. } => ErrorClass::Environment,
+            | ImageError::Write { .. }
+            | ImageError::Registry { input: false, .. } => ErrorClass::Environment,
             _ => ErrorClass::Input,
         }
     }

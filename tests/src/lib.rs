@@ -327,3 +327,92 @@ impl Drop for Podman {
         let _ = self.child.wait();
     }
 }
+
+/// A real registry (Debian's docker-registry, the CNCF distribution registry 2.8) on 127.0.0.1,
+/// storing in a temp dir, optionally behind htpasswd auth; stopped when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+    pub creds: Option<(String, String)>,
+}
+
+impl Registry {
+    pub fn start(creds: Option<(&str, &str)>) -> Registry {
+        for tool in ["docker-registry", "skopeo", "htpasswd"] {
+            let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+            assert!(
+                matches!(&found, Ok(o) if o.status.success()),
+                "these tests need {tool} (scripts/setup.sh installs docker-registry, skopeo and apache2-utils)"
+            );
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, pass)) = creds {
+            let out = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+            assert!(out.status.success(), "htpasswd failed: {}", text(&out.stderr));
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: slimctl-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = Command::new("docker-registry")
+            .args(["serve", dir.path().join("config.yml").to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        let r = Registry { child, _dir: dir, port, creds: creds.map(|(u, p)| (u.to_owned(), p.to_owned())) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // /v2/ answers 200, or 401 behind auth, once the registry serves.
+        while !matches!(http_try(port, "/v2/"), Ok(a) if a.contains(" 200 ") || a.contains(" 401 ")) {
+            assert!(std::time::Instant::now() < deadline, "the registry did not answer on 127.0.0.1:{port}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        r
+    }
+
+    /// `docker://127.0.0.1:PORT/PATH`
+    pub fn image(&self, path: &str) -> String {
+        format!("docker://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// Copies an image of the Docker engine into the registry (skopeo, plain HTTP).
+    pub fn push_from_docker(&self, image: &str, path: &str) {
+        let mut args = vec!["copy".to_owned(), "-q".into(), "--dest-tls-verify=false".into()];
+        if let Some((u, p)) = &self.creds {
+            args.push(format!("--dest-creds={u}:{p}"));
+        }
+        args.push(format!("docker-daemon:{image}"));
+        args.push(self.image(path));
+        let out = run(Command::new("skopeo").args(&args));
+        assert!(out.status.success(), "skopeo {args:?} failed: {}", text(&out.stderr));
+    }
+
+    /// Copies a registry image into the Docker engine as `tag`.
+    pub fn pull_into_docker(&self, path: &str, tag: &str) -> ImageGuard {
+        let mut args = vec!["copy".to_owned(), "-q".into(), "--src-tls-verify=false".into()];
+        if let Some((u, p)) = &self.creds {
+            args.push(format!("--src-creds={u}:{p}"));
+        }
+        args.push(self.image(path));
+        args.push(format!("docker-daemon:{tag}"));
+        let out = run(Command::new("skopeo").args(&args));
+        assert!(out.status.success(), "skopeo {args:?} failed: {}", text(&out.stderr));
+        ImageGuard(tag.to_owned())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

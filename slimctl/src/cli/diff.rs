@@ -7,7 +7,7 @@ use slimctl::units::human_bytes;
 
 #[derive(clap::Args, Debug)]
 pub struct DiffArgs {
-    /// The first image (usually the original): NAME[:TAG], docker-archive:FILE or oci:DIR.
+    /// The first image (usually the original): NAME[:TAG], docker-archive:FILE, oci:DIR or docker://HOST/REPO:TAG.
     pub a: String,
     /// The second image (usually the slim one).
     pub b: String,

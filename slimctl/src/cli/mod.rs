@@ -35,6 +35,15 @@ pub struct Cli {
     /// path, or tcp://HOST:PORT. Default: DOCKER_HOST, then CONTAINER_HOST, then Docker's socket.
     #[arg(long, global = true, value_name = "URL", value_parser = slimctl::image::engine::check_address)]
     pub engine: Option<String>,
+    /// Registry credentials for docker:// images (default: ~/.docker/config.json, else none).
+    #[arg(long, global = true, value_name = "USER:PASS", value_parser = parse_creds)]
+    pub creds: Option<(String, String)>,
+    /// Speak plain HTTP to this registry (HOST or HOST:PORT; localhost and 127.0.0.1 always are).
+    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// The platform to take from a docker:// image index (default: this host's).
+    #[arg(long, global = true, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<slimctl::image::registry::Platform>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -190,6 +199,11 @@ pub async fn run(cli: Cli) -> u8 {
     if let Some(url) = &cli.engine {
         slimctl::image::engine::use_engine(url);
     }
+    slimctl::image::registry::configure(slimctl::image::registry::RegistryOptions {
+        creds: cli.creds.clone(),
+        insecure: cli.insecure_registry.clone(),
+        platform: cli.platform.clone(),
+    });
     let work = match work_dir() {
         Ok(w) => w,
         Err(f) => {
@@ -231,6 +245,13 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
+fn parse_creds(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((u, p)) if !u.is_empty() => Ok((u.to_owned(), p.to_owned())),
+        _ => Err("expected USER:PASS".into()),
+    }
+}
+
 /// An image source opened from a command-line reference.
 pub struct Opened {
     pub source: Box<dyn slimctl::image::ImageSource>,
@@ -263,5 +284,13 @@ pub async fn open_source(reference: &str, local_copy: Option<&std::path::Path>) 
         }
         ImageRef::DockerArchive(p) => Ok(file(Box::new(DockerArchive::open(&p)?))),
         ImageRef::OciDir(p) => Ok(file(Box::new(OciDir::open(&p)?))),
+        ImageRef::Registry(r) => {
+            let r = slimctl::image::registry::RegistryRef::parse(&r).map_err(Failure::usage)?;
+            let mut img = slimctl::image::registry::RegistryImage::open(&r).await?;
+            if let Some(dir) = local_copy {
+                img = img.with_local_copy(dir);
+            }
+            Ok(file(Box::new(img)))
+        }
     }
 }

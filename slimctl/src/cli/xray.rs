@@ -7,7 +7,7 @@ use slimctl::xray::{analyze, evaluate, CiRules, XrayReport};
 
 #[derive(clap::Args, Debug)]
 pub struct XrayArgs {
-    /// The image: NAME[:TAG] or ID in the engine, docker-archive:FILE, or oci:DIR.
+    /// The image: NAME[:TAG] or ID in the engine, docker-archive:FILE, oci:DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST] (a registry).
     pub image: String,
     /// Print the report as JSON.
     #[arg(long)]

@@ -10,6 +10,7 @@ pub mod facts;
 pub mod index;
 pub mod layer;
 pub mod oci_dir;
+pub mod registry;
 
 use crate::error::ImageError;
 use archive::{LayerVisitor, Manifest};
@@ -47,6 +48,8 @@ pub enum ImageRef {
     DockerArchive(PathBuf),
     /// `oci:DIR`
     OciDir(PathBuf),
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, read from the registry.
+    Registry(String),
 }
 
 impl ImageRef {
@@ -55,6 +58,8 @@ impl ImageRef {
             ImageRef::DockerArchive(p.into())
         } else if let Some(p) = s.strip_prefix("oci:") {
             ImageRef::OciDir(p.into())
+        } else if s.starts_with("docker://") {
+            ImageRef::Registry(s.to_owned())
         } else {
             ImageRef::Engine(s.strip_prefix("docker:").unwrap_or(s).to_owned())
         }

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod layer;
 pub mod manifest;
 pub mod output;
+pub mod push;
 
 pub use extract::{Contents, Spool, Stored};
 pub use layer::{write_layer, LayerBlob};

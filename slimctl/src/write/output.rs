@@ -1,5 +1,5 @@
 //! Where the slim image goes: loaded into the engine under a tag, an OCI image layout directory,
-//! or a docker-archive tarball. All three hold the same config and layer bytes.
+//! a docker-archive tarball, or a registry (`push.rs`). All hold the same config and layer bytes.
 
 use super::manifest::SlimImage;
 use crate::digest::Digest;
@@ -17,6 +17,8 @@ pub enum Output {
     Engine,
     OciDir(PathBuf),
     DockerArchive(PathBuf),
+    /// Pushed to a registry: `docker://HOST[:PORT]/REPO[:TAG]`.
+    Registry(crate::image::registry::RegistryRef),
 }
 
 impl std::str::FromStr for Output {
@@ -28,8 +30,14 @@ impl std::str::FromStr for Output {
             Ok(Output::OciDir(p.into()))
         } else if let Some(p) = s.strip_prefix("docker-archive:").filter(|p| !p.is_empty()) {
             Ok(Output::DockerArchive(p.into()))
+        } else if s.starts_with("docker://") {
+            let r = crate::image::registry::RegistryRef::parse(s)?;
+            if r.reference.digest().is_some() {
+                return Err(format!("{s:?}: a push names a tag, not a digest (the digest is the result)"));
+            }
+            Ok(Output::Registry(r))
         } else {
-            Err(format!("{s:?}: expected `docker`, `oci:DIR` or `docker-archive:FILE`"))
+            Err(format!("{s:?}: expected `docker`, `oci:DIR`, `docker-archive:FILE` or `docker://HOST/REPO:TAG`"))
         }
     }
 }

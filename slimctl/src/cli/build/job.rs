@@ -306,6 +306,12 @@ impl<'a> Job<'a> {
                         .map_err(werr)?;
                 w.into_inner().map_err(|e| werr(e.into_error()))?;
             }
+            Output::Registry(dest) => {
+                let bar = slimctl::progress::spinner(&format!("pushing to {dest}"));
+                let digest = slimctl::write::push::push(&built.slim, &built.layer_file, dest).await;
+                bar.finish_and_clear();
+                eprintln!("pushed {dest}@{}", digest?);
+            }
         }
         self.stages.since("output", started);
         Ok(())
@@ -316,6 +322,14 @@ impl<'a> Job<'a> {
     /// missing.
     async fn verify_and_heal(mut self, mut observed: Observed, seccomp: Option<String>) -> Result<u8, Failure> {
         let verify = !self.args.no_verify && matches!(self.args.output, Output::Engine);
+        if !self.args.no_verify && !verify {
+            // Verify runs both images in the engine; an image written elsewhere is not there.
+            eprintln!(
+                "note: verify skipped: the slim image went to {}, not into an engine; load it into one and run \
+                 `slimctl verify ORIGINAL SLIM` to prove it",
+                output_desc(&self.args.output, &self.tag)
+            );
+        }
         for p in &self.args.verify_http_probes {
             observed.replay.http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
         }
@@ -433,6 +447,7 @@ fn output_desc(output: &Output, tag: &str) -> String {
         Output::Engine => format!("docker:{tag}"),
         Output::OciDir(dir) => format!("oci:{}", dir.display()),
         Output::DockerArchive(file) => format!("docker-archive:{}", file.display()),
+        Output::Registry(r) => r.to_string(),
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BuildArgs {
-    /// The image(s): NAME[:TAG] or ID in the engine, docker-archive:FILE, or oci:DIR. Several are
+    /// The image(s): NAME[:TAG] or ID in the engine, docker-archive:FILE, oci:DIR, or docker://HOST/REPO:TAG. Several are
     /// processed one after the other, sharing one sensor, with a combined summary.
     #[arg(required_unless_present = "images_from")]
     pub images: Vec<String>,
@@ -49,7 +49,7 @@ pub struct BuildArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub probes: ProbeArgs,
-    /// Where the slim image goes: docker (load into the engine), oci:DIR, docker-archive:FILE.
+    /// Where the slim image goes: docker (load into the engine), oci:DIR, docker-archive:FILE, or docker://HOST[:PORT]/REPO[:TAG] (pushed).
     #[arg(long, default_value = "docker", value_name = "TARGET")]
     pub output: Output,
     /// Tag of the slim image (default: <repo>.slim:<tag>).
