@@ -75,6 +75,24 @@ fn a_daemonless_re_slim_reads_and_pushes_through_the_registry() {
     let body = |raw: String| raw.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
     assert_eq!(body(http_get(sp, "/")), body(http_get(op, "/")));
 
+    // With an engine that has the original, the same re-slim loads the result there and verifies it.
+    let engine_out = ImageGuard("slimctl-e2e/registry-engine-out:1".into());
+    let rep = dir.path().join("report.json");
+    let out = slimctl(&[
+        "build",
+        &src,
+        "--from-profile",
+        profile.to_str().unwrap(),
+        "--tag",
+        &engine_out.0,
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
+    assert_eq!(image_id(&engine_out.0), image_id(&local_slim.0));
+
     // diff reads registry images too.
     let out = slimctl_without_engine(&["diff", &src, &dst, "--json"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -321,15 +321,7 @@ impl<'a> Job<'a> {
     /// what the slim image looked for and the original has, until it behaves or nothing new is
     /// missing.
     async fn verify_and_heal(mut self, mut observed: Observed, seccomp: Option<String>) -> Result<u8, Failure> {
-        let verify = !self.args.no_verify && matches!(self.args.output, Output::Engine);
-        if !self.args.no_verify && !verify {
-            // Verify runs both images in the engine; an image written elsewhere is not there.
-            eprintln!(
-                "note: verify skipped: the slim image went to {}, not into an engine; load it into one and run \
-                 `slimctl verify ORIGINAL SLIM` to prove it",
-                output_desc(&self.args.output, &self.tag)
-            );
-        }
+        let verify = !self.args.no_verify && self.can_verify().await;
         for p in &self.args.verify_http_probes {
             observed.replay.http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
         }
@@ -393,6 +385,24 @@ impl<'a> Job<'a> {
 
     /// The original's first run under the verify probes: the traced run, unless verify has
     /// probes of its own.
+    /// Verify runs both images in the engine: the slim one must be loaded there, and the
+    /// original there too (an archive or registry source may not be); says why when it cannot.
+    async fn can_verify(&self) -> bool {
+        let why = if !matches!(self.args.output, Output::Engine) {
+            format!("the slim image goes to {}, not into an engine", output_desc(&self.args.output, &self.tag))
+        } else if !matches!(ImageRef::parse(&self.args.image), ImageRef::Engine(_))
+            && self.engine().inspect_image(self.original.config.digest.as_ref()).await.is_err()
+        {
+            format!("the original ({}) is not in the engine", self.args.image)
+        } else {
+            return true;
+        };
+        eprintln!(
+            "note: verify skipped: {why}; with both images in an engine, `slimctl verify ORIGINAL SLIM` proves it"
+        );
+        false
+    }
+
     async fn first_original(&self, runner: &Runner<'_>, observed: &mut Observed) -> Result<(), Failure> {
         if observed.first_original.is_some() {
             return Ok(());
