@@ -13,7 +13,7 @@ const PREFIX: &str = "slimctl-";
 const LOCK: &str = "owner.pid";
 
 pub struct WorkDir {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     /// Held for the run's life.
     _lock: Flock<File>,
 }
@@ -32,11 +32,33 @@ impl WorkDir {
         writeln!(file, "{}", std::process::id())?;
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| std::io::Error::from(e))?;
         std::fs::rename(&staging, dir.path().join(LOCK))?;
-        Ok(WorkDir { dir, _lock: lock })
+        Ok(WorkDir { dir: dir.keep(), _lock: lock })
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
+    }
+}
+
+impl Drop for WorkDir {
+    /// A reader that failed or was interrupted may still be writing into the dir from a thread
+    /// that cannot be stopped (it waits on the engine). Removing the dir in place races with it:
+    /// a file it creates between the listing and the rmdir keeps the dir alive. So the dir is
+    /// first renamed away -- any later create under the old path fails -- then removed. Should
+    /// even that fail, the name still starts with the prefix and the lock goes with this
+    /// process, so the next run's sweep takes it.
+    fn drop(&mut self) {
+        let doomed = self.dir.with_file_name(format!(
+            "{}.removing",
+            self.dir.file_name().and_then(|n| n.to_str()).unwrap_or("slimctl-work")
+        ));
+        let target = if std::fs::rename(&self.dir, &doomed).is_ok() { doomed } else { self.dir.clone() };
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(&target).is_ok() || !target.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
@@ -115,5 +137,32 @@ mod tests {
         drop(live);
         assert!(!path.exists(), "a run removes its own dir when it ends");
         assert_eq!(sweep(tmp.path()), Swept::default());
+    }
+
+    #[test]
+    fn a_thread_still_writing_into_the_dir_does_not_keep_it_alive() {
+        let tmp = tempfile::tempdir().unwrap();
+        for _ in 0..20 {
+            let work = WorkDir::create_in(tmp.path()).unwrap();
+            let path = work.path().to_owned();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (p, s) = (path.clone(), stop.clone());
+            // A reader that cannot be stopped, creating files as fast as it can.
+            let writer = std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::write(p.join(format!("chunk-{i}")), b"x");
+                    i += 1;
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            drop(work);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            writer.join().unwrap();
+            assert!(!path.exists(), "the work dir outlived its run");
+        }
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
