@@ -180,8 +180,9 @@ struct Drained {
     held: u32,
 }
 
-/// Bytes queued ahead of the reader at most.
-const AHEAD: u32 = 16 << 20;
+/// Bytes queued ahead of the reader at most. 4 MiB measured as fast as 16 MiB (postgres,
+/// php-apache, python-web builds) with 15-20 MiB less peak RSS.
+const AHEAD: u32 = 4 << 20;
 
 impl Drained {
     fn start(
