@@ -7,10 +7,11 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One test at a time: the digest comparison needs the app to behave the same on both engines.
-/// Run beside the other two tests (two cores, a busy neighbour), the Python example printed a
-/// traceback now and then during its podman run (traceback, linecache, tokenize… were traced):
-/// the app's own behaviour under load, which no engine can make repeatable.
+/// One test at a time: each starts its own podman service, and the digest comparison wants the
+/// apps undisturbed. (A difference it once caught was slimctl's: the HTTP sniff closed its
+/// connection with the answer unread, and the reset reached podman's container directly -- no
+/// proxy in between as on Docker -- so Python's http.server printed a traceback and the trace
+/// held the traceback modules. run/ready.rs now reads the answer to its end.)
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {

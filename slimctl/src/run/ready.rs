@@ -108,6 +108,13 @@ pub fn sniff_http(host_port: u16, silence: Duration) -> Sniffed {
                 n => got.extend_from_slice(&buf[..n]),
             }
         }
+        // Read the answer to its end before closing: closing with unread bytes sends a reset,
+        // which an app reached without a proxy in between (podman, Docker without its
+        // userland proxy) sees as an error while it writes -- Python's http.server prints a
+        // traceback then, and the trace would hold modules only this probe made it load.
+        if got.starts_with(b"HTTP/") {
+            drain(&mut s);
+        }
         Ok(got)
     };
     match attempt() {
@@ -121,6 +128,19 @@ pub fn sniff_http(host_port: u16, silence: Duration) -> Sniffed {
             Sniffed::NotHttp(format!("it sent nothing back to GET / within {} s", silence.as_secs()))
         }
         Err(e) => Sniffed::NotHttp(format!("GET / failed: {e}")),
+    }
+}
+
+/// Reads what the peer still sends until it closes, for a bounded time and size.
+fn drain(s: &mut TcpStream) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 8192];
+    let mut left: usize = 4 << 20;
+    while left > 0 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
     }
 }
 
@@ -140,6 +160,26 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         assert!(listening_ports(std::process::id()).unwrap().contains(&port));
+    }
+
+    #[test]
+    fn the_http_sniff_reads_the_answer_to_its_end_and_resets_nothing() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        // An app that sends its status line, then its body in pieces, as http.server does.
+        let app = std::thread::spawn(move || -> std::io::Result<()> {
+            let (mut c, _) = l.accept()?;
+            let mut buf = [0u8; 256];
+            let _ = c.read(&mut buf)?;
+            c.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")?;
+            for _ in 0..16 {
+                std::thread::sleep(Duration::from_millis(10));
+                c.write_all(&[b'x'; 4096])?;
+            }
+            Ok(())
+        });
+        assert!(matches!(sniff_http(port, Duration::from_secs(5)), Sniffed::Http));
+        app.join().unwrap().expect("the app's writes all went through: no reset from the sniff");
     }
 
     #[test]
