@@ -54,6 +54,19 @@ pub fn decompress<'a>(head: &[u8], r: Box<dyn Read + 'a>, what: &str) -> Result<
     }
 }
 
+/// A layer blob's uncompressed tar: its first bytes are sniffed for the compression, then put
+/// back in front of the rest. `read_err` names a failure to read those first bytes.
+pub fn open_blob<'a>(
+    mut raw: Box<dyn Read + 'a>,
+    what: &str,
+    read_err: impl FnOnce(std::io::Error) -> ImageError,
+) -> Result<Box<dyn Read + 'a>, ImageError> {
+    let mut head = [0u8; 4];
+    let n = read_head(&mut raw, &mut head).map_err(read_err)?;
+    let reader: Box<dyn Read + 'a> = Box::new(std::io::Cursor::new(head[..n].to_vec()).chain(raw));
+    decompress(&head[..n], reader, what)
+}
+
 /// Reads up to `buf.len()` bytes, fewer only at end of stream.
 pub fn read_head<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;

@@ -28,7 +28,7 @@ pub fn endpoint() -> (String, &'static str) {
     for var in ["DOCKER_HOST", "CONTAINER_HOST"] {
         if let Ok(v) = std::env::var(var) {
             if !v.is_empty() {
-                return (v, if var == "DOCKER_HOST" { "DOCKER_HOST" } else { "CONTAINER_HOST" });
+                return (v, var);
             }
         }
     }

@@ -1,10 +1,9 @@
 //! An OCI image layout directory (`oci-layout`, `index.json`, `blobs/`): blobs are files, so each
 //! layer is opened directly in order.
 
-use super::archive::{blob_key, decompress, oci_manifest, read_head, LayerVisitor, Manifest};
+use super::archive::{blob_key, oci_manifest, open_blob, LayerVisitor, Manifest};
 use super::ImageSource;
 use crate::error::ImageError;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub struct OciDir {
@@ -46,13 +45,11 @@ impl ImageSource for OciDir {
                 continue;
             }
             let path = self.dir.join(key);
-            let mut file =
-                std::fs::File::open(&path).map_err(|source| ImageError::Read { path: path.clone(), source })?;
-            let mut head = [0u8; 4];
-            let n =
-                read_head(&mut file, &mut head).map_err(|source| ImageError::Read { path: path.clone(), source })?;
-            let reader: Box<dyn Read> = Box::new(std::io::Cursor::new(head[..n].to_vec()).chain(file));
-            let mut layer = decompress(&head[..n], reader, &format!("{}: {key}", self.name))?;
+            let file = std::fs::File::open(&path).map_err(|source| ImageError::Read { path: path.clone(), source })?;
+            let mut layer = open_blob(Box::new(file), &format!("{}: {key}", self.name), |source| ImageError::Read {
+                path: path.clone(),
+                source,
+            })?;
             // Blobs are files of their own, mostly compressed: contents are not read back at random.
             on_layer(key, &mut layer, None)?;
         }

@@ -6,7 +6,7 @@
 //! not the network. Pushing (`--output docker://…`) lives in `write/push.rs` and uses the same
 //! client set-up.
 
-use super::archive::{blob_key, decompress, read_head, LayerVisitor, Manifest};
+use super::archive::{blob_key, open_blob, LayerVisitor, Manifest};
 use super::ImageSource;
 use crate::error::ImageError;
 use oci_client::secrets::RegistryAuth;
@@ -127,7 +127,6 @@ pub struct Session {
     pub client: Client,
     pub reference: Reference,
     auth: RegistryAuth,
-    shown: String,
 }
 
 impl Session {
@@ -147,13 +146,14 @@ impl Session {
             ..Default::default()
         };
         let client = Client::new(config);
-        let auth = credentials(&registry, &opts)?;
+        let auth = credentials(&registry, &opts);
         client.store_auth_if_needed(&registry, &auth).await;
-        Ok(Session { client, reference: r.reference.clone(), auth, shown: r.to_string() })
+        Ok(Session { client, reference: r.reference.clone(), auth })
     }
 
     pub fn error(&self, action: &str, e: oci_client::errors::OciDistributionError) -> ImageError {
-        registry_error(&self.shown, action, &self.auth, e)
+        let shown = RegistryRef { reference: self.reference.clone() }.to_string();
+        registry_error(&shown, action, &self.auth, e)
     }
 
     pub fn at_digest(&self, digest: &str) -> Reference {
@@ -170,17 +170,17 @@ fn install_crypto() {
 }
 
 /// `--creds`, else the Docker client's config (`auths`, credential helpers), else anonymous.
-fn credentials(registry: &str, opts: &RegistryOptions) -> Result<RegistryAuth, ImageError> {
+fn credentials(registry: &str, opts: &RegistryOptions) -> RegistryAuth {
     if let Some((user, pass)) = &opts.creds {
-        return Ok(RegistryAuth::Basic(user.clone(), pass.clone()));
+        return RegistryAuth::Basic(user.clone(), pass.clone());
     }
     // Docker Hub's credentials are stored under its legacy index URL.
     let key =
         if registry == "docker.io" || registry == "index.docker.io" { "https://index.docker.io/v1/" } else { registry };
     match docker_credential::get_credential(key) {
-        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => Ok(RegistryAuth::Basic(u, p)),
-        Ok(docker_credential::DockerCredential::IdentityToken(t)) => Ok(RegistryAuth::Bearer(t)),
-        Err(_) => Ok(RegistryAuth::Anonymous),
+        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => RegistryAuth::Basic(u, p),
+        Ok(docker_credential::DockerCredential::IdentityToken(t)) => RegistryAuth::Bearer(t),
+        Err(_) => RegistryAuth::Anonymous,
     }
 }
 
@@ -376,7 +376,7 @@ impl ImageSource for RegistryImage {
                 continue;
             }
             let copy = self.local_copy.as_ref().map(|dir| dir.join(key));
-            let mut raw: Box<dyn Read + Send> = match &copy {
+            let raw: Box<dyn Read + Send> = match &copy {
                 Some(path) if path.is_file() => Box::new(
                     std::fs::File::open(path).map_err(|source| ImageError::Read { path: path.clone(), source })?,
                 ),
@@ -397,11 +397,8 @@ impl ImageSource for RegistryImage {
                 }
                 None => self.stream_layer(digest)?,
             };
-            let mut head = [0u8; 4];
             let what = format!("{}: layer {digest}", self.name);
-            let n = read_head(&mut raw, &mut head).map_err(|e| ImageError::corrupt(&what, e.to_string()))?;
-            let reader: Box<dyn Read> = Box::new(std::io::Cursor::new(head[..n].to_vec()).chain(raw));
-            let mut layer = decompress(&head[..n], reader, &what)?;
+            let mut layer = open_blob(raw, &what, |e| ImageError::corrupt(&what, e.to_string()))?;
             on_layer(key, &mut layer, None)?;
             // The tar's end blocks may leave the compressed stream's tail unread: drain it so the
             // digest is checked and the copy completes.

@@ -180,7 +180,8 @@ impl Container {
 
     /// Waits until the container exits or `timeout` passes; the exit code if it exited.
     pub async fn wait(&self, timeout: Duration) -> Result<Option<i64>, RunError> {
-        match tokio::time::timeout(timeout, self.wait_exit()).await {
+        let wait = async { self.wait_exit(self.init_pid().await?).await };
+        match tokio::time::timeout(timeout, wait).await {
             Ok(code) => code,
             Err(_) => Ok(None),
         }
@@ -225,7 +226,7 @@ impl Container {
         grace: Duration,
         quiet: &dyn Fn() -> Duration,
     ) -> Result<Option<i64>, StopKind> {
-        let exited = self.wait_exit();
+        let exited = self.wait_exit(pid);
         tokio::pin!(exited);
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
@@ -248,8 +249,8 @@ impl Container {
     /// Resolves once the container has exited, with its exit code. Docker's wait answers the
     /// moment it happens; podman's polls (up to a second late), so the init process is watched
     /// too: once it is gone, the engine's state is asked until it says so.
-    async fn wait_exit(&self) -> Result<Option<i64>, RunError> {
-        let pid = self.init_pid().await?;
+    /// `pid` is the init's, when the caller already asked for it.
+    async fn wait_exit(&self, pid: Option<u32>) -> Result<Option<i64>, RunError> {
         let engine_wait = async {
             let mut s = self.docker.wait_container(&self.id, None::<bollard::query_parameters::WaitContainerOptions>);
             match s.next().await {
