@@ -4,6 +4,7 @@
 //! sensor crate) → [`select`] (the keep-set) → [`write`] (the slim image) → [`verify`].
 
 pub mod build;
+pub mod compose;
 pub mod digest;
 pub mod error;
 pub mod image;
