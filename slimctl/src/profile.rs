@@ -1,8 +1,10 @@
 //! A saved trace: what a run of an image touched, with the probes that made it do so. Written by
 //! `slimctl profile`, read by `slimctl build --from-profile` to re-slim a new build of the same
 //! app in seconds, without running it. Profiles merge as a union.
+use crate::compose::Stack;
 use crate::run::exec::ExecProbe;
 use crate::run::http::HttpProbe;
+use crate::run::probe_container::ProbeContainer;
 use crate::run::proto::{ProtoProbe, TcpProbe};
 use crate::run::ready::PortReady;
 use crate::run::touched::Touch;
@@ -64,6 +66,13 @@ pub struct Profile {
     pub proto_probes: Vec<ProtoProbe>,
     #[serde(default)]
     pub tcp_probes: Vec<TcpProbe>,
+    /// The Compose stack the run started around the target (images by id, environment as the
+    /// file gave it): a replay starts it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Stack>,
+    /// The user's test container (image by id), replayed by verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_container: Option<ProbeContainer>,
 }
 
 fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
@@ -71,8 +80,14 @@ fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
 }
 
 impl Profile {
-    /// The profile of `run`, made under `plan`.
-    pub fn from_run(image_name: &str, image_id: &crate::digest::Digest, run: &TracedRun, plan: &ProbePlan) -> Profile {
+    /// The profile of `run`, made under `plan` (in `stack`, when it had one).
+    pub fn from_run(
+        image_name: &str,
+        image_id: &crate::digest::Digest,
+        run: &TracedRun,
+        plan: &ProbePlan,
+        stack: Option<&Stack>,
+    ) -> Profile {
         let r = &run.report;
         Profile {
             version: VERSION,
@@ -110,6 +125,8 @@ impl Profile {
                 .filter_map(|p| Some(ProtoProbe { port: p.port, proto: p.proto.parse().ok()? }))
                 .collect(),
             tcp_probes: plan.tcp_probes.clone(),
+            stack: stack.cloned(),
+            probe_container: plan.test_container.clone(),
         }
     }
 
@@ -160,7 +177,24 @@ pub fn replay_plan(profiles: &[Profile], base: &ProbePlan) -> ProbePlan {
         proto_probes.extend(p.proto_probes.iter().filter(|x| !proto_probes.contains(x)).copied().collect::<Vec<_>>());
         tcp_probes.extend(p.tcp_probes.iter().filter(|x| !tcp_probes.contains(x)).cloned().collect::<Vec<_>>());
     }
-    ProbePlan { http_probes, exec, port_kinds, proto_probes, tcp_probes, crawl: false, lenient: true, ..base.clone() }
+    let test_container =
+        base.test_container.clone().or_else(|| profiles.iter().find_map(|p| p.probe_container.clone()));
+    ProbePlan {
+        http_probes,
+        exec,
+        port_kinds,
+        proto_probes,
+        tcp_probes,
+        test_container,
+        crawl: false,
+        lenient: true,
+        ..base.clone()
+    }
+}
+
+/// The stack the profiles' runs had (the first that had one).
+pub fn merged_stack(profiles: &[Profile]) -> Option<Stack> {
+    profiles.iter().find_map(|p| p.stack.clone())
 }
 
 /// The syscalls any of the profiles' runs made.
@@ -204,6 +238,8 @@ mod tests {
             ports: vec![],
             proto_probes: vec![],
             tcp_probes: vec![],
+            stack: None,
+            probe_container: None,
         }
     }
 

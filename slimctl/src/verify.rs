@@ -205,6 +205,7 @@ pub fn compare(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport) -> Vec
     compare_http(a, b, s, &mut checks);
     compare_proto(a, b, s, &mut checks);
     compare_exec(a, b, s, &mut checks);
+    compare_tests(a, b, s, &mut checks);
     compare_end(a, b, s, &mut checks);
     checks
 }
@@ -321,6 +322,32 @@ fn compare_exec(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport, check
     }
 }
 
+/// The user's test container: the same exit code and, run-dependent parts (timings) aside, the
+/// same output. Tests that fail on the original prove nothing either way.
+fn compare_tests(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport, checks: &mut Vec<Check>) {
+    for ta in &a.tests {
+        let what = format!("probe container {}", ta.name);
+        let describe = |t: &crate::run::probe_container::TestResult| {
+            let last = t.output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            format!("{}: {}", describe_exit(t.exit_code), short(last.as_bytes()))
+        };
+        let Some(ts) = s.tests.iter().find(|t| t.name == ta.name) else {
+            let verdict = if ta.passed() { Verdict::Mismatch } else { Verdict::ProbeError };
+            checks.push(Check { what, original: describe(ta), slim: "not run".into(), verdict });
+            continue;
+        };
+        let tb = b.and_then(|b| b.tests.iter().find(|t| t.name == ta.name));
+        let verdict = if !ta.passed() {
+            Verdict::ProbeError
+        } else if ta.exit_code != ts.exit_code {
+            Verdict::Mismatch
+        } else {
+            judge(&ta.output, tb.map(|t| t.output.as_str()), &ts.output)
+        };
+        checks.push(Check { what, original: describe(ta), slim: describe(ts), verdict });
+    }
+}
+
 /// How the run ended: a service still running once probed; a batch job's exit code and output.
 fn compare_end(a: &TraceReport, b: Option<&TraceReport>, s: &TraceReport, checks: &mut Vec<Check>) {
     if let Some(state) = &a.after_probes {
@@ -363,6 +390,10 @@ pub fn probe_errors(r: &TraceReport) -> Vec<String> {
         let (what, how) = (crate::run::exec::display_argv(&e.command), describe_exit(e.exit_code));
         out.push(format!("{} `{what}`: {how}: {}", e.source, short(e.output.as_bytes())));
     }
+    for t in r.tests.iter().filter(|t| !t.passed()) {
+        let last = t.output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        out.push(format!("probe container {}: {}: {}", t.name, describe_exit(t.exit_code), short(last.as_bytes())));
+    }
     out
 }
 
@@ -404,6 +435,42 @@ pub fn missing_files(slim_run: &Touched, original: &FileIndex, slim_keep: &KeepS
     out
 }
 
+/// What the original's run used (path, how, by whom) that the slim image lacks: an excluded
+/// file, or one only verify's own probes reached. Named when an answer differs, as its likely
+/// cause: the slim run may fail without ever looking for it (Python, for one, lists a
+/// directory once and looks no further for a module that is not there).
+pub fn used_but_absent<'a>(
+    used: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+    original: &FileIndex,
+    slim_keep: &KeepSet,
+    already: &[Missing],
+) -> Vec<Missing> {
+    let mut out: Vec<Missing> = Vec::new();
+    for (path, how, by) in used {
+        let Ok(r) = resolve(original, path, "/", true) else { continue };
+        let known = |m: &Missing| m.path == path || m.resolved == r.path;
+        if slim_keep.contains(&r.path) || already.iter().any(known) || out.iter().any(known) {
+            continue;
+        }
+        // Directories the slim image keeps part of are no cause; their files are.
+        if original.get(&r.path).is_some_and(|e| e.is_dir()) {
+            continue;
+        }
+        out.push(Missing {
+            path: path.to_owned(),
+            resolved: r.path,
+            how: format!("{how} by the original"),
+            by: by.to_owned(),
+        });
+    }
+    out
+}
+
+/// Whether any answer differs.
+pub fn mismatched(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.verdict == Verdict::Mismatch)
+}
+
 /// One verify round: what the slim image of that round did, and what the next round adds.
 #[derive(Debug, Serialize)]
 pub struct Round {
@@ -419,12 +486,26 @@ pub struct Round {
 
 /// The slim run's last output, worth showing when it failed or ended early.
 pub fn failure_logs(original: &TraceReport, slim: &TraceReport) -> String {
+    let last = |text: &str, n: usize| {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    };
+    // A test that passed on the original and fails on the slim image says best what broke.
+    let failed_tests: Vec<String> = slim
+        .tests
+        .iter()
+        .filter(|t| !t.passed() && original.tests.iter().any(|o| o.name == t.name && o.passed()))
+        .map(|t| format!("probe container {} ({}):\n{}", t.name, describe_exit(t.exit_code), last(&t.output, 15)))
+        .collect();
     let ended = original.after_probes.as_deref() == Some("running") && slim.after_probes.as_deref() != Some("running");
-    if slim.failure.is_none() && !ended {
-        return String::new();
+    let mut out = failed_tests.join("\n");
+    if slim.failure.is_some() || ended {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&last(&slim.logs_tail, 10));
     }
-    let lines: Vec<&str> = slim.logs_tail.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(10)..].join("\n")
+    out
 }
 
 #[derive(Debug, Serialize)]
@@ -547,6 +628,54 @@ mod tests {
         let missing = missing_files(&slim_run, &original, &slim_keep);
         let found: Vec<(&str, &str)> = missing.iter().map(|m| (m.path.as_str(), m.resolved.as_str())).collect();
         assert_eq!(found, [("/var/run/postgresql", "/run/postgresql")], "a plain lookup names no directory");
+    }
+
+    #[test]
+    fn test_containers_compare_by_exit_code_and_masked_output() {
+        use crate::run::probe_container::TestResult;
+        let ran = |code: Option<i64>, out: &str| TraceReport {
+            tests: vec![TestResult {
+                name: "tests".into(),
+                image_id: "sha256:t".into(),
+                exit_code: code,
+                output: out.into(),
+                seconds: 1.0,
+            }],
+            ..Default::default()
+        };
+        let (a, b) = (ran(Some(0), "Ran 5 tests in 0.031s\nOK\n"), ran(Some(0), "Ran 5 tests in 0.044s\nOK\n"));
+        let same = compare(&a, Some(&b), &ran(Some(0), "Ran 5 tests in 0.027s\nOK\n"));
+        assert_eq!((same[0].what.as_str(), same[0].verdict), ("probe container tests", Verdict::MatchNormalized));
+        assert_eq!(same[0].original, "exit 0: OK");
+        let failed = compare(&a, None, &ran(Some(1), "Ran 5 tests\nFAILED (errors=1)\n"));
+        assert_eq!((failed[0].slim.as_str(), failed[0].verdict), ("exit 1: FAILED (errors=1)", Verdict::Mismatch));
+        assert!(failure_logs(&a, &ran(Some(1), "FAILED (errors=1)")).contains("probe container tests (exit 1)"));
+        // Tests that fail on the original prove nothing, and are named as a probe error.
+        let broken = ran(Some(1), "FAILED");
+        assert_eq!(compare(&broken, None, &a)[0].verdict, Verdict::ProbeError);
+        assert_eq!(probe_errors(&broken), ["probe container tests: exit 1: FAILED"]);
+        assert_eq!(compare(&a, None, &TraceReport::default())[0].slim, "not run");
+    }
+
+    #[test]
+    fn what_the_original_used_and_the_slim_image_lacks_is_named() {
+        use crate::image::layer::{scan_layer, tests::layer_tar};
+        let tar =
+            layer_tar(&[("app/", 'd', ""), ("app/stats.py", 'f', "x"), ("app/app.py", 'f', "y"), ("lib", 'l', "app")]);
+        let mut original = FileIndex::new();
+        original.apply_layer(scan_layer(&tar[..], 0, "t", &[]).unwrap(), None);
+        let keep = KeepSet::of_paths(&["/app".to_owned(), "/app/app.py".to_owned()]);
+        let used = [
+            ("/app/app.py", "exec", "python3[1]"),
+            ("/lib/stats.py", "open", "python3[1]"),
+            ("/app/stats.py", "open", "python3[1]"),
+            ("/app", "list", "python3[1]"),
+            ("/gone", "stat", "python3[1]"),
+        ];
+        let absent = used_but_absent(used.into_iter(), &original, &keep, &[]);
+        let found: Vec<(&str, &str, &str)> =
+            absent.iter().map(|m| (m.path.as_str(), m.resolved.as_str(), m.how.as_str())).collect();
+        assert_eq!(found, [("/lib/stats.py", "/app/stats.py", "open by the original")], "once, by its first name");
     }
 
     #[test]

@@ -223,7 +223,11 @@ fn sigint_during_the_probe_leaves_nothing_behind() {
     nix_kill(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("container(s) and temporary files removed"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("container(s)/network(s)/volume(s) and temporary files removed"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(slimctl_containers(&img.0).is_empty(), "left: {:?}", slimctl_containers(&img.0));
     assert_tmp_empty(tmp.path(), &["build (interrupted)"]);
 }

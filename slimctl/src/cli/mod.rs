@@ -6,6 +6,7 @@ mod diff;
 mod profile;
 mod ruleargs;
 mod runargs;
+mod stack;
 mod table;
 mod verify;
 mod xray;
@@ -223,10 +224,14 @@ pub async fn run(cli: Cli) -> u8 {
         } => r,
         sig = interrupted() => {
             // The command's future is gone (its sensor detached with it); remove what it created.
-            let containers = slimctl::run::cleanup::remove_all().await;
+            let removed = slimctl::run::cleanup::remove_all().await;
             slimctl::run::traced::release_sensor();
             drop(work);
-            let what = if containers > 0 { format!("{containers} container(s) and temporary files") } else { "temporary files".into() };
+            let what = if removed > 0 {
+                format!("{removed} container(s)/network(s)/volume(s) and temporary files")
+            } else {
+                "temporary files".into()
+            };
             eprintln!("slimctl: interrupted by {sig}; {what} removed, nothing was changed");
             return EXIT_INTERRUPTED;
         }

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct ProfileArgs {
-    /// The image (in the engine).
-    pub image: String,
+    /// The image (in the engine); with a Compose file, by default its target service's.
+    #[arg(required_unless_present = "compose_files")]
+    pub image: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -22,27 +23,31 @@ pub struct ProfileArgs {
 }
 
 pub async fn run(args: &ProfileArgs) -> Result<u8, Failure> {
-    if !matches!(ImageRef::parse(&args.image), ImageRef::Engine(_)) {
+    let (mut run, mut probes) = (args.run.clone(), args.probes.clone());
+    let target_image = super::stack::prepare(&mut run, &mut probes).await?;
+    let image = args.image.clone().or(target_image).ok_or_else(|| Failure::usage("no image given"))?;
+    let args = &ProfileArgs { run, probes, image: Some(image.clone()), output: args.output.clone() };
+    if !matches!(ImageRef::parse(&image), ImageRef::Engine(_)) {
         return Err(Failure::input(format!(
-            "{}: profiling runs the image, so it must be in the engine (docker load first)",
-            args.image
+            "{image}: profiling runs the image, so it must be in the engine (docker load first)"
         )));
     }
     let plan = args.probes.plan(args.run.show_logs)?;
-    let opened = open_source(&args.image, None).await?;
+    let opened = open_source(&image, None).await?;
     let docker = opened.docker.expect("engine image");
     let run_config = opened.run_config.expect("engine image");
     let reading = Reading::start(Arc::from(opened.source), Vec::new());
     let spec = args.run.spec(&run_config.digest)?;
+    let image_name = image;
     let Overlapped { run: traced, image, .. } =
         trace_while_reading(&docker, &run_config, &spec, &plan, reading).await?;
-    let profile = Profile::from_run(&args.image, &image.config.digest, &traced, &plan);
+    let profile = Profile::from_run(&image_name, &image.config.digest, &traced, &plan, args.run.stack.as_deref());
     match &args.output {
         Some(path) => {
             super::build::write_profile(path, &profile)?;
             eprintln!(
                 "profile of {} written to {}: {} paths used, {} directories written into, {} syscalls",
-                args.image,
+                image_name,
                 path.display(),
                 profile.touched.len(),
                 profile.written_in.len(),

@@ -1,10 +1,13 @@
 //! Flags shared by the commands that run the target (build, verify): how it runs and how it is
 //! exercised.
 use super::Failure;
+use slimctl::compose::{ServiceRun, Stack};
 use slimctl::run::http::{load_probe_file, HttpProbe};
+use slimctl::run::probe_container::ProbeContainer;
 use slimctl::run::traced::{ContinueAfter, ProbePlan};
 use slimctl::run::RunSpec;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the container runs (defaults: the image's own config). Never privileged.
@@ -27,7 +30,7 @@ pub struct RunArgs {
     #[arg(long = "mount", value_name = "SRC:DST[:OPTS]", help_heading = "Run")]
     pub mounts: Vec<String>,
     /// Network of the traced container (default: the engine's default bridge).
-    #[arg(long, help_heading = "Run")]
+    #[arg(long, conflicts_with = "compose_files", help_heading = "Run")]
     pub network: Option<String>,
     /// Publish and probe this TCP port too; repeatable.
     #[arg(long, value_name = "PORT", help_heading = "Run")]
@@ -35,6 +38,16 @@ pub struct RunArgs {
     /// Print the container's output while it runs.
     #[arg(long, help_heading = "Run")]
     pub show_logs: bool,
+    /// A Compose file: the target runs in its stack, its dependencies (depends_on, with their
+    /// conditions) started first on networks of slimctl's own; repeat for override files.
+    #[arg(long = "compose-file", short = 'f', value_name = "FILE", help_heading = "Stack")]
+    pub compose_files: Vec<PathBuf>,
+    /// The Compose service to slim (default: the one no other service depends on).
+    #[arg(long, value_name = "NAME", requires = "compose_files", help_heading = "Stack")]
+    pub target_service: Option<String>,
+    /// The resolved stack (from the Compose file, or a profile).
+    #[arg(skip)]
+    pub stack: Option<Arc<Stack>>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -87,6 +100,20 @@ pub struct ProbeArgs {
     /// Run a command inside the container while it is traced (through /bin/sh when the image has one); repeatable.
     #[arg(long = "exec", value_name = "CMD", help_heading = "Probes")]
     pub exec: Vec<String>,
+    /// The user's tests as the probe: a container of IMAGE, run once the target is ready, in the
+    /// target's network namespace (the app on localhost) or, with a Compose file, on the
+    /// stack's network (the app by its service name). Its exit code and output are compared.
+    #[arg(long, value_name = "IMAGE", conflicts_with = "probe_service", help_heading = "Probes")]
+    pub probe_container: Option<String>,
+    /// The command of the probe container (a JSON array, or words).
+    #[arg(long, value_name = "CMD", help_heading = "Probes")]
+    pub probe_cmd: Option<String>,
+    /// A service of the Compose file as the probe container (its own settings and dependencies).
+    #[arg(long, value_name = "NAME", requires = "compose_files", help_heading = "Probes")]
+    pub probe_service: Option<String>,
+    /// The resolved probe container.
+    #[arg(skip)]
+    pub test_container: Option<ProbeContainer>,
     /// Do not run the image's HEALTHCHECK command as a probe.
     #[arg(long, help_heading = "Probes")]
     pub no_healthcheck: bool,
@@ -119,7 +146,7 @@ fn parse_grace(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
+pub fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
     if s.trim_start().starts_with('[') {
         serde_json::from_str(s).map_err(|e| Failure::usage(format!("{flag} {s:?}: not a JSON array of strings: {e}")))
     } else {
@@ -128,19 +155,33 @@ fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
 }
 
 impl RunArgs {
+    /// How the target runs: the flags over its Compose service's settings over the image's.
     pub fn spec(&self, image: &slimctl::digest::Digest) -> Result<RunSpec, Failure> {
+        let service = self.stack.as_ref().map(|s| &s.target_run);
+        let from_service = |f: fn(&ServiceRun) -> Option<Vec<String>>| service.and_then(f);
+        let mut env: Vec<String> = service.map(|s| s.env.clone()).unwrap_or_default();
+        env.extend(self.env.iter().cloned());
+        let mut expose = self.expose.clone();
+        expose.extend(service.iter().flat_map(|s| s.ports.iter().copied()));
         Ok(RunSpec {
             image_id: image.to_string(),
             run_id: slimctl::run::run_id(),
-            entrypoint: self.entrypoint.as_deref().map(|s| argv_arg("--entrypoint", s)).transpose()?,
-            cmd: self.cmd.as_deref().map(|s| argv_arg("--cmd", s)).transpose()?,
-            env: self.env.clone(),
-            workdir: self.workdir.clone(),
-            user: self.user.clone(),
+            entrypoint: match &self.entrypoint {
+                Some(s) => Some(argv_arg("--entrypoint", s)?),
+                None => from_service(|s| s.entrypoint.clone()),
+            },
+            cmd: match &self.cmd {
+                Some(s) => Some(argv_arg("--cmd", s)?),
+                None => from_service(|s| s.command.clone()),
+            },
+            env,
+            workdir: self.workdir.clone().or_else(|| service.and_then(|s| s.workdir.clone())),
+            user: self.user.clone().or_else(|| service.and_then(|s| s.user.clone())),
             mounts: self.mounts.clone(),
             network: self.network.clone(),
-            expose: self.expose.clone(),
-            security_opt: Vec::new(),
+            expose,
+            stack: self.stack.clone(),
+            ..Default::default()
         })
     }
 }
@@ -160,6 +201,7 @@ impl ProbeArgs {
             crawl: self.crawl || !self.no_crawl,
             crawl_limit: self.crawl_limit,
             exec: self.exec.iter().cloned().map(slimctl::run::exec::ExecProbe::Shell).collect(),
+            test_container: self.test_container.clone(),
             proto_probes: self.proto_probes.clone(),
             tcp_probes: self.tcp_probes.clone(),
             credentials: slimctl::run::proto::Credentials {

@@ -6,7 +6,10 @@ use slimctl::run::overlap::{trace_while_reading, Overlapped, Reading};
 use slimctl::run::traced::ProbePlan;
 use slimctl::select::resolve::resolve;
 use slimctl::select::KeepSet;
-use slimctl::verify::{failure_logs, missing_files, probe_errors, Outcome, Round, Runner, Verdict, VerifyReport};
+use slimctl::verify::{
+    failure_logs, mismatched, missing_files, probe_errors, used_but_absent, Outcome, Round, Runner, Verdict,
+    VerifyReport,
+};
 use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
@@ -32,6 +35,16 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: &VerifyArgs) -> Result<u8, Failure> {
+    let (mut run, mut probes) = (args.run.clone(), args.probes.clone());
+    super::stack::prepare(&mut run, &mut probes).await?;
+    let args = &VerifyArgs {
+        run,
+        probes,
+        original: args.original.clone(),
+        slim: args.slim.clone(),
+        seccomp: args.seccomp.clone(),
+        ..*args
+    };
     for img in [&args.original, &args.slim] {
         if !matches!(ImageRef::parse(img), ImageRef::Engine(_)) {
             return Err(Failure::input(format!(
@@ -66,7 +79,12 @@ pub async fn run(args: &VerifyArgs) -> Result<u8, Failure> {
     let checks = runner.checks(spec, &replay, &first.report, &mut second, &slim_run.report).await?;
     // Missing: looked up by the slim run, absent from the slim image, present in the original.
     let slim_paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
-    let missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
+    let mut missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
+    if mismatched(&checks) {
+        let used = first.touched.paths.iter().map(|(p, t)| (p.as_str(), t.how, t.by.as_str()));
+        let absent = used_but_absent(used, &original.index, &slim_paths, &missing);
+        missing.extend(absent);
+    }
     let slim_logs = failure_logs(&first.report, &slim_run.report);
     let slim_bytes = slim.index.visible_bytes();
     let round = Round { round: 0, slim_bytes, checks, missing, added: Vec::new(), slim_logs };

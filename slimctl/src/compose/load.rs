@@ -171,7 +171,7 @@ mod tests {
     fn a_syntax_error_names_file_line_and_column() {
         let d = tempfile::tempdir().unwrap();
         let f = write(d.path(), "compose.yaml", "services:\n  web:\n    image: [unclosed\n");
-        match load(&[f.clone()]).unwrap_err() {
+        match load(std::slice::from_ref(&f)).unwrap_err() {
             ComposeError::Parse { file, line, column, .. } => {
                 assert_eq!(file, f);
                 assert!(line >= 3, "line {line}");

@@ -37,6 +37,28 @@ pub struct RunSpec {
     pub expose: Vec<u16>,
     /// Security options as the Engine API takes them (`seccomp=<profile JSON>`).
     pub security_opt: Vec<String>,
+    /// Networks to join (a stack's), with the names the container answers to there: the first
+    /// at creation, the others before it starts. Overrides `network`.
+    pub networks: Vec<NetworkAttach>,
+    /// Anonymous volumes (mount points): created with the container, removed with it.
+    pub volumes: Vec<String>,
+    /// tmpfs mount points.
+    pub tmpfs: Vec<String>,
+    /// A healthcheck replacing the image's (a Compose service's); an empty test keeps the
+    /// image's test with these timings.
+    pub healthcheck: Option<crate::compose::Healthcheck>,
+    /// Publish no ports: a stack's neighbours and the probe container are reached on the
+    /// stack's network or the target's namespace, never from the host.
+    pub no_publish: bool,
+    /// The stack the target needs: started before it, removed after it (a Compose file).
+    pub stack: Option<std::sync::Arc<crate::compose::Stack>>,
+}
+
+/// One network a container joins, and its names there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkAttach {
+    pub network: String,
+    pub aliases: Vec<String>,
 }
 
 impl RunSpec {
@@ -69,6 +91,13 @@ pub struct Container {
     name: String,
 }
 
+fn endpoint(n: &NetworkAttach) -> bollard::models::EndpointSettings {
+    bollard::models::EndpointSettings {
+        aliases: (!n.aliases.is_empty()).then(|| n.aliases.clone()),
+        ..Default::default()
+    }
+}
+
 fn engine(action: &str, source: bollard::errors::Error) -> RunError {
     RunError::Engine { action: action.to_owned(), source }
 }
@@ -83,7 +112,7 @@ impl Container {
                     .into(),
             ));
         }
-        let ports = spec.tcp_ports(config);
+        let ports = if spec.no_publish { Vec::new() } else { spec.tcp_ports(config) };
         let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
             .iter()
             .map(|p| {
@@ -100,10 +129,22 @@ impl Container {
             privileged: Some(false),
             port_bindings: Some(bindings),
             binds: (!spec.mounts.is_empty()).then(|| spec.mounts.clone()),
-            network_mode: spec.network.clone(),
+            network_mode: spec.networks.first().map(|n| n.network.clone()).or_else(|| spec.network.clone()),
             security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
+            tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.iter().map(|t| (t.clone(), String::new())).collect()),
             ..Default::default()
         };
+        let networking_config = spec.networks.first().map(|n| bollard::models::NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(n.network.clone(), endpoint(n))])),
+        });
+        let healthcheck = spec.healthcheck.as_ref().map(|h| bollard::models::HealthConfig {
+            test: (!h.test.is_empty()).then(|| h.test.clone()),
+            interval: Some(h.interval_ns),
+            timeout: Some(h.timeout_ns),
+            retries: Some(h.retries),
+            start_period: Some(h.start_period_ns),
+            start_interval: None,
+        });
         let body = ContainerCreateBody {
             image: Some(spec.image_id.clone()),
             entrypoint: spec.entrypoint.clone(),
@@ -118,6 +159,9 @@ impl Container {
             exposed_ports: Some(ports.iter().map(|p| format!("{p}/tcp")).collect()),
             labels: Some(labels),
             host_config: Some(host_config),
+            networking_config,
+            healthcheck,
+            volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
             ..Default::default()
         };
         let name = format!("slimctl-{}", spec.run_id);
@@ -132,7 +176,31 @@ impl Container {
                 return Err(engine("creating the container", e));
             }
         };
-        Ok(Container { docker: docker.clone(), id: created.id, name })
+        let c = Container { docker: docker.clone(), id: created.id, name };
+        for n in spec.networks.iter().skip(1) {
+            let req =
+                bollard::models::NetworkConnectRequest { container: c.id.clone(), endpoint_config: Some(endpoint(n)) };
+            if let Err(e) = docker.connect_network(&n.network, req).await {
+                c.remove().await;
+                return Err(engine(&format!("connecting the container to network {}", n.network), e));
+            }
+        }
+        Ok(c)
+    }
+
+    /// The container's name in the engine.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The health status the engine reports ("starting", "healthy", "unhealthy"; None without
+    /// a healthcheck), with the last check's output.
+    pub async fn health(&self) -> Result<Option<(String, String)>, RunError> {
+        let info = self.inspect().await?;
+        let Some(h) = info.state.and_then(|s| s.health) else { return Ok(None) };
+        let status = h.status.map(|s| s.to_string()).filter(|s| !s.is_empty() && s != "none");
+        let last = h.log.and_then(|l| l.last().and_then(|r| r.output.clone())).unwrap_or_default();
+        Ok(status.map(|s| (s, last.trim().to_owned())))
     }
 
     pub async fn start(&self) -> Result<(), RunError> {

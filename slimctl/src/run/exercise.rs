@@ -7,8 +7,10 @@ use super::exec::{self, ExecResult, HasShell};
 use super::http::{self, HttpProbe, ProbeResult};
 use super::listening::Listening;
 use super::plan::{ContinueAfter, ProbePlan};
+use super::probe_container::{self, TestResult};
 use super::proto::{self, Credentials, ProtoResult};
 use super::ready::{sniff_http, PortKind, PortReady, Sniffed};
+use super::stack::StackUp;
 use super::traced::TraceError;
 use crate::image::config::ImageConfig;
 use crate::run::describe_exit;
@@ -35,6 +37,7 @@ pub struct Exercised {
     pub http: Vec<ProbeResult>,
     pub proto: Vec<ProtoResult>,
     pub exec: Vec<ExecResult>,
+    pub tests: Vec<TestResult>,
     pub probe_seconds: f64,
     /// The container ended by itself (a run to completion).
     pub exited: bool,
@@ -56,6 +59,7 @@ pub async fn exercise(
     plan: &ProbePlan,
     ports: &[u16],
     has_shell: &HasShell,
+    stack: Option<&StackUp>,
 ) -> Result<Exercised, TraceError> {
     // Under verify, a slim image that cannot even start is a finding, not an error.
     c.start().await.map_err(|e| if plan.lenient { TraceError::Probe(e.to_string()) } else { e.into() })?;
@@ -71,6 +75,10 @@ pub async fn exercise(
         out.http = http_probes(c, plan, &ready, &bar).await?;
         out.proto = proto_probes(plan, &ready, &env(config, spec), &bar).await?;
         out.exec = exec_probes(c, plan, has_shell, &bar).await?;
+        if let Some(p) = &plan.test_container {
+            bar.set_message(format!("probe container {}: running", p.name));
+            out.tests.push(probe_container::run(c.docker(), p, c, &spec.run_id, stack, plan.run_timeout).await?);
+        }
     } else {
         for probe in &plan.exec {
             out.exec.push(exec::run(c, probe.argv(has_shell), "exec", plan.request_timeout).await?);

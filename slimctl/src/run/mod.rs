@@ -8,12 +8,14 @@ pub mod http;
 pub mod listening;
 pub mod overlap;
 pub mod plan;
+pub mod probe_container;
 pub mod proto;
 pub mod ready;
+pub mod stack;
 pub mod touched;
 pub mod traced;
 
-pub use container::{Container, RunError, RunSpec};
+pub use container::{Container, NetworkAttach, RunError, RunSpec};
 
 /// Label on every container slimctl creates; its value is the run id.
 pub const LABEL: &str = "slimctl";

@@ -2,6 +2,7 @@
 
 use super::exec::ExecProbe;
 use super::http::HttpProbe;
+use super::probe_container::ProbeContainer;
 use super::proto::{Credentials, ProtoProbe, TcpProbe};
 use super::ready::PortKind;
 use super::traced::TraceReport;
@@ -56,6 +57,9 @@ pub struct ProbePlan {
     /// What each port speaks, when known beforehand (a replay: as the traced run found).
     pub port_kinds: BTreeMap<u16, PortKind>,
     pub exec: Vec<ExecProbe>,
+    /// The user's test container (`--probe-container`, `--probe-service`), run once the target
+    /// is ready.
+    pub test_container: Option<ProbeContainer>,
     pub healthcheck: bool,
     /// How long to wait for readiness, and for each probe to succeed.
     pub probe_timeout: Duration,
@@ -86,6 +90,7 @@ impl Default for ProbePlan {
             credentials: Credentials::default(),
             port_kinds: BTreeMap::new(),
             exec: Vec::new(),
+            test_container: None,
             healthcheck: true,
             probe_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
@@ -140,7 +145,8 @@ impl ProbePlan {
 
     /// Whether the run exercises a service (probes, readiness) or waits for it to finish.
     pub fn after(&self, ports: &[u16]) -> ContinueAfter {
-        let probing = !ports.is_empty() || !self.exec.is_empty() || !self.tcp_probes.is_empty();
+        let probing =
+            !ports.is_empty() || !self.exec.is_empty() || !self.tcp_probes.is_empty() || self.test_container.is_some();
         self.continue_after.clone().unwrap_or(if probing { ContinueAfter::Probe } else { ContinueAfter::Exit })
     }
 }

@@ -6,8 +6,10 @@ use super::exec::{ExecResult, HasShell};
 use super::exercise::{exercise, Exercised};
 use super::http::ProbeResult;
 pub use super::plan::{ContinueAfter, ProbePlan};
+use super::probe_container::TestResult;
 use super::proto::ProtoResult;
 use super::ready::PortReady;
+use super::stack::{StackReport, StackUp};
 use crate::image::config::ImageConfig;
 use crate::run::touched::{Touched, TraceStats};
 use sensor::{Counters, Sensor, SensorError, SensorOptions, Session, Target};
@@ -39,6 +41,12 @@ pub struct TraceReport {
     /// Protocol and line probes.
     pub proto: Vec<ProtoResult>,
     pub exec: Vec<ExecResult>,
+    /// The user's test container against the target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestResult>,
+    /// The Compose stack the target ran in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<StackReport>,
     /// A service's state once probed: "running", or how it ended (verify compares it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_probes: Option<String>,
@@ -153,10 +161,45 @@ async fn trace_once(
             .into());
         }
     }
+    // The neighbours first, untraced: the sensor is armed for the target alone.
+    let stack = match &spec.stack {
+        Some(s) => Some(StackUp::up(docker, s.clone(), &spec.run_id, plan.probe_timeout).await?),
+        None => None,
+    };
+    let mut spec = spec.clone();
+    if let Some(up) = &stack {
+        let s = up.stack();
+        up.apply(&mut spec, &s.target, &s.target_run);
+    }
+    let result = trace_target(docker, config, &spec, plan, ring_size, has_shell, stack.as_ref()).await;
+    let stack_report = match stack {
+        Some(up) => {
+            let mut report = up.report.clone();
+            report.down_seconds = up.down().await;
+            Some(report)
+        }
+        None => None,
+    };
+    result.map(|mut run| {
+        run.report.stack = stack_report;
+        run
+    })
+}
+
+async fn trace_target(
+    docker: &bollard::Docker,
+    config: &ImageConfig,
+    spec: &RunSpec,
+    plan: &ProbePlan,
+    ring_size: u32,
+    has_shell: &HasShell,
+    stack: Option<&StackUp>,
+) -> Result<TracedRun, TraceError> {
+    let ports = spec.tcp_ports(config);
     // Armed before the container exists: nothing it does can precede the sensor.
     let (sensor, reused) = take_sensor(ring_size)?;
     let container = Container::create(docker, spec, config).await?;
-    let result = drive(&container, sensor, config, spec, plan, &ports, has_shell).await;
+    let result = drive(&container, sensor, config, spec, plan, &ports, has_shell, stack).await;
     container.remove().await;
     result.map(|(mut run, sensor)| {
         run.report.sensor_reused = reused;
@@ -167,6 +210,7 @@ async fn trace_once(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     c: &Container,
     sensor: Sensor,
@@ -175,6 +219,7 @@ async fn drive(
     plan: &ProbePlan,
     ports: &[u16],
     has_shell: &HasShell,
+    stack: Option<&StackUp>,
 ) -> Result<(TracedRun, Option<Sensor>), TraceError> {
     let started = Instant::now();
     let mut session = Session::new(sensor, Target::Container(c.id.clone()))?;
@@ -236,7 +281,7 @@ async fn drive(
         })
     });
 
-    let outcome = exercise(c, config, spec, plan, ports, has_shell).await;
+    let outcome = exercise(c, config, spec, plan, ports, has_shell, stack).await;
     // Whatever happened, stop the container and collect the trace before reporting.
     let stopping = Instant::now();
     let quiet = || {
@@ -286,6 +331,8 @@ async fn drive(
                 http: done.http,
                 proto: done.proto,
                 exec: done.exec,
+                tests: done.tests,
+                stack: None,
                 after_probes: done.after_probes,
                 exit_code,
                 exited_by_itself: done.exited,

@@ -15,7 +15,9 @@ use slimctl::run::overlap::{trace_while_reading, Overlapped, Reading};
 use slimctl::run::traced::{ProbePlan, TraceReport};
 use slimctl::select::resolve::resolve;
 use slimctl::select::{rules, Reason, Seed, SelectPlan};
-use slimctl::verify::{failure_logs, missing_files, outcome, Outcome, Round, Runner, VerifyReport};
+use slimctl::verify::{
+    failure_logs, mismatched, missing_files, outcome, used_but_absent, Outcome, Round, Runner, VerifyReport,
+};
 use slimctl::write::output::{load_into_engine, write_docker_archive, write_oci_dir};
 use slimctl::write::Output;
 use std::collections::BTreeSet;
@@ -191,7 +193,8 @@ impl<'a> Opening<'a> {
         super::summary::warn_probes(&traced.report);
         job.plan.select.seeds = traced.touched.seeds();
         if let Some(path) = &args.save_profile {
-            let profile = Profile::from_run(&args.image, &job.original.config.digest, &traced, probes);
+            let profile =
+                Profile::from_run(&args.image, &job.original.config.digest, &traced, probes, args.run.stack.as_deref());
             super::write_profile(path, &profile)?;
         }
         let replay = ProbePlan { lenient: true, ..probes.replay(&traced.report) };
@@ -347,7 +350,15 @@ impl<'a> Job<'a> {
             let first = observed.first_original.as_ref().expect("run above");
             let spec = self.args.run.spec(&self.original.config.digest)?;
             let checks = runner.checks(spec, &observed.replay, first, &mut second_original, &slim_run.report).await?;
-            let missing = missing_files(&slim_run.touched, &self.original.index, &built.closure.keep);
+            let mut missing = missing_files(&slim_run.touched, &self.original.index, &built.closure.keep);
+            if mismatched(&checks) {
+                let used = self.plan.select.seeds.iter().filter_map(|s| match &s.reason {
+                    Reason::Traced { how, by } => Some((s.path.as_str(), how.as_str(), by.as_str())),
+                    _ => None,
+                });
+                let absent = used_but_absent(used, &self.original.index, &built.closure.keep, &missing);
+                missing.extend(absent);
+            }
             self.stages.since("verify", started);
             let differs = outcome(&checks, &missing) == Outcome::Differs;
             let added = if !differs || self.args.no_fix || round >= self.args.max_rounds {

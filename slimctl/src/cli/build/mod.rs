@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub struct BuildArgs {
     /// The image(s): NAME[:TAG] or ID in the engine, docker-archive:FILE, oci:DIR, or docker://HOST/REPO:TAG. Several are
     /// processed one after the other, sharing one sensor, with a combined summary.
-    #[arg(required_unless_present = "images_from")]
+    #[arg(required_unless_present_any = ["images_from", "compose_files"])]
     pub images: Vec<String>,
     /// Read more images from FILE, one per line (# comments allowed).
     #[arg(long, value_name = "FILE")]
@@ -100,6 +100,20 @@ pub struct BuildArgs {
 }
 
 pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
+    let mut args = args.clone();
+    let target_image = super::stack::prepare(&mut args.run, &mut args.probes).await?;
+    if args.images.is_empty() && args.images_from.is_none() {
+        args.images.extend(target_image);
+    }
+    if !args.from_profile.is_empty() {
+        let profiles: Vec<_> = args
+            .from_profile
+            .iter()
+            .map(|f| slimctl::profile::Profile::read(f).map_err(Failure::input))
+            .collect::<Result<_, _>>()?;
+        super::stack::from_profiles(&mut args.run, &profiles);
+    }
+    let args = &args;
     let images = target_images(args)?;
     if let [image] = &images[..] {
         return job::run_one(&BuildArgs { image: image.clone(), ..args.clone() }, work).await;

@@ -84,6 +84,9 @@ fn print_summary(r: &BuildReport) {
         r.slim.id
     );
     if let Some(t) = &r.trace {
+        if let Some(st) = &t.stack {
+            println!("{}", stack_line(st));
+        }
         println!("{}", trace_line(t));
     }
     if let Some(v) = &r.verify {
@@ -127,11 +130,33 @@ fn trace_line(t: &TraceReport) -> String {
         let ok = t.exec.iter().filter(|e| e.exit_code == Some(0)).count();
         line.push_str(&format!("; exec probes ok {ok}/{}", t.exec.len()));
     }
+    for test in &t.tests {
+        line.push_str(&format!(
+            "; probe container {}: {} in {:.1} s",
+            test.name,
+            describe_exit(test.exit_code),
+            test.seconds
+        ));
+    }
     if t.exited_by_itself {
         line.push_str(&format!("; ended with {}", describe_exit(t.exit_code)));
     }
     line.push_str(&format!("; {}", stop_phrase(&t.stopped)));
     line
+}
+
+/// The stack around the traced run: what started, how long until the target could start, and
+/// the clean-up.
+fn stack_line(s: &slimctl::run::stack::StackReport) -> String {
+    let started: Vec<String> =
+        s.services.iter().map(|x| format!("{} at {:.1} s", x.name, x.started_ms as f64 / 1000.0)).collect();
+    format!(
+        "stack {}: started {}; dependencies met after {:.1} s; removed in {:.1} s (not traced, not slimmed)",
+        s.project,
+        if started.is_empty() { "nothing".into() } else { started.join(", ") },
+        s.up_seconds,
+        s.down_seconds
+    )
 }
 
 /// How the traced run was stopped, said so a user can tell a clean shutdown from a kill.

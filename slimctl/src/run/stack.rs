@@ -1,0 +1,305 @@
+//! A Compose stack around the target, through the Engine API: networks and named volumes of
+//! slimctl's own, the target's dependencies started in order with the conditions they declare
+//! waited for, then everything removed. Every run gets a fresh stack (fresh volumes: a database
+//! starts empty each time), so the runs verify compares start from the same state. Nothing here
+//! is traced: the sensor follows the target's container only.
+use super::cleanup::{self, Created};
+use super::container::{Container, NetworkAttach, RunError, RunSpec};
+use super::describe_exit;
+use super::traced::TraceError;
+use crate::compose::{Condition, Dependency, MountKind, ServiceRun, Stack};
+use crate::image::engine::EngineImage;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// How often a dependency's state is asked while waiting for it.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What starting and removing the stack took.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StackReport {
+    pub project: String,
+    pub services: Vec<ServiceReport>,
+    /// From the first network created to the target's dependencies met.
+    pub up_seconds: f64,
+    pub down_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    pub name: String,
+    pub image: String,
+    /// When it started, from the start of the stack.
+    pub started_ms: u64,
+}
+
+/// A running stack.
+pub struct StackUp {
+    docker: bollard::Docker,
+    stack: std::sync::Arc<Stack>,
+    networks: BTreeMap<String, String>,
+    volumes: BTreeMap<String, String>,
+    containers: Vec<(String, Container)>,
+    created: Vec<Created>,
+    started: Instant,
+    pub report: StackReport,
+}
+
+impl StackUp {
+    /// Creates the networks and volumes, and starts the dependencies of the target (and of the
+    /// probe service) in order, each once the services it depends on meet their condition.
+    /// Whatever was created is removed again if this fails.
+    pub async fn up(
+        docker: &bollard::Docker,
+        stack: std::sync::Arc<Stack>,
+        run_id: &str,
+        timeout: Duration,
+    ) -> Result<StackUp, TraceError> {
+        let mut up = StackUp {
+            docker: docker.clone(),
+            stack: stack.clone(),
+            networks: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            containers: Vec::new(),
+            created: Vec::new(),
+            started: Instant::now(),
+            report: StackReport { project: stack.project.clone(), ..Default::default() },
+        };
+        match up.start_all(run_id, timeout).await {
+            Ok(()) => Ok(up),
+            Err(e) => {
+                up.down().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_all(&mut self, run_id: &str, timeout: Duration) -> Result<(), TraceError> {
+        let labels = HashMap::from([(super::LABEL.to_owned(), run_id.to_owned())]);
+        let stack = self.stack.clone();
+        for n in &stack.networks {
+            let name = match &n.external {
+                Some(name) => name.clone(),
+                None => {
+                    let name = format!("slimctl-{run_id}-{}", n.key);
+                    let req = bollard::models::NetworkCreateRequest {
+                        name: name.clone(),
+                        driver: Some("bridge".into()),
+                        labels: Some(labels.clone()),
+                        ..Default::default()
+                    };
+                    self.register(Created::Network(name.clone()));
+                    self.docker
+                        .create_network(req)
+                        .await
+                        .map_err(|e| engine(&format!("creating network {name}"), e))?;
+                    name
+                }
+            };
+            self.networks.insert(n.key.clone(), name);
+        }
+        for v in &stack.volumes {
+            let name = match &v.external {
+                Some(name) => name.clone(),
+                None => {
+                    let name = format!("slimctl-{run_id}-{}", v.key);
+                    let req = bollard::models::VolumeCreateRequest {
+                        name: Some(name.clone()),
+                        labels: Some(labels.clone()),
+                        ..Default::default()
+                    };
+                    self.register(Created::Volume(name.clone()));
+                    self.docker.create_volume(req).await.map_err(|e| engine(&format!("creating volume {name}"), e))?;
+                    name
+                }
+            };
+            self.volumes.insert(v.key.clone(), name);
+        }
+        for s in &stack.services {
+            self.wait_for(&s.depends, &s.name, timeout).await?;
+            let bar = crate::progress::spinner(&format!("stack: starting {}", s.name));
+            let c = self.start_service(&s.name, &s.run, run_id).await;
+            bar.finish_and_clear();
+            let c = c?;
+            self.report.services.push(ServiceReport {
+                name: s.name.clone(),
+                image: s.run.image.clone(),
+                started_ms: self.started.elapsed().as_millis() as u64,
+            });
+            self.containers.push((s.name.clone(), c));
+        }
+        self.wait_for(&stack.target_depends, &stack.target, timeout).await?;
+        self.report.up_seconds = self.started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn register(&mut self, what: Created) {
+        cleanup::register_resource(&self.docker, what.clone());
+        self.created.push(what);
+    }
+
+    async fn start_service(&self, name: &str, run: &ServiceRun, run_id: &str) -> Result<Container, TraceError> {
+        let config = EngineImage::inspect(&self.docker, &run.image_id)
+            .await
+            .map_err(|e| RunError::Input(format!("stack service {name}: {e}")))?
+            .run_config;
+        let mut spec = RunSpec {
+            image_id: run.image_id.clone(),
+            run_id: format!("{run_id}-{name}"),
+            entrypoint: run.entrypoint.clone(),
+            cmd: run.command.clone(),
+            env: run.env.clone(),
+            workdir: run.workdir.clone(),
+            user: run.user.clone(),
+            no_publish: true,
+            ..Default::default()
+        };
+        self.apply(&mut spec, name, run);
+        let c = Container::create(&self.docker, &spec, &config).await?;
+        c.start().await.map_err(|e| match e {
+            RunError::Input(m) => RunError::Input(format!("stack service {name}: {m}")),
+            e => e,
+        })?;
+        Ok(c)
+    }
+
+    /// Puts a service's networks (reachable by its name and aliases), volumes, tmpfs and
+    /// healthcheck into its run spec.
+    pub fn apply(&self, spec: &mut RunSpec, name: &str, run: &ServiceRun) {
+        spec.networks = run
+            .networks
+            .iter()
+            .filter_map(|a| {
+                let network = self.networks.get(&a.network)?.clone();
+                // A name that is no host name (an image reference) is no alias.
+                let aliases = std::iter::once(name.to_owned())
+                    .chain(a.aliases.iter().cloned())
+                    .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                    .collect();
+                Some(NetworkAttach { network, aliases })
+            })
+            .collect();
+        for m in &run.mounts {
+            let mode = if m.read_only { ":ro" } else { "" };
+            match (m.kind, &m.source) {
+                (MountKind::Bind, Some(src)) => spec.mounts.push(format!("{src}:{}{mode}", m.target)),
+                (MountKind::Volume, Some(key)) => {
+                    if let Some(v) = self.volumes.get(key) {
+                        spec.mounts.push(format!("{v}:{}{mode}", m.target));
+                    }
+                }
+                (MountKind::Tmpfs, _) => spec.tmpfs.push(m.target.clone()),
+                _ => spec.volumes.push(m.target.clone()),
+            }
+        }
+        if run.healthcheck.is_some() {
+            spec.healthcheck = run.healthcheck.clone();
+        }
+    }
+
+    /// Waits until each dependency meets its condition (`who` is the service that waits).
+    pub async fn wait_for(&self, deps: &[Dependency], who: &str, timeout: Duration) -> Result<(), TraceError> {
+        for d in deps {
+            let Some((_, c)) = self.containers.iter().find(|(n, _)| *n == d.service) else { continue };
+            let bar = crate::progress::spinner(&format!("stack: waiting for {} to be {}", d.service, d.condition));
+            let r = self.wait_one(c, d, who, timeout).await;
+            bar.finish_and_clear();
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn wait_one(&self, c: &Container, d: &Dependency, who: &str, timeout: Duration) -> Result<(), TraceError> {
+        let deadline = Instant::now() + timeout;
+        let name = &d.service;
+        let mut last_check = String::new();
+        loop {
+            let exited = c.exit_code().await?;
+            let health = if d.condition == Condition::ServiceHealthy { c.health().await? } else { None };
+            let failure = match (d.condition, exited, health) {
+                (Condition::ServiceStarted, _, _) | (Condition::ServiceCompletedSuccessfully, Some(0), _) => {
+                    return Ok(())
+                }
+                (Condition::ServiceCompletedSuccessfully, Some(code), _) => Some(format!(
+                    "{name} ended with {} ({who} needs it to complete successfully)",
+                    describe_exit(Some(code))
+                )),
+                (Condition::ServiceHealthy, Some(code), _) => Some(format!(
+                    "{name} ended ({}) before it was healthy ({who} waits for it)",
+                    describe_exit(Some(code))
+                )),
+                (Condition::ServiceHealthy, None, None) => {
+                    return Err(TraceError::Run(RunError::Input(format!(
+                        "{who} waits for {name} to be healthy, but {name} has no healthcheck (give it one in the \
+                         Compose file, or use condition: service_started)"
+                    ))))
+                }
+                (Condition::ServiceHealthy, None, Some((status, _))) if status == "healthy" => return Ok(()),
+                (Condition::ServiceHealthy, None, Some((status, out))) if status == "unhealthy" => Some(format!(
+                    "{name} is unhealthy (its healthcheck said: {}); {who} waits for it to be healthy",
+                    or_nothing(&out)
+                )),
+                (_, _, health) => {
+                    last_check = health.map(|(_, out)| out).unwrap_or_default();
+                    None
+                }
+            };
+            if let Some(what) = failure {
+                return Err(self.failed(c, &what).await);
+            }
+            if Instant::now() >= deadline {
+                let what = if d.condition == Condition::ServiceHealthy {
+                    format!(
+                        "{name} never became healthy within {} s (last healthcheck output: {})",
+                        timeout.as_secs(),
+                        or_nothing(&last_check)
+                    )
+                } else {
+                    format!("{name} did not complete within {} s", timeout.as_secs())
+                };
+                return Err(self.failed(c, &format!("{what}; {who} waits for it (--probe-timeout)")).await);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    /// A dependency that failed its condition: the message, with its last lines of output.
+    async fn failed(&self, c: &Container, what: &str) -> TraceError {
+        let logs = c.logs(10).await;
+        let logs = logs.trim();
+        TraceError::Probe(if logs.is_empty() {
+            format!("stack: {what}; it printed nothing")
+        } else {
+            format!("stack: {what}; its last output:\n{logs}")
+        })
+    }
+
+    /// Removes the containers, then the networks and volumes slimctl created.
+    pub async fn down(mut self) -> f64 {
+        let started = Instant::now();
+        for (_, c) in self.containers.drain(..).rev() {
+            c.remove().await;
+        }
+        self.created.sort_by_key(|c| matches!(c, Created::Volume(_)));
+        for what in &self.created {
+            cleanup::remove_resource(&self.docker, what).await;
+        }
+        started.elapsed().as_secs_f64()
+    }
+
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+}
+
+fn or_nothing(s: &str) -> &str {
+    if s.trim().is_empty() {
+        "nothing"
+    } else {
+        s.trim()
+    }
+}
+
+fn engine(action: &str, e: bollard::errors::Error) -> TraceError {
+    TraceError::Run(RunError::Engine { action: action.to_owned(), source: e })
+}
