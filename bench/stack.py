@@ -84,8 +84,11 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     subprocess.run(["bash", os.path.join(ROOT, "examples/notes-stack/build.sh")], check=True, capture_output=True)
-    hand = [by_hand(i) for i in range(a.runs)]
-    slim = [with_slimctl(a.slimctl, i) for i in range(a.runs)]
+    # Interleaved, so that a slow minute of the machine weighs on both sides.
+    hand, slim = [], []
+    for i in range(a.runs):
+        hand.append(by_hand(i))
+        slim.append(with_slimctl(a.slimctl, i))
     med = lambda rows, i: statistics.median(r[i] for r in rows)
     print("| step | docker CLI, s | slimctl, s | slimctl − docker |")
     print("|---|---:|---:|---:|")

@@ -173,3 +173,44 @@ fn a_docker_container_alongside_is_not_recorded() {
     // And the podman container's own files are: the app binary itself.
     assert!(kept.keys().any(|p| p.ends_with("/c-http")), "kept: {:?}", kept.keys().collect::<Vec<_>>());
 }
+
+#[test]
+fn a_compose_stack_runs_on_podman_which_runs_no_healthchecks_itself() {
+    let _one = serial();
+    let podman = Podman::start();
+    let base = base_image();
+    podman.load_from_docker(base);
+    // podman without systemd never runs a healthcheck (the status stays "starting"): slimctl
+    // runs the dependency's healthcheck command itself.
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("compose.yaml");
+    let yaml = format!(
+        "services:\n  db:\n    image: {base}\n    command: [sh, -c, \"sleep 1; touch /tmp/ready; exec sleep 600\"]\n    healthcheck: {{test: [CMD, test, -f, /tmp/ready], interval: 1s}}\n    volumes: [data:/data]\n  web:\n    image: {base}\n    command: [python3, -m, http.server, \"8000\"]\n    ports: [\"8000\"]\n    depends_on:\n      db: {{condition: service_healthy}}\nvolumes:\n  data:\n"
+    );
+    std::fs::write(&compose, yaml).unwrap();
+    let rep = dir.path().join("report.json");
+    let tag = "localhost/slimctl-e2e/podman-stack.slim:1";
+    let _slim = PodmanImages(vec![tag.to_owned()]);
+    let out = slimctl(&[
+        "--engine",
+        &podman.url(),
+        "build",
+        "-f",
+        compose.to_str().unwrap(),
+        "--tag",
+        tag,
+        "--no-http-probe-crawl",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let r = report(&rep);
+    assert_eq!(r["trace"]["stack"]["services"][0]["name"], "db", "{}", r["trace"]["stack"]);
+    assert!(r["trace"]["stack"]["up_seconds"].as_f64().unwrap() >= 1.0, "waited for the file the check wants");
+    assert_eq!(r["verify"]["ok"], true, "{}", r["verify"]);
+    for what in [&["ps", "-aq"][..], &["network", "ls", "-q"], &["volume", "ls", "-q"]] {
+        let mut args = what.to_vec();
+        args.extend(["--filter", "label=slimctl"]);
+        assert!(podman.cli(&args).trim().is_empty(), "podman {what:?} left behind");
+    }
+}

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// How often a dependency's state is asked while waiting for it.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How often slimctl runs a starting dependency's healthcheck command itself.
+const OWN_CHECK: Duration = Duration::from_millis(250);
+
 /// What starting and removing the stack took.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StackReport {
@@ -34,13 +37,22 @@ pub struct ServiceReport {
     pub started_ms: u64,
 }
 
+/// A started dependency.
+struct Started {
+    name: String,
+    container: Container,
+    /// Its healthcheck's command (the Compose file's, else the image's), for slimctl's own checks.
+    health_test: Option<Vec<String>>,
+    health_timeout: Duration,
+}
+
 /// A running stack.
 pub struct StackUp {
     docker: bollard::Docker,
     stack: std::sync::Arc<Stack>,
     networks: BTreeMap<String, String>,
     volumes: BTreeMap<String, String>,
-    containers: Vec<(String, Container)>,
+    containers: Vec<Started>,
     created: Vec<Created>,
     started: Instant,
     pub report: StackReport,
@@ -119,15 +131,14 @@ impl StackUp {
         for s in &stack.services {
             self.wait_for(&s.depends, &s.name, timeout).await?;
             let bar = crate::progress::spinner(&format!("stack: starting {}", s.name));
-            let c = self.start_service(&s.name, &s.run, run_id).await;
+            let started = self.start_service(&s.name, &s.run, run_id).await;
             bar.finish_and_clear();
-            let c = c?;
+            self.containers.push(started?);
             self.report.services.push(ServiceReport {
                 name: s.name.clone(),
                 image: s.run.image.clone(),
                 started_ms: self.started.elapsed().as_millis() as u64,
             });
-            self.containers.push((s.name.clone(), c));
         }
         self.wait_for(&stack.target_depends, &stack.target, timeout).await?;
         self.report.up_seconds = self.started.elapsed().as_secs_f64();
@@ -139,7 +150,7 @@ impl StackUp {
         self.created.push(what);
     }
 
-    async fn start_service(&self, name: &str, run: &ServiceRun, run_id: &str) -> Result<Container, TraceError> {
+    async fn start_service(&self, name: &str, run: &ServiceRun, run_id: &str) -> Result<Started, TraceError> {
         let config = EngineImage::inspect(&self.docker, &run.image_id)
             .await
             .map_err(|e| RunError::Input(format!("stack service {name}: {e}")))?
@@ -161,7 +172,15 @@ impl StackUp {
             RunError::Input(m) => RunError::Input(format!("stack service {name}: {m}")),
             e => e,
         })?;
-        Ok(c)
+        let compose_test = run.healthcheck.as_ref().map(|h| h.test.clone()).filter(|t| !t.is_empty());
+        let test = compose_test.or_else(|| config.healthcheck()).filter(|t| t.first().is_some_and(|w| w != "NONE"));
+        let timeout = run.healthcheck.as_ref().map_or(0, |h| h.timeout_ns);
+        Ok(Started {
+            name: name.to_owned(),
+            container: c,
+            health_test: test.map(|t| super::exec::healthcheck_argv(&t)),
+            health_timeout: if timeout > 0 { Duration::from_nanos(timeout as u64) } else { Duration::from_secs(30) },
+        })
     }
 
     /// Puts a service's networks (reachable by its name and aliases), volumes, tmpfs and
@@ -201,7 +220,7 @@ impl StackUp {
     /// Waits until each dependency meets its condition (`who` is the service that waits).
     pub async fn wait_for(&self, deps: &[Dependency], who: &str, timeout: Duration) -> Result<(), TraceError> {
         for d in deps {
-            let Some((_, c)) = self.containers.iter().find(|(n, _)| *n == d.service) else { continue };
+            let Some(c) = self.containers.iter().find(|s| s.name == d.service) else { continue };
             let bar = crate::progress::spinner(&format!("stack: waiting for {} to be {}", d.service, d.condition));
             let r = self.wait_one(c, d, who, timeout).await;
             bar.finish_and_clear();
@@ -210,13 +229,31 @@ impl StackUp {
         Ok(())
     }
 
-    async fn wait_one(&self, c: &Container, d: &Dependency, who: &str, timeout: Duration) -> Result<(), TraceError> {
+    /// Waits for one dependency's condition. For `service_healthy` the engine's verdict counts,
+    /// and slimctl also runs the healthcheck's command itself every [`OWN_CHECK`] until it passes
+    /// (what Compose's `start_interval` does, which API 1.41 lacks): a database is used as soon
+    /// as it answers, not at the engine's next interval, and an engine that runs no healthchecks
+    /// (podman without systemd) still gets its dependencies checked.
+    async fn wait_one(&self, s: &Started, d: &Dependency, who: &str, timeout: Duration) -> Result<(), TraceError> {
+        let c = &s.container;
         let deadline = Instant::now() + timeout;
         let name = &d.service;
         let mut last_check = String::new();
+        let mut own_check = Instant::now();
         loop {
             let exited = c.exit_code().await?;
-            let health = if d.condition == Condition::ServiceHealthy { c.health().await? } else { None };
+            let mut health = if d.condition == Condition::ServiceHealthy { c.health().await? } else { None };
+            if let (Condition::ServiceHealthy, None, Some(test)) = (d.condition, exited, &s.health_test) {
+                if health.as_ref().is_none_or(|(st, _)| st == "starting") && own_check.elapsed() >= OWN_CHECK {
+                    own_check = Instant::now();
+                    if let Ok(r) = super::exec::run(c, test.clone(), "healthcheck", s.health_timeout).await {
+                        if r.exit_code == Some(0) {
+                            return Ok(());
+                        }
+                        health = Some(("starting".into(), r.output.trim().to_owned()));
+                    }
+                }
+            }
             let failure = match (d.condition, exited, health) {
                 (Condition::ServiceStarted, _, _) | (Condition::ServiceCompletedSuccessfully, Some(0), _) => {
                     return Ok(())
@@ -277,8 +314,8 @@ impl StackUp {
     /// Removes the containers, then the networks and volumes slimctl created.
     pub async fn down(mut self) -> f64 {
         let started = Instant::now();
-        for (_, c) in self.containers.drain(..).rev() {
-            c.remove().await;
+        for s in self.containers.drain(..).rev() {
+            s.container.remove().await;
         }
         self.created.sort_by_key(|c| matches!(c, Created::Volume(_)));
         for what in &self.created {
