@@ -196,6 +196,11 @@ fn a_profile_records_the_stack_and_the_tests_and_a_re_slim_replays_them() {
     assert_eq!(p["stack"]["services"][0]["name"], "db");
     assert_eq!(p["stack"]["services"][0]["run"]["image_id"], image_id(DB), "the dependency by image id");
     assert_eq!(p["probe_container"]["run"]["image_id"], image_id(TESTS), "the tests by image id");
+    // Only the target was traced: nothing of the tests' or the database's files.
+    let touched: Vec<&str> = p["touched"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert!(touched.contains(&"/app/app.py") && touched.contains(&"/app/stats.py"), "{touched:?}");
+    let foreign = touched.iter().find(|t| t.starts_with("/tests") || t.contains("postgresql/15/bin"));
+    assert!(foreign.is_none(), "a neighbour's file in the target's trace: {foreign:?}");
 
     // No Compose file now: the profile brings the stack and the tests, and verify replays them.
     let slim = ImageGuard("slimctl-e2e/notes-web.from-profile:1".into());
