@@ -355,3 +355,46 @@ fn a_probe_container_without_compose_runs_in_the_target_s_network_namespace() {
     assert_eq!(t["output"].as_str().unwrap().trim(), "200", "{t}");
     assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
 }
+
+#[test]
+fn a_dependency_that_must_complete_runs_to_its_end_first_and_its_failure_is_named() {
+    let _serial = lock();
+    let base = base_image();
+    let dir = tempfile::tempdir().unwrap();
+    // An override file adds the migration's outcome; the web app starts only after it.
+    let compose = dir.path().join("compose.yaml");
+    let yaml = format!(
+        "services:\n  migrate:\n    image: {base}\n    command: [sh, -c, \"sleep 1; echo migrated\"]\n  web:\n    image: {base}\n    command: [python3, -m, http.server, \"8000\"]\n    ports: [\"8000\"]\n    depends_on:\n      migrate: {{condition: service_completed_successfully}}\n"
+    );
+    std::fs::write(&compose, yaml).unwrap();
+    let failing = dir.path().join("failing.yaml");
+    std::fs::write(&failing, "services:\n  migrate:\n    command: [sh, -c, \"echo no such table >&2; exit 3\"]\n")
+        .unwrap();
+    let rep = dir.path().join("r.json");
+    let slim = ImageGuard("slimctl-e2e/migrated-web.slim:1".into());
+    let out = slimctl(&[
+        "build",
+        "-f",
+        compose.to_str().unwrap(),
+        "--tag",
+        &slim.0,
+        "--no-http-probe-crawl",
+        "--no-verify",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r = report(&rep);
+    assert!(
+        r["trace"]["stack"]["up_seconds"].as_f64().unwrap() >= 1.0,
+        "the app waited for the migration: {}",
+        r["trace"]["stack"]
+    );
+    let out = slimctl(&["build", "-f", compose.to_str().unwrap(), "-f", failing.to_str().unwrap(), "--no-verify"]);
+    assert_error_mentions(
+        &out,
+        6,
+        &["migrate ended with exit 3", "web needs it to complete successfully", "no such table"],
+    );
+    assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+}
