@@ -289,7 +289,8 @@ fn the_stop_grace_traces_a_shutdown_and_kills_what_does_not_stop() {
 fn a_trace_that_loses_events_runs_again_with_a_larger_ring() {
     let img = image_from_base(
         "slimctl-e2e/burst:1",
-        "CMD [\"sh\", \"-c\", \"find / -xdev -type f 2>/dev/null | head -3000 | xargs cat > /dev/null; cat /etc/hostname\"]",
+        // Four readers at once: a 4 KiB ring overflows however quickly the reader is scheduled.
+        "CMD [\"sh\", \"-c\", \"find / -xdev -type f 2>/dev/null | head -6000 | xargs -P 4 -n 100 cat > /dev/null; cat /etc/hostname\"]",
     );
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("report.json");
