@@ -12,6 +12,17 @@ pub enum Created {
     Volume(String),
 }
 
+impl Created {
+    /// Removal order: containers first, a network or a volume in use cannot go.
+    pub fn removal_order(&self) -> u8 {
+        match self {
+            Created::Container(_) => 0,
+            Created::Network(_) => 1,
+            Created::Volume(_) => 2,
+        }
+    }
+}
+
 static CREATED: Mutex<Vec<(Docker, Created)>> = Mutex::new(Vec::new());
 
 fn created() -> std::sync::MutexGuard<'static, Vec<(Docker, Created)>> {
@@ -54,11 +65,7 @@ pub async fn remove_resource(docker: &Docker, what: &Created) {
 /// go). Returns how many things it removed.
 pub async fn remove_all() -> usize {
     let mut all: Vec<(Docker, Created)> = std::mem::take(&mut *created());
-    all.sort_by_key(|(_, c)| match c {
-        Created::Container(_) => 0,
-        Created::Network(_) => 1,
-        Created::Volume(_) => 2,
-    });
+    all.sort_by_key(|(_, c)| c.removal_order());
     let n = all.len();
     for (docker, what) in all {
         remove_resource(&docker, &what).await;

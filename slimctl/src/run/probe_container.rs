@@ -2,11 +2,10 @@
 //! ready, in the target's network namespace (the app is on localhost) or, for a Compose probe
 //! service, on the stack's networks (the app is reachable by its service name). Its exit code
 //! and output are the probe's result; it is never traced and never slimmed.
-use super::container::{Container, RunError, RunSpec};
-use super::stack::StackUp;
+use super::container::{Container, RunError};
+use super::stack::{neighbour_spec, StackUp};
 use super::traced::TraceError;
 use crate::compose::ServiceRun;
-use crate::image::engine::EngineImage;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -53,29 +52,14 @@ pub async fn run(
 ) -> Result<TestResult, TraceError> {
     let started = Instant::now();
     let r = &probe.run;
-    let config = EngineImage::inspect(docker, &r.image_id)
-        .await
-        .map_err(|e| RunError::Input(format!("probe container {}: {e}", probe.name)))?
-        .run_config;
-    let mut spec = RunSpec {
-        image_id: r.image_id.clone(),
-        run_id: format!("{run_id}-probe"),
-        entrypoint: r.entrypoint.clone(),
-        cmd: r.command.clone(),
-        env: r.env.clone(),
-        workdir: r.workdir.clone(),
-        user: r.user.clone(),
-        no_publish: true,
-        ..Default::default()
-    };
+    let what = format!("probe container {}", probe.name);
+    let (mut spec, config) = neighbour_spec(docker, r, format!("{run_id}-probe"), &what).await?;
     match stack {
         Some(up) if probe.on_stack => up.apply(&mut spec, &probe.name, r),
         _ => spec.network = Some(format!("container:{}", target.id)),
     }
     let c = Container::create(docker, &spec, &config).await.map_err(|e| match e {
-        RunError::Input(m) => {
-            RunError::Input(format!("probe container {}: {m} (--probe-cmd sets its command)", probe.name))
-        }
+        RunError::Input(m) => RunError::Input(format!("{what}: {m} (--probe-cmd sets its command)")),
         e => e,
     })?;
     let result = async {

@@ -151,21 +151,8 @@ impl StackUp {
     }
 
     async fn start_service(&self, name: &str, run: &ServiceRun, run_id: &str) -> Result<Started, TraceError> {
-        let config = EngineImage::inspect(&self.docker, &run.image_id)
-            .await
-            .map_err(|e| RunError::Input(format!("stack service {name}: {e}")))?
-            .run_config;
-        let mut spec = RunSpec {
-            image_id: run.image_id.clone(),
-            run_id: format!("{run_id}-{name}"),
-            entrypoint: run.entrypoint.clone(),
-            cmd: run.command.clone(),
-            env: run.env.clone(),
-            workdir: run.workdir.clone(),
-            user: run.user.clone(),
-            no_publish: true,
-            ..Default::default()
-        };
+        let (mut spec, config) =
+            neighbour_spec(&self.docker, run, format!("{run_id}-{name}"), &format!("stack service {name}")).await?;
         self.apply(&mut spec, name, run);
         let c = Container::create(&self.docker, &spec, &config).await?;
         c.start().await.map_err(|e| match e {
@@ -317,7 +304,7 @@ impl StackUp {
         for s in self.containers.drain(..).rev() {
             s.container.remove().await;
         }
-        self.created.sort_by_key(|c| matches!(c, Created::Volume(_)));
+        self.created.sort_by_key(Created::removal_order);
         for what in &self.created {
             cleanup::remove_resource(&self.docker, what).await;
         }
@@ -327,6 +314,33 @@ impl StackUp {
     pub fn stack(&self) -> &Stack {
         &self.stack
     }
+}
+
+/// How a container that is not the target (a dependency, the test container) runs: its image's
+/// config (looked up by id; `what` names it in an error) and its service's settings, no ports
+/// published. Its networks and mounts come after, from the stack or the target.
+pub(super) async fn neighbour_spec(
+    docker: &bollard::Docker,
+    run: &ServiceRun,
+    run_id: String,
+    what: &str,
+) -> Result<(RunSpec, crate::image::ImageConfig), RunError> {
+    let config = EngineImage::inspect(docker, &run.image_id)
+        .await
+        .map_err(|e| RunError::Input(format!("{what}: {e}")))?
+        .run_config;
+    let spec = RunSpec {
+        image_id: run.image_id.clone(),
+        run_id,
+        entrypoint: run.entrypoint.clone(),
+        cmd: run.command.clone(),
+        env: run.env.clone(),
+        workdir: run.workdir.clone(),
+        user: run.user.clone(),
+        no_publish: true,
+        ..Default::default()
+    };
+    Ok((spec, config))
 }
 
 fn or_nothing(s: &str) -> &str {
