@@ -6,7 +6,8 @@ the originals, and so the slim ids, stay comparable), slims it with `slimctl bui
 benchmark does (traced, verify on), once more from the profile that build saved, and once with
 --no-trace and includes, and prints one line per build: example, mode, slim image id. Run it
 before and after a change and diff the two outputs.
-Usage: bench/digests.py [--slimctl target/debug/slimctl] [--rebuild-originals] [--only NAME]"""
+Usage: bench/digests.py [--slimctl target/debug/slimctl] [--rebuild-originals] [--only NAME]
+                        [--global=--image-read=stream]  (slimctl options before `build`)"""
 import argparse
 import os
 import subprocess
@@ -33,6 +34,7 @@ def main():
     ap.add_argument("--slimctl", default=os.path.join(ROOT, "target/debug/slimctl"))
     ap.add_argument("--rebuild-originals", action="store_true")
     ap.add_argument("--only")
+    ap.add_argument("--global", dest="glob", action="append", default=[])
     a = ap.parse_args()
     sh(["bash", os.path.join(ROOT, "examples/base/build.sh")])
     for name, flags in EXAMPLES:
@@ -55,7 +57,7 @@ def main():
             ]
             for mode, extra in builds:
                 out = f"slimctl-digests/{name}.slim:{mode}"
-                r = subprocess.run([a.slimctl, "--no-progress", "build", tag, "--tag", out, *extra],
+                r = subprocess.run([a.slimctl, "--no-progress", *a.glob, "build", tag, "--tag", out, *extra],
                                    text=True, capture_output=True)
                 if r.returncode != 0:
                     print(f"{name}\t{mode}\tFAILED exit {r.returncode}: {r.stderr.strip()[-300:]}", flush=True)

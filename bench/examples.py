@@ -13,6 +13,7 @@ the last column (goal: ≤ 1 s).
 Each cell is the median of --runs; the slim image is removed before every build, so its load is
 real. Peak RSS is slimctl's own (getrusage of the child).
 Usage: bench/examples.py [--slimctl target/release/slimctl] [--runs 3] [--only NAME,...]
+                         [--global=--image-read=stream]  (slimctl options before `build`)
 (needs root, the engine)"""
 import argparse
 import json
@@ -142,6 +143,7 @@ def main():
     ap.add_argument("--slimctl", default=os.path.join(ROOT, "target/release/slimctl"))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="")
+    ap.add_argument("--global", dest="glob", action="append", default=[])
     a = ap.parse_args()
     if not os.path.exists(a.slimctl):
         sys.exit(f"{a.slimctl} missing: cargo build --release -p slimctl")
@@ -160,7 +162,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(a.runs):
                 quiet(["docker", "rmi", slim])
-                total, rep, rss = slimctl_build([a.slimctl, "--no-progress", "build", tag, "--json", *flags])
+                total, rep, rss = slimctl_build([a.slimctl, "--no-progress", *a.glob, "build", tag, "--json", *flags])
                 stages = {s["name"]: s["seconds"] for s in rep["stages"]}
                 runs.append((total, stages, rss, rep))
                 # The floor's parts, measured on their own.
@@ -187,7 +189,9 @@ def main():
         print(f"| {name} | {rep['original']['stored_bytes'] / 1e6:.1f} | {rep['slim']['bytes'] / 1e6:.1f} | {cells} "
               f"| {total:.2f} | {save:.2f} | {app:.2f} | {load:.2f} | {slim_run:.2f} | {floor:.2f} "
               f"| {total - floor:+.2f} | {rss / 2**20:.0f} |")
-    print("\ninspect and run+trace overlap (the image is read while the container runs); the floor is"
+    in_place = sum(1 for r in rows if r[1]["original"].get("read_in_place"))
+    print(f"\n{in_place} of {len(rows)} images read in place in the engine's storage, the others streamed.")
+    print("inspect and run+trace overlap (the image is read while the container runs); the floor is"
           " max(docker save, app run) + docker load + slim run.")
 
 

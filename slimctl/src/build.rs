@@ -5,7 +5,7 @@
 use crate::error::ImageError;
 use crate::image::{Image, ImageSource};
 use crate::select::{select, Closure, Kept, SelectError, SelectPlan, Unresolved};
-use crate::write::{layer::write_layer, manifest, Contents, SlimImage, Spool, Stored};
+use crate::write::{layer::write_layer, manifest, Contents, InStorage, SlimImage, Spool, Stored};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,9 +93,11 @@ pub fn build_from(
     let closure = stages.time("select", || select(&original, &plan.select))?;
 
     // Contents are read where the image is stored, or else collected by a second pass.
-    let mut contents: Box<dyn Contents> = match Stored::for_keep(&original, &closure.keep) {
-        Some(stored) => Box::new(stored),
-        None => {
+    let in_storage = InStorage::of(&original);
+    let mut contents: Box<dyn Contents> = match (in_storage, Stored::for_keep(&original, &closure.keep)) {
+        (Some(local), _) => Box::new(local),
+        (None, Some(stored)) => Box::new(stored),
+        (None, None) => {
             let bar = crate::progress::spinner("collecting kept files");
             let r = stages.time("collect", || Spool::collect(source, &original, &closure.keep, work_dir));
             bar.finish_and_clear();
@@ -132,6 +134,8 @@ pub struct ImageSummary {
     pub visible_bytes: u64,
     pub paths: usize,
     pub layers: usize,
+    /// Indexed in place in the engine's storage, not streamed (`--image-read`).
+    pub read_in_place: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,6 +192,7 @@ impl BuildReport {
                 visible_bytes: o.index.visible_bytes(),
                 paths: o.index.len(),
                 layers: o.layers.len(),
+                read_in_place: matches!(o.store, crate::image::Store::Dirs(_)),
             },
             slim: SlimSummary {
                 id: built.slim.config_digest.clone(),
@@ -382,7 +387,7 @@ mod tests {
         let source = crate::image::docker_archive::DockerArchive::open(&file).unwrap();
         let plan = plan(&["/usr/bin", "/etc/app.conf", "/usr/share/doc/README"]);
         let built = build(&source, &plan, dir.path(), &mut Stages::default()).unwrap();
-        assert!(built.original.stored.is_some());
+        assert!(matches!(built.original.store, crate::image::Store::File(_)));
         assert!(Stored::for_keep(&built.original, &built.closure.keep).is_some(), "every kept content has an offset");
         assert!(!dir.path().join("contents.spool").exists(), "no second pass");
         let stored_layer = std::fs::read(&built.layer_file).unwrap();

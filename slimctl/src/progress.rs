@@ -53,3 +53,10 @@ pub fn spinner(msg: &str) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
+
+/// A line for whoever asks why slimctl took a slower way (`SLIMCTL_DEBUG=1`).
+pub fn debug(msg: &str) {
+    if std::env::var_os("SLIMCTL_DEBUG").is_some_and(|v| !v.is_empty() && v != "0") {
+        eprintln!("slimctl: debug: {msg}");
+    }
+}

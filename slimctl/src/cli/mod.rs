@@ -45,8 +45,19 @@ pub struct Cli {
     /// The platform to take from a docker:// image index (default: this host's).
     #[arg(long, global = true, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<slimctl::image::registry::Platform>,
+    /// How engine images are read: `auto` reads their layers in place in the engine's storage
+    /// when it is on this host and readable (root; overlay2 or fuse-overlayfs), else streams them
+    /// as `docker save` does; `stream` always streams.
+    #[arg(long, global = true, value_enum, default_value_t = ImageRead::Auto)]
+    pub image_read: ImageRead,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageRead {
+    Auto,
+    Stream,
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -200,6 +211,7 @@ pub async fn run(cli: Cli) -> u8 {
     if let Some(url) = &cli.engine {
         slimctl::image::engine::use_engine(url);
     }
+    slimctl::image::engine::read_in_storage(cli.image_read == ImageRead::Auto);
     slimctl::image::registry::configure(slimctl::image::registry::RegistryOptions {
         creds: cli.creds.clone(),
         insecure: cli.insecure_registry.clone(),
@@ -280,8 +292,8 @@ pub async fn open_source(reference: &str, local_copy: Option<&std::path::Path>) 
     match ImageRef::parse(reference) {
         ImageRef::Engine(name) => {
             let docker = engine::connect().await?;
-            let mut img = engine::EngineImage::inspect(&docker, &name).await?;
-            if let Some(dir) = local_copy {
+            let mut img = engine::EngineImage::inspect(&docker, &name).await?.with_storage().await;
+            if let Some(dir) = local_copy.filter(|_| !img.read_in_place()) {
                 img = img.with_local_copy(dir);
             }
             let (repo_tags, run_config) = (img.repo_tags.clone(), Some(img.run_config.clone()));

@@ -65,6 +65,16 @@ fn transport(endpoint: &str) -> Result<Transport, String> {
     ))
 }
 
+/// Whether engine images may be read in the engine's storage ([`super::storage`]); on unless
+/// `--image-read stream`.
+static READ_IN_STORAGE: AtomicBool = AtomicBool::new(true);
+
+/// `false`: always stream engine images (`docker save`), even where their layers could be read
+/// in place.
+pub fn read_in_storage(yes: bool) {
+    READ_IN_STORAGE.store(yes, Ordering::Relaxed);
+}
+
 /// Connects to the engine (see [`endpoint`]) and negotiates the API version. Docker and podman's
 /// Docker-compatible service are both engines here.
 pub async fn connect() -> Result<Docker, ImageError> {
@@ -109,6 +119,10 @@ pub struct EngineImage {
     pub size: u64,
     /// The config as the engine describes it: all a run needs, known before the image is read.
     pub run_config: super::ImageConfig,
+    /// Where the engine says the top layer is unpacked (`GraphDriver.Data.UpperDir`).
+    upper_dir: Option<String>,
+    /// The image in the engine's storage on this host, when it can be read there.
+    storage: Option<super::storage::Located>,
 }
 
 impl EngineImage {
@@ -125,7 +139,10 @@ impl EngineImage {
             detail: "the engine returned no image id".into(),
         })?;
         let run_config = run_config(&info, &id, reference)?;
+        let upper_dir = info.graph_driver.as_ref().and_then(|g| g.data.get("UpperDir").cloned());
         Ok(EngineImage {
+            upper_dir,
+            storage: None,
             run_config,
             docker: docker.clone(),
             handle: Handle::current(),
@@ -162,6 +179,34 @@ fn run_config(
 }
 
 impl EngineImage {
+    /// Reads the image in the engine's storage when it is on this host and readable there
+    /// ([`super::storage`]); otherwise it is streamed, as without this.
+    pub async fn with_storage(mut self) -> EngineImage {
+        if !READ_IN_STORAGE.load(Ordering::Relaxed) {
+            return self;
+        }
+        // Only a local engine's paths are this host's paths.
+        if !matches!(transport(&endpoint().0), Ok(Transport::Unix(_))) {
+            return self;
+        }
+        let Ok(info) = self.docker.info().await else { return self };
+        let (Some(root), Some(driver)) = (info.docker_root_dir, info.driver) else { return self };
+        let (root, upper, id) = (PathBuf::from(root), self.upper_dir.clone(), self.id.clone());
+        let found =
+            tokio::task::spawn_blocking(move || super::storage::locate(&root, &driver, &id, upper.as_deref())).await;
+        match found {
+            Ok(Ok(located)) => self.storage = Some(located),
+            Ok(Err(why)) => crate::progress::debug(&format!("{}: streamed, not read in place: {why}", self.name)),
+            Err(_) => {}
+        }
+        self
+    }
+
+    /// Whether the image is read in the engine's storage.
+    pub fn read_in_place(&self) -> bool {
+        self.storage.is_some()
+    }
+
     /// Keep a copy of the first read in `dir` for the passes after it (build reads twice).
     pub fn with_local_copy(mut self, dir: &Path) -> EngineImage {
         self.local_copy = Some(dir.join("image.tar"));
@@ -298,6 +343,10 @@ impl ImageSource for EngineImage {
 
     fn stored_file(&self) -> Option<PathBuf> {
         self.local_copy.clone().filter(|_| self.copied.load(Ordering::Acquire))
+    }
+
+    fn in_storage(&self) -> Option<&super::storage::Located> {
+        self.storage.as_ref()
     }
 
     /// Must run outside the async runtime's threads (in `spawn_blocking`): it blocks on the stream.

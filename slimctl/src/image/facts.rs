@@ -105,13 +105,27 @@ impl FactWorker {
     }
 }
 
-/// Facts read on demand, by (offset in the stored copy, reader).
-type FactCache = std::collections::HashMap<(u64, usize), Arc<[String]>>;
+/// Facts read on demand, by (where the content is, reader).
+type FactCache = std::collections::HashMap<(ContentAt, usize), Arc<[String]>>;
+
+/// Where a content is: an offset into the stored copy, or a (layer, path) in the engine's storage.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ContentAt {
+    Offset(u64),
+    InLayer(usize, String),
+}
+
+/// Where deferred facts are read.
+enum Bytes {
+    None,
+    Map(memmap2::Mmap),
+    Dirs(Arc<super::storage::LayerDirs>),
+}
 
 /// Facts of files, read when a rule asks: read while indexed ([`Entry::facts_from`]), or read
 /// now from where the image is stored, once, for the readers that deferred them.
 pub struct FactSource {
-    map: Option<memmap2::Mmap>,
+    bytes: Bytes,
     readers: Vec<Arc<dyn ContentReader>>,
     cache: std::sync::Mutex<FactCache>,
 }
@@ -119,21 +133,29 @@ pub struct FactSource {
 impl FactSource {
     /// Facts as the index holds them, nothing deferred.
     pub fn indexed() -> FactSource {
-        FactSource { map: None, readers: Vec::new(), cache: Default::default() }
+        FactSource { bytes: Bytes::None, readers: Vec::new(), cache: Default::default() }
     }
 
-    /// For `image`: its deferred facts are read from its stored copy, mapped.
+    /// For `image`: its deferred facts are read where it is stored (its stored copy, mapped, or
+    /// the engine's storage).
     pub fn of(image: &super::Image) -> Result<FactSource, crate::error::ImageError> {
-        let Some(path) = image.stored.as_ref().filter(|_| !image.readers.is_empty()) else {
+        if image.readers.is_empty() {
             return Ok(FactSource::indexed());
+        }
+        let bytes = match &image.store {
+            super::Store::None => return Ok(FactSource::indexed()),
+            super::Store::Dirs(dirs) => Bytes::Dirs(dirs.clone()),
+            super::Store::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
+                // SAFETY: the stored copy is slimctl's own file in its work dir (or the user's archive,
+                // opened read-only); nothing truncates it while it is mapped.
+                let map = unsafe { memmap2::Mmap::map(&file) }
+                    .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
+                Bytes::Map(map)
+            }
         };
-        let file = std::fs::File::open(path)
-            .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
-        // SAFETY: the stored copy is slimctl's own file in its work dir (or the user's archive,
-        // opened read-only); nothing truncates it while it is mapped.
-        let map = unsafe { memmap2::Mmap::map(&file) }
-            .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
-        Ok(FactSource { map: Some(map), readers: image.readers.clone(), cache: Default::default() })
+        Ok(FactSource { bytes, readers: image.readers.clone(), cache: Default::default() })
     }
 
     /// What reader `name` says of the file at `path`, if it wanted the file.
@@ -145,13 +167,32 @@ impl FactSource {
         if entry.lazy & (1 << i) == 0 {
             return None;
         }
-        let at = entry.stored_at?;
+        let at = match &self.bytes {
+            Bytes::None => return None,
+            Bytes::Map(_) => ContentAt::Offset(entry.stored_at?),
+            Bytes::Dirs(_) => {
+                let (layer, src) = entry.content_source(path)?;
+                ContentAt::InLayer(layer, src.to_owned())
+            }
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = cache.get(&(at, i)) {
+        if let Some(f) = cache.get(&(at.clone(), i)) {
             return Some(f.clone());
         }
-        let start = usize::try_from(at).ok()?;
-        let bytes = self.map.as_ref()?.get(start..start.checked_add(usize::try_from(entry.size).ok()?)?)?;
+        let read;
+        let bytes: &[u8] = match (&self.bytes, &at) {
+            (Bytes::Map(map), ContentAt::Offset(at)) => {
+                let start = usize::try_from(*at).ok()?;
+                map.get(start..start.checked_add(usize::try_from(entry.size).ok()?)?)?
+            }
+            (Bytes::Dirs(dirs), ContentAt::InLayer(layer, src)) => {
+                let mut buf = Vec::with_capacity(entry.size as usize);
+                std::io::Read::read_to_end(&mut dirs.open_file(*layer, src).ok()?, &mut buf).ok()?;
+                read = buf;
+                &read
+            }
+            _ => return None,
+        };
         let facts: Arc<[String]> = self.readers[i].read(path, bytes).into();
         cache.insert((at, i), facts.clone());
         Some(facts)

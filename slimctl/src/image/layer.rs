@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 
-const WHITEOUT_PREFIX: &str = ".wh.";
-const OPAQUE_MARKER: &str = ".wh..wh..opq";
+pub(super) const WHITEOUT_PREFIX: &str = ".wh.";
+pub(super) const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// ELF files larger than this are indexed without dependency information (none exist in practice;
 /// the bound keeps a hostile image from making us buffer gigabytes).
 const ELF_READ_LIMIT: u64 = 1 << 30;
@@ -178,9 +178,11 @@ pub fn scan_layer_with<R: Read>(
         match &entry.kind {
             Kind::File => {
                 out.bytes += size;
-                let to_read = read_content_facts(&mut tar_entry, &path, &mut entry, readers).map_err(|e| {
-                    corrupt(format!("{path}: reading contents: {e} (the archive is truncated or damaged)"))
-                })?;
+                let random_access = entry.stored_at.is_some();
+                let to_read =
+                    read_content_facts(&mut tar_entry, &path, &mut entry, readers, random_access).map_err(|e| {
+                        corrupt(format!("{path}: reading contents: {e} (the archive is truncated or damaged)"))
+                    })?;
                 if let Decided::ElfLater = to_read {
                     out.elf_later.push(out.entries.len());
                 }
@@ -229,7 +231,7 @@ pub fn first_line(buf: &[u8]) -> Option<String> {
 }
 
 /// What reading a file's head decided.
-enum Decided {
+pub(super) enum Decided {
     Done,
     /// Its content, for the readers that want it.
     Facts(Vec<u8>, Vec<Arc<dyn ContentReader>>),
@@ -239,11 +241,13 @@ enum Decided {
 
 /// Reads just enough of a regular file to learn what the select stage needs: small files it
 /// reads whole, ELF headers, `#!` lines; returns the content when a reader asks for it.
-fn read_content_facts<R: Read>(
+/// `random_access`: the content can be read again later, where the image is stored.
+pub(super) fn read_content_facts<R: Read>(
     r: &mut R,
     path: &str,
     entry: &mut Entry,
     readers: &Readers,
+    random_access: bool,
 ) -> std::io::Result<Decided> {
     if capture_limit(path).is_some_and(|limit| entry.size <= limit) {
         let mut buf = Vec::with_capacity(entry.size as usize);
@@ -267,7 +271,7 @@ fn read_content_facts<R: Read>(
             continue;
         }
         // Read when its rule asks, from where the image is stored.
-        if reader.lazy() && entry.stored_at.is_some() && i < 16 {
+        if reader.lazy() && random_access && i < 16 {
             entry.lazy |= 1 << i;
         } else {
             wanting.push(reader.clone());
@@ -279,7 +283,7 @@ fn read_content_facts<R: Read>(
         }
         return Ok(Decided::Done);
     }
-    if elf && wanting.is_empty() && entry.size > ELF_INLINE_LIMIT && entry.stored_at.is_some() {
+    if elf && wanting.is_empty() && entry.size > ELF_INLINE_LIMIT && random_access {
         return Ok(Decided::ElfLater);
     }
     let mut buf = Vec::with_capacity(entry.size as usize);

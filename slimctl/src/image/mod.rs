@@ -9,8 +9,10 @@ pub mod entry;
 pub mod facts;
 pub mod index;
 pub mod layer;
+pub mod layer_dir;
 pub mod oci_dir;
 pub mod registry;
+pub mod storage;
 
 use crate::error::ImageError;
 use archive::{LayerVisitor, Manifest};
@@ -32,6 +34,11 @@ pub trait ImageSource: Send + Sync {
     /// A file holding the stream [`ImageSource::read_layers`] reads, byte for byte, once a read
     /// has completed: the offsets it passes to the visitor point into it.
     fn stored_file(&self) -> Option<PathBuf> {
+        None
+    }
+    /// The image as the engine keeps it unpacked on this host, when it can be read there
+    /// ([`storage`]): then it is indexed in place and [`ImageSource::read_layers`] is not called.
+    fn in_storage(&self) -> Option<&storage::Located> {
         None
     }
     /// Streams the layer blobs that `want(key)` accepts, in any order, then returns the manifest.
@@ -77,6 +84,17 @@ pub struct LayerInfo {
     pub changes: LayerChanges,
 }
 
+/// Where an opened image's file contents can be read again, at random.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Nowhere (compressed layers): a second pass over the source collects what is kept.
+    None,
+    /// One file holding the stream as read; [`Entry::stored_at`] are offsets into it.
+    File(PathBuf),
+    /// The engine's unpacked layers: a content is the file at its path in its layer's directory.
+    Dirs(std::sync::Arc<storage::LayerDirs>),
+}
+
 pub struct Image {
     pub name: String,
     pub config: ImageConfig,
@@ -85,16 +103,20 @@ pub struct Image {
     pub index: FileIndex,
     /// Present when opened with waste tracking (xray).
     pub waste: Option<WasteTracker>,
-    /// Where file contents can be read again ([`Entry::stored_at`] is an offset into it).
-    pub stored: Option<PathBuf>,
+    /// Where file contents can be read again.
+    pub store: Store,
     /// The content readers it was opened with ([`Entry::lazy`] names them by position).
     pub readers: Vec<std::sync::Arc<dyn facts::ContentReader>>,
 }
 
 impl Image {
     /// Reads the whole image once: every layer is indexed as it streams by (file contents go
-    /// past `readers`), then the layers are stacked in manifest order.
+    /// past `readers`), then the layers are stacked in manifest order. An image in the engine's
+    /// storage on this host is indexed there instead.
     pub fn open(source: &dyn ImageSource, track_waste: bool, readers: &facts::Readers) -> Result<Image, ImageError> {
+        if let Some(local) = source.in_storage() {
+            return Image::open_in_storage(source.name(), local, track_waste, readers);
+        }
         let what = source.name().to_owned();
         let mut scanned: HashMap<String, LayerIndex> = HashMap::new();
         let worker = (!readers.is_empty()).then(facts::FactWorker::start);
@@ -127,28 +149,100 @@ impl Image {
         }
         drop(map);
         let config = ImageConfig::parse(&manifest.config, &what)?;
-        let diff_ids = config.typed.rootfs().diff_ids().clone();
-        if diff_ids.len() != manifest.layer_keys.len() {
+        let layer_keys = manifest.layer_keys;
+        let mut image = Image::stack(what, config, &layer_keys, track_waste, |i, key| {
+            // The same blob may be listed twice (identical layers); only the last use can take it.
+            let last_use = !layer_keys[i + 1..].contains(key);
+            if last_use {
+                scanned.remove(key)
+            } else {
+                scanned.get(key).map(LayerIndex::clone_for_reuse)
+            }
+        })?;
+        image.repo_tags = manifest.repo_tags;
+        image.store = stored.map_or(Store::None, Store::File);
+        image.readers = readers.to_vec();
+        Ok(image)
+    }
+
+    /// Indexes the engine's unpacked layers in place, as many at a time as there are cores.
+    fn open_in_storage(
+        name: &str,
+        local: &storage::Located,
+        track_waste: bool,
+        readers: &facts::Readers,
+    ) -> Result<Image, ImageError> {
+        let what = name.to_owned();
+        let config = ImageConfig::parse(&local.config, &what)?;
+        let keys: Vec<String> = config.typed.rootfs().diff_ids().clone();
+        if keys.len() != local.dirs.len() {
             return Err(ImageError::corrupt(
                 &what,
-                format!("config lists {} layers, manifest {}", diff_ids.len(), manifest.layer_keys.len()),
+                format!("config lists {} layers, the engine's storage {}", keys.len(), local.dirs.len()),
+            ));
+        }
+        let bar = crate::progress::spinner(&format!("indexing {what} in the engine's storage"));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(keys.len()).max(1);
+        let scanned: Vec<Result<(usize, LayerIndex), ImageError>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= keys.len() {
+                                return done;
+                            }
+                            let layer_what = format!("{what}: layer {}", keys[i]);
+                            done.push(
+                                layer_dir::scan_layer_dir(&local.dirs, i, &layer_what, readers).map(|li| (i, li)),
+                            );
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+        });
+        bar.finish_and_clear();
+        let mut by_pos: HashMap<usize, LayerIndex> = HashMap::new();
+        for r in scanned {
+            let (i, li) = r?;
+            by_pos.insert(i, li);
+        }
+        let mut image = Image::stack(what, config, &keys, track_waste, |i, _| by_pos.remove(&i))?;
+        image.store = Store::Dirs(local.dirs.clone());
+        image.readers = readers.to_vec();
+        Ok(image)
+    }
+
+    /// Stacks the indexed layers bottom to top; `take(i, key)` gives layer i's index.
+    fn stack(
+        what: String,
+        config: ImageConfig,
+        layer_keys: &[String],
+        track_waste: bool,
+        mut take: impl FnMut(usize, &String) -> Option<LayerIndex>,
+    ) -> Result<Image, ImageError> {
+        let diff_ids = config.typed.rootfs().diff_ids().clone();
+        if diff_ids.len() != layer_keys.len() {
+            return Err(ImageError::corrupt(
+                &what,
+                format!("config lists {} layers, manifest {}", diff_ids.len(), layer_keys.len()),
             ));
         }
         let history = config.layer_history();
 
         let mut index = FileIndex::new();
         let mut waste = track_waste.then(WasteTracker::default);
-        let mut layers = Vec::with_capacity(manifest.layer_keys.len());
-        for (i, key) in manifest.layer_keys.iter().enumerate() {
-            // The same blob may be listed twice (identical layers); only the last use can take it.
-            let last_use = !manifest.layer_keys[i + 1..].contains(key);
-            let mut li = if last_use { scanned.remove(key) } else { scanned.get(key).map(LayerIndex::clone_for_reuse) }
-                .ok_or_else(|| {
-                    ImageError::corrupt(
-                        &what,
-                        format!("the manifest lists layer {key}, which the archive does not hold (truncated?)"),
-                    )
-                })?;
+        let mut layers = Vec::with_capacity(layer_keys.len());
+        for (i, key) in layer_keys.iter().enumerate() {
+            let mut li = take(i, key).ok_or_else(|| {
+                ImageError::corrupt(
+                    &what,
+                    format!("the manifest lists layer {key}, which the archive does not hold (truncated?)"),
+                )
+            })?;
             li.set_layer(i);
             let (bytes, entries) = (li.bytes, li.entries.len() as u64);
             let changes = index.apply_layer(li, waste.as_mut());
@@ -161,8 +255,16 @@ impl Image {
                 changes,
             });
         }
-        let readers = readers.to_vec();
-        Ok(Image { name: what, config, repo_tags: manifest.repo_tags, layers, index, waste, stored, readers })
+        Ok(Image {
+            name: what,
+            config,
+            repo_tags: Vec::new(),
+            layers,
+            index,
+            waste,
+            store: Store::None,
+            readers: Vec::new(),
+        })
     }
 
     /// Bytes the image stores over all layers.

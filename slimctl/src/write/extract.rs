@@ -28,7 +28,7 @@ pub struct Stored {
 impl Stored {
     /// When every kept content is stored at a known offset; None sends the writer to a spool.
     pub fn for_keep(image: &Image, keep: &KeepSet) -> Option<Stored> {
-        let path = image.stored.as_ref()?;
+        let crate::image::Store::File(path) = &image.store else { return None };
         let all_stored = keep
             .paths
             .keys()
@@ -44,6 +44,36 @@ impl Contents for Stored {
         let at = entry.stored_at.ok_or_else(|| std::io::Error::other(format!("{path}: not stored at an offset")))?;
         self.file.seek(SeekFrom::Start(at))?;
         Ok(Box::new(std::io::BufReader::with_capacity(256 << 10, (&mut self.file).take(entry.size))))
+    }
+}
+
+/// Contents read in the engine's storage, each file in its layer's directory.
+pub struct InStorage {
+    dirs: std::sync::Arc<crate::image::storage::LayerDirs>,
+}
+
+impl InStorage {
+    pub fn of(image: &Image) -> Option<InStorage> {
+        match &image.store {
+            crate::image::Store::Dirs(dirs) => Some(InStorage { dirs: dirs.clone() }),
+            _ => None,
+        }
+    }
+}
+
+impl Contents for InStorage {
+    fn open(&mut self, path: &str, entry: &Entry) -> std::io::Result<Box<dyn Read + '_>> {
+        let (layer, src) =
+            entry.content_source(path).ok_or_else(|| std::io::Error::other(format!("{path}: has no content")))?;
+        let file = self.dirs.open_file(layer, src)?;
+        let len = file.metadata()?.len();
+        if len != entry.size {
+            return Err(std::io::Error::other(format!(
+                "{path}: {len} bytes in the engine's storage, {} when indexed; did the image change?",
+                entry.size
+            )));
+        }
+        Ok(Box::new(std::io::BufReader::with_capacity(256 << 10, file.take(entry.size))))
     }
 }
 

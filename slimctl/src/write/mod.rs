@@ -7,7 +7,7 @@ pub mod manifest;
 pub mod output;
 pub mod push;
 
-pub use extract::{Contents, Spool, Stored};
+pub use extract::{Contents, InStorage, Spool, Stored};
 pub use layer::{write_layer, LayerBlob};
 pub use manifest::SlimImage;
 pub use output::Output;

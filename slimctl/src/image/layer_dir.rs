@@ -1,0 +1,216 @@
+//! Indexes one layer unpacked in the engine's storage ([`super::storage`]) into the same
+//! [`LayerIndex`] a layer tar gives: entries, whiteouts and opaque directories, with the facts
+//! the select stage needs read from each file's first bytes. Contents stay where they are; the
+//! writer reads the kept ones there.
+
+use super::entry::{join, parent, Entry, Kind};
+use super::facts::Readers;
+use super::layer::{read_content_facts, Decided, LayerIndex, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use super::storage::LayerDirs;
+use crate::error::ImageError;
+use crate::select::elf::ElfInfo;
+use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+/// Extended attributes the storage itself puts on its files: overlayfs' and fuse-overlayfs' own
+/// bookkeeping and the host's security labels. None of them was in the layer's tar.
+fn storage_xattr(name: &str) -> bool {
+    ["trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.", "security.selinux"].iter().any(|p| name.starts_with(p))
+}
+
+/// overlayfs marks a directory that hides everything below it with this xattr set to "y".
+fn overlay_opaque(path: &std::path::Path) -> bool {
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|name| matches!(xattr::get(path, name), Ok(Some(v)) if v == b"y"))
+}
+
+/// Indexes layer `layer` of `dirs`. `what` names it in errors.
+pub fn scan_layer_dir(dirs: &LayerDirs, layer: usize, what: &str, readers: &Readers) -> Result<LayerIndex, ImageError> {
+    let root = dirs.path(layer);
+    let fail = |detail: String| ImageError::Read { path: root.to_owned(), source: std::io::Error::other(detail) };
+    let mut out = LayerIndex::default();
+    // (device, inode) -> position in `out.entries`: hard links within the layer.
+    let mut inodes: HashMap<(u64, u64), usize> = HashMap::new();
+
+    let walk = walkdir::WalkDir::new(root).follow_links(false).min_depth(1).sort_by_file_name();
+    for item in walk {
+        let item = item.map_err(|e| fail(format!("walking the layer: {e}")))?;
+        let rel = item.path().strip_prefix(root).map_err(|e| fail(e.to_string()))?;
+        let path = format!("/{}", rel.to_string_lossy());
+        let name = item.file_name().to_string_lossy();
+        if name == OPAQUE_MARKER {
+            out.opaques.push(parent(&path).to_owned());
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            out.whiteouts.push(join(parent(&path), hidden));
+            continue;
+        }
+        let meta = item.metadata().map_err(|e| fail(format!("{path}: {e}")))?;
+        let ft = meta.file_type();
+        let rdev = meta.rdev();
+        let device = || (nix::sys::stat::major(rdev) as u32, nix::sys::stat::minor(rdev) as u32);
+        let kind = if ft.is_file() {
+            Kind::File
+        } else if ft.is_dir() {
+            if overlay_opaque(item.path()) {
+                out.opaques.push(path.clone());
+            }
+            Kind::Dir
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(item.path()).map_err(|e| fail(format!("{path}: {e}")))?;
+            Kind::Symlink { target: target.to_string_lossy().into_owned() }
+        } else if ft.is_char_device() {
+            // overlayfs' whiteout: a 0:0 character device.
+            if rdev == 0 {
+                out.whiteouts.push(path);
+                continue;
+            }
+            let (major, minor) = device();
+            Kind::Char { major, minor }
+        } else if ft.is_block_device() {
+            let (major, minor) = device();
+            Kind::Block { major, minor }
+        } else if ft.is_fifo() {
+            Kind::Fifo
+        } else {
+            // A socket: no tar can hold one, so no layer did.
+            continue;
+        };
+
+        let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
+        if let Ok(names) = xattr::list(item.path()) {
+            for n in names {
+                let n = n.to_string_lossy().into_owned();
+                if storage_xattr(&n) {
+                    continue;
+                }
+                if let Ok(Some(v)) = xattr::get(item.path(), &n) {
+                    xattrs.push((n, v));
+                }
+            }
+            xattrs.sort();
+        }
+
+        let mut entry = Entry {
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid().into(),
+            gid: meta.gid().into(),
+            size: if ft.is_file() { meta.size() } else { 0 },
+            mtime: meta.mtime().max(0) as u64,
+            xattrs,
+            layer,
+            elf: None,
+            shebang: None,
+            captured: None,
+            facts: Default::default(),
+            lazy: 0,
+            stored_at: None,
+        };
+
+        if ft.is_file() {
+            if meta.nlink() > 1 {
+                if let Some(&pos) = inodes.get(&(meta.dev(), meta.ino())) {
+                    let src = &out.entries[pos].1;
+                    entry.kind = Kind::Hardlink { target: out.entries[pos].0.clone() };
+                    entry.elf = src.elf.clone();
+                    entry.shebang = src.shebang.clone();
+                    entry.facts = src.facts.clone();
+                    entry.lazy = src.lazy;
+                    out.links.push((out.entries.len(), pos));
+                    out.entries.push((path, entry));
+                    continue;
+                }
+                inodes.insert((meta.dev(), meta.ino()), out.entries.len());
+            }
+            out.bytes += entry.size;
+            read_facts(dirs, layer, &path, &mut entry, readers)
+                .map_err(|e| fail(format!("{path}: reading contents: {e} ({what})")))?;
+        }
+        out.entries.push((path, entry));
+    }
+    Ok(out)
+}
+
+/// What [`read_content_facts`] reads from a tar's stream, read from the file in place: large ELF
+/// files are mapped, so only the pages their headers sit on are read.
+fn read_facts(dirs: &LayerDirs, layer: usize, path: &str, entry: &mut Entry, readers: &Readers) -> std::io::Result<()> {
+    let mut file = dirs.open_file(layer, path)?;
+    match read_content_facts(&mut file, path, entry, readers, true)? {
+        Decided::Done => {}
+        Decided::Facts(content, wanting) => entry.facts = super::facts::read_all(path, &content, &wanting),
+        Decided::ElfLater => {
+            // SAFETY: a read-only private mapping of a file in the engine's storage of an image's
+            // lower layer, which the engine never writes once the layer is committed.
+            let map = unsafe { memmap2::Mmap::map(&file) }?;
+            entry.elf = ElfInfo::parse(&map).map(Box::new);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A layer as the engine unpacks it, scanned like its tar would be.
+    #[test]
+    fn a_layer_directory_indexes_like_its_tar() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path();
+        std::fs::create_dir_all(d.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(d.join("var/cache")).unwrap();
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::write(d.join("usr/bin/run"), "#!/bin/sh -e\necho hi\n").unwrap();
+        std::fs::set_permissions(d.join("usr/bin/run"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+        std::fs::hard_link(d.join("usr/bin/run"), d.join("usr/bin/run2")).unwrap();
+        std::fs::copy("/bin/ls", d.join("usr/bin/ls")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", d.join("lib")).unwrap();
+        std::fs::write(d.join("etc/.wh.old"), "").unwrap();
+        std::fs::write(d.join("var/cache/.wh..wh..opq"), "").unwrap();
+        std::fs::write(d.join("etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n").unwrap();
+        nix::unistd::mkfifo(&d.join("etc/pipe"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let caps = b"\x01\x00\x00\x02\x00\x20\x00\x00";
+        let with_xattr = xattr::set(d.join("usr/bin/ls"), "user.test", caps).is_ok();
+        // overlayfs' forms: a 0:0 character device hides a path, an xattr makes a directory opaque.
+        let overlay_whiteout = nix::sys::stat::mknod(
+            &d.join("etc/gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            0,
+        )
+        .is_ok();
+
+        let dirs = LayerDirs::open(vec![d.to_owned()]).unwrap();
+        let l = scan_layer_dir(&dirs, 0, "test layer", &[]).unwrap();
+        let get = |p: &str| &l.entries.iter().find(|(q, _)| q == p).unwrap_or_else(|| panic!("{p} indexed")).1;
+        let names: Vec<_> = l.entries.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(!names.iter().any(|n| n.contains(".wh.") || *n == "/etc/gone"), "{names:?}");
+        assert!(l.whiteouts.contains(&"/etc/old".to_owned()));
+        if overlay_whiteout {
+            assert!(l.whiteouts.contains(&"/etc/gone".to_owned()), "{:?}", l.whiteouts);
+        }
+        assert_eq!(l.opaques, ["/var/cache"]);
+        let run = get("/usr/bin/run");
+        assert_eq!(run.shebang.as_deref(), Some("/bin/sh -e"));
+        assert_eq!(run.mode, 0o4755);
+        assert_eq!(run.kind, Kind::File);
+        let run2 = get("/usr/bin/run2");
+        assert_eq!(run2.kind, Kind::Hardlink { target: "/usr/bin/run".into() });
+        assert_eq!((run2.stored_bytes(), run2.shebang.as_deref()), (0, Some("/bin/sh -e")));
+        let ls = get("/usr/bin/ls");
+        assert!(ls.elf.as_ref().is_some_and(|e| e.needed.iter().any(|n| n.starts_with("libc.so"))));
+        if with_xattr {
+            assert_eq!(ls.xattrs, [("user.test".to_owned(), caps.to_vec())]);
+        }
+        assert_eq!(get("/lib").kind, Kind::Symlink { target: "usr/lib".into() });
+        assert_eq!(get("/etc/pipe").kind, Kind::Fifo);
+        assert_eq!(get("/etc/ld.so.conf").captured.as_deref(), Some(&b"include /etc/ld.so.conf.d/*.conf\n"[..]));
+        assert!(get("/usr").is_dir());
+        let conf = "include /etc/ld.so.conf.d/*.conf\n".len() as u64;
+        assert_eq!(l.bytes, 21 + std::fs::metadata("/bin/ls").unwrap().len() + conf);
+    }
+}
