@@ -63,12 +63,17 @@ def main():
             cases = [
                 ("docker export (floor)", ["docker", "export", cid]),
                 ("docker save (floor)", ["docker", "save", IMAGE]),
-                ("slimctl xray (index only)", [a.slimctl, "--no-progress", "xray", IMAGE, "--json"]),
-                ("slimctl build: index + rewrite all", [a.slimctl, "--no-progress", "build", IMAGE, "--no-trace",
-                                                       "--include", "/", "--output", f"docker-archive:{out}"]),
-                ("slimctl build: index + rewrite /usr/bin", [a.slimctl, "--no-progress", "build", IMAGE, "--no-trace",
-                                                            "--include", "/usr/bin", "--output", f"docker-archive:{out}"]),
             ]
+            for how, glob in [("in place", []), ("streamed", ["--image-read", "stream"])]:
+                cases += [
+                    (f"slimctl xray (index only), {how}", [a.slimctl, "--no-progress", *glob, "xray", IMAGE, "--json"]),
+                    (f"slimctl build: index + rewrite all, {how}",
+                     [a.slimctl, "--no-progress", *glob, "build", IMAGE, "--no-trace", "--include", "/",
+                      "--output", f"docker-archive:{out}"]),
+                    (f"slimctl build: index + rewrite /usr/bin, {how}",
+                     [a.slimctl, "--no-progress", *glob, "build", IMAGE, "--no-trace", "--include", "/usr/bin",
+                      "--output", f"docker-archive:{out}"]),
+                ]
             for _ in range(a.runs):
                 for name, cmd in cases:
                     if os.path.exists(out):
