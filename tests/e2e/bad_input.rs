@@ -109,9 +109,11 @@ fn interrupt_removes_temporary_files() {
 }
 
 /// A build that reads the whole image (a second or two), its work dir in `tmp`; stderr piped.
+/// Streamed, not read in place: the stream keeps a copy of the image in the work dir, the most a
+/// run leaves behind when it is cut short, and takes long enough to be cut short.
 fn long_build(image: &str, tmp: &std::path::Path) -> std::process::Child {
     Command::new(slimctl_bin())
-        .args(["build", image, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
+        .args(["--image-read", "stream", "build", image, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
         .env("TMPDIR", tmp)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
