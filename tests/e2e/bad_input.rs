@@ -113,7 +113,17 @@ fn interrupt_removes_temporary_files() {
 /// run leaves behind when it is cut short, and takes long enough to be cut short.
 fn long_build(image: &str, tmp: &std::path::Path) -> std::process::Child {
     Command::new(slimctl_bin())
-        .args(["--image-read", "stream", "build", image, "--no-trace", "--include", "/usr", "--output", "docker-archive:/dev/null"])
+        .args([
+            "--image-read",
+            "stream",
+            "build",
+            image,
+            "--no-trace",
+            "--include",
+            "/usr",
+            "--output",
+            "docker-archive:/dev/null",
+        ])
         .env("TMPDIR", tmp)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
