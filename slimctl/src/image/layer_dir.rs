@@ -184,6 +184,10 @@ mod tests {
         )
         .is_ok();
 
+        // overlay2's opaque directory (a trusted.* xattr: root only).
+        std::fs::create_dir_all(d.join("srv/www")).unwrap();
+        let overlay_opaque = xattr::set(d.join("srv/www"), "trusted.overlay.opaque", b"y").is_ok();
+
         let dirs = LayerDirs::open(vec![d.to_owned()]).unwrap();
         let l = scan_layer_dir(&dirs, 0, "test layer", &[]).unwrap();
         let get = |p: &str| &l.entries.iter().find(|(q, _)| q == p).unwrap_or_else(|| panic!("{p} indexed")).1;
@@ -193,7 +197,12 @@ mod tests {
         if overlay_whiteout {
             assert!(l.whiteouts.contains(&"/etc/gone".to_owned()), "{:?}", l.whiteouts);
         }
-        assert_eq!(l.opaques, ["/var/cache"]);
+        let want_opaques: &[&str] = if overlay_opaque { &["/srv/www", "/var/cache"] } else { &["/var/cache"] };
+        let mut opaques = l.opaques.clone();
+        opaques.sort();
+        assert_eq!(opaques, want_opaques);
+        // The marker is the storage's, not the image's: it is no xattr of the directory.
+        assert!(get("/srv/www").xattrs.is_empty() && get("/srv/www").is_dir());
         let run = get("/usr/bin/run");
         assert_eq!(run.shebang.as_deref(), Some("/bin/sh -e"));
         assert_eq!(run.mode, 0o4755);

@@ -202,7 +202,14 @@ impl Image {
                     })
                 })
                 .collect();
-            workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        vec![Err(ImageError::corrupt(&what, "indexing a layer in the engine's storage panicked"))]
+                    })
+                })
+                .collect()
         });
         bar.finish_and_clear();
         let mut by_pos: HashMap<usize, LayerIndex> = HashMap::new();
