@@ -70,6 +70,10 @@ fn traced_builds_on_podman_verify_and_match_docker() {
 
         let r = build(Some(&podman.url()), &img.0, &slim, flags);
         assert_eq!(r["verify"]["ok"], true, "{name}: verify on podman: {:#}", r["verify"]);
+        // Both engines' storage is on this host: each image is read in place, in its own layout.
+        for (engine, rep) in [("Docker", &on_docker_report), ("podman", &r)] {
+            assert_eq!(rep["original"]["read_in_place"], true, "{name} on {engine}: {}", rep["original"]);
+        }
         let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();
         assert!(checks.len() >= 2, "{name}: verify compared something: {checks:?}");
         assert!(

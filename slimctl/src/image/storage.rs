@@ -6,8 +6,9 @@
 //!
 //! What is read is checked, never trusted by name: the config file must hash to the image id, and
 //! the top layer's directory must be the one the engine itself reports for the image. Anything
-//! else (another driver, a remote engine, a storage root this user cannot read, podman) falls
-//! back to the stream. Files are opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`
+//! else (another driver, a remote engine, a storage root this user cannot read) falls back to
+//! the stream. podman's storage (containers/storage with the overlay driver) is read the same
+//! way, its layers found through its own layer store. Files are opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`
 //! below the layer's directory: a symlink inside the image is never followed on the host.
 
 use sha2::{Digest as _, Sha256};
@@ -99,18 +100,18 @@ pub struct Located {
 pub type NotHere = String;
 
 /// Finds image `id` (`sha256:HEX`) under the engine's storage `root` for `driver`. `upper_dir`:
-/// the top layer's directory as the engine reports it (`GraphDriver.Data.UpperDir`).
+/// the top layer's directory as the engine reports it (`GraphDriver.Data.UpperDir`). Docker's
+/// layout, or podman's (containers/storage) when the root holds `overlay-images`.
 pub fn locate(root: &Path, driver: &str, id: &str, upper_dir: Option<&str>) -> Result<Located, NotHere> {
+    if driver == "overlay" && root.join("overlay-images").is_dir() {
+        return locate_containers_storage(root, id, upper_dir);
+    }
     if !DRIVERS.contains(&driver) {
         return Err(format!("the {driver} storage driver is read through the engine's stream"));
     }
     let hex = id.strip_prefix("sha256:").filter(|h| is_hex64(h)).ok_or_else(|| format!("image id {id:?}"))?;
     let meta = root.join("image").join(driver);
-    let config_path = meta.join("imagedb/content/sha256").join(hex);
-    let config = std::fs::read(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
-    if hex::encode(Sha256::digest(&config)) != hex {
-        return Err(format!("{} does not hash to the image id", config_path.display()));
-    }
+    let config = read_config(&meta.join("imagedb/content/sha256").join(hex), hex)?;
     let diff_ids = diff_ids(&config)?;
     let mut paths = Vec::with_capacity(diff_ids.len());
     for chain in chain_ids(&diff_ids) {
@@ -123,6 +124,19 @@ pub fn locate(root: &Path, driver: &str, id: &str, upper_dir: Option<&str>) -> R
         }
         paths.push(root.join(driver).join(cache_id).join("diff"));
     }
+    located(config, paths, upper_dir)
+}
+
+/// The config, checked against the image id `hex`.
+fn read_config(path: &Path, hex: &str) -> Result<Vec<u8>, NotHere> {
+    let config = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if hex::encode(Sha256::digest(&config)) != hex {
+        return Err(format!("{} does not hash to the image id", path.display()));
+    }
+    Ok(config)
+}
+
+fn located(config: Vec<u8>, paths: Vec<PathBuf>, upper_dir: Option<&str>) -> Result<Located, NotHere> {
     // The engine's own word on where the top layer lives must agree with ours.
     match (paths.last(), upper_dir) {
         (Some(top), Some(upper)) if top == Path::new(upper) => {}
@@ -133,6 +147,61 @@ pub fn locate(root: &Path, driver: &str, id: &str, upper_dir: Option<&str>) -> R
     }
     let dirs = LayerDirs::open(paths).map_err(|e| e.to_string())?;
     Ok(Located { config, dirs: std::sync::Arc::new(dirs) })
+}
+
+/// podman's storage (containers/storage, overlay driver): the config is the image's "big data"
+/// named by its digest; the layers are found from the image's top layer through their parents,
+/// each checked against the config's diff id at its position.
+fn locate_containers_storage(root: &Path, id: &str, upper_dir: Option<&str>) -> Result<Located, NotHere> {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct StoredImage {
+        id: String,
+        layer: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct StoredLayer {
+        id: String,
+        parent: Option<String>,
+        #[serde(rename = "diff-digest")]
+        diff_digest: Option<String>,
+    }
+    let hex = id.strip_prefix("sha256:").filter(|h| is_hex64(h)).ok_or_else(|| format!("image id {id:?}"))?;
+    let key = base64::engine::general_purpose::STANDARD.encode(format!("sha256:{hex}"));
+    let config = read_config(&root.join("overlay-images").join(hex).join(format!("={key}")), hex)?;
+    let diff_ids = diff_ids(&config)?;
+    let read_json = |rel: &str| -> Result<Vec<u8>, NotHere> {
+        let p = root.join(rel);
+        std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let images: Vec<StoredImage> =
+        serde_json::from_slice(&read_json("overlay-images/images.json")?).map_err(|e| format!("images.json: {e}"))?;
+    let layers: Vec<StoredLayer> =
+        serde_json::from_slice(&read_json("overlay-layers/layers.json")?).map_err(|e| format!("layers.json: {e}"))?;
+    let image = images.iter().find(|i| i.id == hex).ok_or("the image is not in images.json")?;
+    let by_id: std::collections::HashMap<&str, &StoredLayer> = layers.iter().map(|l| (l.id.as_str(), l)).collect();
+    let mut chain = Vec::new();
+    let mut next = image.layer.as_deref();
+    while let Some(layer_id) = next {
+        let layer = by_id.get(layer_id).ok_or_else(|| format!("layer {layer_id} is not in layers.json"))?;
+        if chain.len() >= diff_ids.len() {
+            return Err(format!("more layers in the store than the config's {}", diff_ids.len()));
+        }
+        chain.push(*layer);
+        next = layer.parent.as_deref();
+    }
+    chain.reverse();
+    if chain.len() != diff_ids.len() {
+        return Err(format!("{} layers in the store, {} in the config", chain.len(), diff_ids.len()));
+    }
+    let mut paths = Vec::with_capacity(chain.len());
+    for (layer, diff_id) in chain.iter().zip(&diff_ids) {
+        if layer.diff_digest.as_deref() != Some(diff_id.as_str()) || !is_hex64(&layer.id) {
+            return Err(format!("layer {} does not hold {diff_id}", layer.id));
+        }
+        paths.push(root.join("overlay").join(&layer.id).join("diff"));
+    }
+    located(config, paths, upper_dir)
 }
 
 fn is_hex64(s: &str) -> bool {
@@ -240,5 +309,41 @@ mod tests {
         // A cache-id that would walk out of the store is refused.
         let id = fake_store(root.path(), &config(), "../../../etc");
         assert!(locate(root.path(), "overlay2", &id, Some(&upper)).unwrap_err().contains("no layer id"));
+    }
+
+    /// podman's layout: big-data config, layers chained by parent, each checked by its diff id.
+    #[test]
+    fn finds_podman_layers_through_their_parents() {
+        use base64::Engine as _;
+        let root = tempfile::tempdir().unwrap();
+        let (d0, d1) = (format!("sha256:{}", "1".repeat(64)), format!("sha256:{}", "2".repeat(64)));
+        let config = format!(r#"{{"rootfs":{{"type":"layers","diff_ids":["{d0}","{d1}"]}}}}"#).into_bytes();
+        let hex = hex::encode(Sha256::digest(&config));
+        let key = base64::engine::general_purpose::STANDARD.encode(format!("sha256:{hex}"));
+        let images = root.path().join("overlay-images");
+        std::fs::create_dir_all(images.join(&hex)).unwrap();
+        std::fs::write(images.join(&hex).join(format!("={key}")), &config).unwrap();
+        let (l0, l1) = ("a".repeat(64), "b".repeat(64));
+        std::fs::write(images.join("images.json"), format!(r#"[{{"id":"{hex}","layer":"{l1}"}}]"#)).unwrap();
+        std::fs::create_dir_all(root.path().join("overlay-layers")).unwrap();
+        let layers = |second_digest: &str| {
+            format!(
+                r#"[{{"id":"{l0}","diff-digest":"{d0}"}},{{"id":"{l1}","parent":"{l0}","diff-digest":"{second_digest}"}}]"#
+            )
+        };
+        std::fs::write(root.path().join("overlay-layers/layers.json"), layers(&d1)).unwrap();
+        for l in [&l0, &l1] {
+            std::fs::create_dir_all(root.path().join("overlay").join(l).join("diff")).unwrap();
+        }
+        let upper = root.path().join("overlay").join(&l1).join("diff").display().to_string();
+        let id = format!("sha256:{hex}");
+
+        let found = locate(root.path(), "overlay", &id, Some(&upper)).unwrap();
+        assert_eq!(found.dirs.len(), 2);
+        assert_eq!(found.dirs.path(0), root.path().join("overlay").join(&l0).join("diff"));
+        // A layer that does not hold the config's diff id at its position is not used.
+        std::fs::write(root.path().join("overlay-layers/layers.json"), layers(&d0)).unwrap();
+        let err = locate(root.path(), "overlay", &id, Some(&upper)).unwrap_err();
+        assert!(err.contains("does not hold"), "{err}");
     }
 }
