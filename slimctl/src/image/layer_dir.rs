@@ -37,7 +37,12 @@ pub fn scan_layer_dir(dirs: &LayerDirs, layer: usize, what: &str, readers: &Read
     for item in walk {
         let item = item.map_err(|e| fail(format!("walking the layer: {e}")))?;
         let rel = item.path().strip_prefix(root).map_err(|e| fail(e.to_string()))?;
-        let path = format!("/{}", rel.to_string_lossy());
+        // The index names files by UTF-8 paths and the writer opens them by those names: a name
+        // that is not UTF-8 could not be opened again (the stream reads it by offset instead).
+        let Some(rel) = rel.to_str() else {
+            return Err(fail(format!("{}: a name that is not UTF-8", rel.to_string_lossy())));
+        };
+        let path = format!("/{rel}");
         let name = item.file_name().to_string_lossy();
         if name == OPAQUE_MARKER {
             out.opaques.push(parent(&path).to_owned());
@@ -221,5 +226,11 @@ mod tests {
         assert!(get("/usr").is_dir());
         let conf = "include /etc/ld.so.conf.d/*.conf\n".len() as u64;
         assert_eq!(l.bytes, 21 + std::fs::metadata("/bin/ls").unwrap().len() + conf);
+
+        // A name that is not UTF-8 cannot be indexed in place (the caller streams the image).
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::write(d.join(std::ffi::OsStr::from_bytes(b"caf\xe9")), "x").unwrap();
+        let err = scan_layer_dir(&dirs, 0, "test layer", &[]).unwrap_err().to_string();
+        assert!(err.contains("not UTF-8"), "{err}");
     }
 }

@@ -115,7 +115,12 @@ impl Image {
     /// storage on this host is indexed there instead.
     pub fn open(source: &dyn ImageSource, track_waste: bool, readers: &facts::Readers) -> Result<Image, ImageError> {
         if let Some(local) = source.in_storage() {
-            return Image::open_in_storage(source.name(), local, track_waste, readers);
+            // What cannot be read in place (a layer changed underneath, a name the index cannot
+            // hold) is read through the stream, which reports its own errors.
+            match Image::open_in_storage(source.name(), local, track_waste, readers) {
+                Ok(image) => return Ok(image),
+                Err(e) => crate::progress::debug(&format!("{}: not read in place ({e}); streaming it", source.name())),
+            }
         }
         let what = source.name().to_owned();
         let mut scanned: HashMap<String, LayerIndex> = HashMap::new();
