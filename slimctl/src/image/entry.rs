@@ -82,6 +82,16 @@ impl Entry {
             _ => 0,
         }
     }
+    /// Makes this hard link share what was read from its target's content (which is its own).
+    pub fn share_content_of(&mut self, target: &Entry) {
+        self.size = target.size;
+        self.elf = target.elf.clone();
+        self.shebang = target.shebang.clone();
+        self.facts = target.facts.clone();
+        self.stored_at = target.stored_at;
+        self.lazy = target.lazy;
+    }
+
     /// Where this entry's content lives: (layer, path of the regular file).
     pub fn content_source<'a>(&'a self, path: &'a str) -> Option<(usize, &'a str)> {
         match &self.kind {
@@ -91,9 +101,15 @@ impl Entry {
         }
     }
     pub fn dir(mode: u32, layer: usize) -> Entry {
+        Entry { mode, ..Entry::bare(Kind::Dir, layer) }
+    }
+
+    /// An entry of `kind` with zeroed metadata and nothing read from a content yet: the base the
+    /// readers of layers fill in.
+    pub fn bare(kind: Kind, layer: usize) -> Entry {
         Entry {
-            kind: Kind::Dir,
-            mode,
+            kind,
+            mode: 0,
             uid: 0,
             gid: 0,
             size: 0,

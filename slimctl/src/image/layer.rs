@@ -156,23 +156,17 @@ pub fn scan_layer_with<R: Read>(
         }
 
         let mut entry = Entry {
-            kind,
             mode: mode & 0o7777,
             uid,
             gid,
             size: if matches!(etype, tar::EntryType::Directory) { 0 } else { size },
             mtime,
             xattrs,
-            layer,
-            elf: None,
-            shebang: None,
-            captured: None,
-            facts: Default::default(),
-            lazy: 0,
             // Sparse members are not stored as one run of bytes.
             stored_at: stored_at
                 .filter(|_| matches!(etype, tar::EntryType::Regular | tar::EntryType::Continuous))
                 .map(|at| at + tar_entry.raw_file_position()),
+            ..Entry::bare(kind, layer)
         };
 
         match &entry.kind {
@@ -200,12 +194,7 @@ pub fn scan_layer_with<R: Read>(
                 };
                 out.links.push((out.entries.len(), pos));
                 let src = &out.entries[pos].1;
-                entry.size = src.size;
-                entry.elf = src.elf.clone();
-                entry.shebang = src.shebang.clone();
-                entry.facts = src.facts.clone();
-                entry.stored_at = src.stored_at;
-                entry.lazy = src.lazy;
+                entry.share_content_of(src);
                 // Extended attributes belong to the inode, which the link shares.
                 if entry.xattrs.is_empty() {
                     entry.xattrs = src.xattrs.clone();

@@ -99,31 +99,20 @@ pub fn scan_layer_dir(dirs: &LayerDirs, layer: usize, what: &str, readers: &Read
         }
 
         let mut entry = Entry {
-            kind,
             mode: meta.mode() & 0o7777,
             uid: meta.uid().into(),
             gid: meta.gid().into(),
             size: if ft.is_file() { meta.size() } else { 0 },
             mtime: meta.mtime().max(0) as u64,
             xattrs,
-            layer,
-            elf: None,
-            shebang: None,
-            captured: None,
-            facts: Default::default(),
-            lazy: 0,
-            stored_at: None,
+            ..Entry::bare(kind, layer)
         };
 
         if ft.is_file() {
             if meta.nlink() > 1 {
                 if let Some(&pos) = inodes.get(&(meta.dev(), meta.ino())) {
-                    let src = &out.entries[pos].1;
                     entry.kind = Kind::Hardlink { target: out.entries[pos].0.clone() };
-                    entry.elf = src.elf.clone();
-                    entry.shebang = src.shebang.clone();
-                    entry.facts = src.facts.clone();
-                    entry.lazy = src.lazy;
+                    entry.share_content_of(&out.entries[pos].1);
                     out.links.push((out.entries.len(), pos));
                     out.entries.push((path, entry));
                     continue;
