@@ -184,6 +184,12 @@ fn credentials(registry: &str, opts: &RegistryOptions) -> RegistryAuth {
     }
 }
 
+/// Whether a registry's message refuses for want of credentials. A status is matched as one
+/// (`code: 401`, `401 Unauthorized`), never as digits anywhere: `127.0.0.1:40401` is a port.
+fn says_denied(detail: &str) -> bool {
+    ["code: 401", "401 Unauthorized", "UNAUTHORIZED", "DENIED"].iter().any(|s| detail.contains(s))
+}
+
 fn registry_error(
     image: &str,
     action: &str,
@@ -192,10 +198,9 @@ fn registry_error(
 ) -> ImageError {
     use oci_client::errors::OciDistributionError as E;
     let detail = crate::error::root_cause(&e);
-    let denied = matches!(&e, E::AuthenticationFailure(_) | E::UnauthorizedError { .. })
-        || detail.contains("401")
-        || detail.contains("UNAUTHORIZED")
-        || detail.contains("DENIED");
+    let denied =
+        matches!(&e, E::AuthenticationFailure(_) | E::UnauthorizedError { .. } | E::ServerError { code: 401, .. })
+            || says_denied(&detail);
     let hint = if denied {
         match auth {
             RegistryAuth::Anonymous => {
@@ -411,6 +416,16 @@ impl ImageSource for RegistryImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A CI run's registry listened on port 40401: a missing manifest there was taken for a 401.
+    #[test]
+    fn a_port_with_401_in_it_is_no_refusal() {
+        let missing = "Registry error: url http://127.0.0.1:40401/v2/no/such/manifests/1, envelope: \
+                       OCI API errors: [OCI API error: manifest unknown]";
+        assert!(!says_denied(missing));
+        assert!(says_denied("Server error: url http://127.0.0.1:5000/v2/, code: 401, message: "));
+        assert!(says_denied("OCI API errors: [OCI API error: UNAUTHORIZED: authentication required]"));
+    }
 
     #[test]
     fn references_parse_like_skopeo() {
