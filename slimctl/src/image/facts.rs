@@ -105,15 +105,8 @@ impl FactWorker {
     }
 }
 
-/// Facts read on demand, by (where the content is, reader).
-type FactCache = std::collections::HashMap<(ContentAt, usize), Arc<[String]>>;
-
-/// Where a content is: an offset into the stored copy, or a (layer, path) in the engine's storage.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum ContentAt {
-    Offset(u64),
-    InLayer(usize, String),
-}
+/// Facts read on demand, by (layer, path of the content, reader).
+type FactCache = std::collections::HashMap<(usize, String, usize), Arc<[String]>>;
 
 /// Where deferred facts are read.
 enum Bytes {
@@ -145,15 +138,7 @@ impl FactSource {
         let bytes = match &image.store {
             super::Store::None => return Ok(FactSource::indexed()),
             super::Store::Dirs(dirs) => Bytes::Dirs(dirs.clone()),
-            super::Store::File(path) => {
-                let file = std::fs::File::open(path)
-                    .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
-                // SAFETY: the stored copy is slimctl's own file in its work dir (or the user's archive,
-                // opened read-only); nothing truncates it while it is mapped.
-                let map = unsafe { memmap2::Mmap::map(&file) }
-                    .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?;
-                Bytes::Map(map)
-            }
+            super::Store::File(path) => Bytes::Map(super::map_stored(path)?),
         };
         Ok(FactSource { bytes, readers: image.readers.clone(), cache: Default::default() })
     }
@@ -167,34 +152,28 @@ impl FactSource {
         if entry.lazy & (1 << i) == 0 {
             return None;
         }
-        let at = match &self.bytes {
-            Bytes::None => return None,
-            Bytes::Map(_) => ContentAt::Offset(entry.stored_at?),
-            Bytes::Dirs(_) => {
-                let (layer, src) = entry.content_source(path)?;
-                ContentAt::InLayer(layer, src.to_owned())
-            }
-        };
+        let (layer, src) = entry.content_source(path)?;
+        let key = (layer, src.to_owned(), i);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = cache.get(&(at.clone(), i)) {
+        if let Some(f) = cache.get(&key) {
             return Some(f.clone());
         }
         let read;
-        let bytes: &[u8] = match (&self.bytes, &at) {
-            (Bytes::Map(map), ContentAt::Offset(at)) => {
-                let start = usize::try_from(*at).ok()?;
+        let bytes: &[u8] = match &self.bytes {
+            Bytes::None => return None,
+            Bytes::Map(map) => {
+                let start = usize::try_from(entry.stored_at?).ok()?;
                 map.get(start..start.checked_add(usize::try_from(entry.size).ok()?)?)?
             }
-            (Bytes::Dirs(dirs), ContentAt::InLayer(layer, src)) => {
+            Bytes::Dirs(dirs) => {
                 let mut buf = Vec::with_capacity(entry.size as usize);
-                std::io::Read::read_to_end(&mut dirs.open_file(*layer, src).ok()?, &mut buf).ok()?;
+                std::io::Read::read_to_end(&mut dirs.open_file(layer, src).ok()?, &mut buf).ok()?;
                 read = buf;
                 &read
             }
-            _ => return None,
         };
         let facts: Arc<[String]> = self.readers[i].read(path, bytes).into();
-        cache.insert((at, i), facts.clone());
+        cache.insert(key, facts.clone());
         Some(facts)
     }
 }

@@ -37,7 +37,8 @@ pub trait ImageSource: Send + Sync {
         None
     }
     /// The image as the engine keeps it unpacked on this host, when it can be read there
-    /// ([`storage`]): then it is indexed in place and [`ImageSource::read_layers`] is not called.
+    /// ([`storage`]): then it is indexed in place, and streamed with [`ImageSource::read_layers`]
+    /// only if that fails.
     fn in_storage(&self) -> Option<&storage::Located> {
         None
     }
@@ -82,6 +83,15 @@ pub struct LayerInfo {
     pub bytes: u64,
     pub entries: u64,
     pub changes: LayerChanges,
+}
+
+/// Maps an image's stored copy ([`Store::File`]) to read contents at their offsets.
+pub(crate) fn map_stored(path: &std::path::Path) -> Result<memmap2::Mmap, ImageError> {
+    let read = |source| ImageError::Read { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read)?;
+    // SAFETY: the stored copy is slimctl's own file in its work dir (or the user's archive,
+    // opened read-only); nothing truncates it while it is mapped.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(read)
 }
 
 /// Where an opened image's file contents can be read again, at random.
@@ -140,12 +150,7 @@ impl Image {
         let map = if scanned.values().any(|li| !li.elf_later.is_empty()) {
             let path =
                 stored.as_ref().ok_or_else(|| ImageError::corrupt(&what, "no stored copy to parse ELF files in"))?;
-            let file = std::fs::File::open(path).map_err(|source| ImageError::Read { path: path.clone(), source })?;
-            // SAFETY: the stored copy is slimctl's own file in its work dir (or the user's archive,
-            // opened read-only); nothing truncates it while it is mapped.
-            let map = unsafe { memmap2::Mmap::map(&file) }
-                .map_err(|source| ImageError::Read { path: path.clone(), source })?;
-            Some(map)
+            Some(map_stored(path)?)
         } else {
             None
         };
