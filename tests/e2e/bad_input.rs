@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 #[test]
 fn unknown_image() {
+    let _turn = topic(module_path!());
     require_engine();
     let out = slimctl(&["build", "slimctl-e2e/no-such-image:404", "--no-trace"]);
     assert_clear_error(&out, 3, &["slimctl-e2e/no-such-image:404", "not in the Docker engine"]);
@@ -15,6 +16,7 @@ fn unknown_image() {
 
 #[test]
 fn engine_not_reachable() {
+    let _turn = topic(module_path!());
     let tmp = tempfile::tempdir().unwrap();
     let out = run(Command::new(slimctl_bin())
         .args(["xray", "anything:1"])
@@ -41,6 +43,7 @@ fn engine_not_reachable() {
 
 #[test]
 fn corrupt_and_truncated_archives() {
+    let _turn = topic(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.tar");
     std::fs::write(&garbage, b"definitely not a tar archive\n".repeat(100)).unwrap();
@@ -65,6 +68,7 @@ fn corrupt_and_truncated_archives() {
 
 #[test]
 fn include_not_in_image_and_unwritable_output() {
+    let _turn = topic(module_path!());
     let base = base_image();
     let before = image_id(base);
     let out = slimctl(&["build", base, "--no-trace", "--include", "/opt/does/not/exist"]);
@@ -89,6 +93,7 @@ fn include_not_in_image_and_unwritable_output() {
 
 #[test]
 fn interrupt_removes_temporary_files() {
+    let _turn = topic(module_path!());
     let base = base_image();
     let tmp = tempfile::tempdir().unwrap();
     let child = long_build(base, tmp.path());
@@ -138,6 +143,7 @@ fn nix_kill(pid: u32, sig: &str) {
 
 #[test]
 fn a_killed_runs_work_dir_is_removed_by_the_next_run() {
+    let _turn = topic(module_path!());
     let base = base_image();
     let tmp = tempfile::tempdir().unwrap();
     let mut child = long_build(base, tmp.path());
@@ -171,6 +177,7 @@ fn a_killed_runs_work_dir_is_removed_by_the_next_run() {
 
 #[test]
 fn an_output_name_without_a_tag_gets_latest() {
+    let _turn = topic(module_path!());
     let base = base_image();
     let name = "slimctl-e2e-untagged";
     let _slim = ImageGuard(format!("{name}:latest"));

@@ -18,6 +18,7 @@ fn hello_image(tag: &str) -> ImageGuard {
 
 #[test]
 fn slim_image_runs_and_is_reproducible() {
+    let _turn = topic(module_path!());
     let original = hello_image("slimctl-e2e/hello:1");
     let original_id = image_id(&original.0);
     let slim_tag = "slimctl-e2e/hello.slim:1";
@@ -95,6 +96,7 @@ fn slim_image_runs_and_is_reproducible() {
 
 #[test]
 fn python_service_slimmed_with_includes_still_answers() {
+    let _turn = topic(module_path!());
     let dir = repo_root().join("examples/python-http");
     let app = std::fs::read_to_string(dir.join("app.py")).unwrap();
     let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();

@@ -5,6 +5,7 @@ use std::process::Command;
 
 #[test]
 fn the_generated_seccomp_profile_is_enforced_and_sufficient() {
+    let _turn = topic(module_path!());
     let image = build_example("python-http", "slimctl-e2e/seccomp:1");
     let slim = ImageGuard("slimctl-e2e/seccomp.slim:1".into());
     let dir = tempfile::tempdir().unwrap();
@@ -35,6 +36,7 @@ fn the_generated_seccomp_profile_is_enforced_and_sufficient() {
 
 #[test]
 fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
+    let _turn = topic(module_path!());
     let image = build_example("cli-batch", "slimctl-e2e/profile:1");
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");
@@ -92,6 +94,7 @@ fn a_build_from_the_saved_profile_alone_has_the_traced_builds_digest() {
 
 #[test]
 fn ci_gates_and_dive_ci_thresholds_exit_5() {
+    let _turn = topic(module_path!());
     let image = build_example("c-http", "slimctl-e2e/gates:1");
     let slim = ImageGuard("slimctl-e2e/gates.slim:1".into());
     let out = slimctl(&[
@@ -154,6 +157,7 @@ fn ci_gates_and_dive_ci_thresholds_exit_5() {
 
 #[test]
 fn diff_lists_the_packages_the_slim_image_dropped_as_dpkg_knows_them() {
+    let _turn = topic(module_path!());
     let image = build_example("cli-batch", "slimctl-e2e/diff:1");
     let slim = ImageGuard("slimctl-e2e/diff.slim:1".into());
     let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--no-verify"]);
@@ -204,6 +208,7 @@ fn diff_lists_the_packages_the_slim_image_dropped_as_dpkg_knows_them() {
 
 #[test]
 fn several_images_in_one_run_share_the_sensor_and_get_a_combined_summary() {
+    let _turn = topic(module_path!());
     let a = build_example("c-http", "slimctl-e2e/multi:c");
     let b = build_example("cli-batch", "slimctl-e2e/multi:cli");
     let _slims = (ImageGuard("slimctl-e2e/multi.slim:c".into()), ImageGuard("slimctl-e2e/multi.slim:cli".into()));
@@ -242,6 +247,7 @@ fn several_images_in_one_run_share_the_sensor_and_get_a_combined_summary() {
 
 #[test]
 fn exec_probes_replayed_from_a_profile_run_the_traced_commands() {
+    let _turn = topic(module_path!());
     let image = build_example("c-http", "slimctl-e2e/profile-exec:1");
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");

@@ -29,6 +29,7 @@ fn get(image: &str, port: u16, path: &str) -> (String, String) {
 
 #[test]
 fn python_module_imported_only_in_an_unprobed_handler() {
+    let _turn = topic(module_path!());
     let image = build_example("python-http", "slimctl-e2e/cov-python:1");
     let (with, r) = build(&image.0, "slimctl-e2e/cov-python.slim:rules", &[]);
     let cost = r["bytes_by_reason"]["coverage:python-imports"].as_u64().unwrap();
@@ -48,6 +49,7 @@ fn python_module_imported_only_in_an_unprobed_handler() {
 
 #[test]
 fn node_module_required_only_on_an_unprobed_path() {
+    let _turn = topic(module_path!());
     let image = build_example("node-http", "slimctl-e2e/cov-node:1");
     let (with, r) = build(&image.0, "slimctl-e2e/cov-node.slim:rules", &[]);
     assert!(r["bytes_by_reason"]["coverage:node-requires"].as_u64().unwrap() > 0, "{}", r["bytes_by_reason"]);
@@ -64,6 +66,7 @@ fn node_module_required_only_on_an_unprobed_path() {
 
 #[test]
 fn shell_tool_used_only_on_an_untaken_branch() {
+    let _turn = topic(module_path!());
     let image = build_example("cli-batch", "slimctl-e2e/cov-shell:1");
     let (with, r) = build(&image.0, "slimctl-e2e/cov-shell.slim:rules", &[]);
     assert!(r["bytes_by_reason"]["coverage:shell-commands"].as_u64().unwrap() > 0, "{}", r["bytes_by_reason"]);
@@ -82,6 +85,7 @@ fn shell_tool_used_only_on_an_untaken_branch() {
 
 #[test]
 fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
+    let _turn = topic(module_path!());
     // /report renders a template no other view uses; /export runs gzip through subprocess.
     // Neither is linked, so the default crawl (/, /items, the stylesheet) never reaches them.
     let image = build_example("python-web", "slimctl-e2e/cov-web:1");
@@ -111,6 +115,7 @@ fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
 
 #[test]
 fn a_php_pages_library_on_the_include_path_is_kept_by_php_includes() {
+    let _turn = topic(module_path!());
     // contact.php is linked from nowhere; it requires PHPMailer from Debian's package on the
     // include path, whose autoloader maps classes to files.
     let image = build_example("php-apache", "slimctl-e2e/cov-php:1");
@@ -138,6 +143,7 @@ fn a_php_pages_library_on_the_include_path_is_kept_by_php_includes() {
 
 #[test]
 fn a_ruby_routes_lazy_require_is_kept_by_ruby_requires() {
+    let _turn = topic(module_path!());
     // /export.csv is linked from nowhere and requires Ruby's csv library inside the route.
     let image = build_example("ruby-web", "slimctl-e2e/cov-ruby:1");
     let (with, r) = build(&image.0, "slimctl-e2e/cov-ruby.slim:rules", &[]);
@@ -153,6 +159,7 @@ fn a_ruby_routes_lazy_require_is_kept_by_ruby_requires() {
 
 #[test]
 fn a_cli_jobs_option_that_loads_a_module_works_thanks_to_perl_requires() {
+    let _turn = topic(module_path!());
     // The traced run is the default text report; --json requires JSON::PP inside a sub.
     let image = build_example("perl-report", "slimctl-e2e/cov-perl:1");
     let (with, r) = build(&image.0, "slimctl-e2e/cov-perl.slim:rules", &[]);
@@ -171,6 +178,7 @@ fn a_cli_jobs_option_that_loads_a_module_works_thanks_to_perl_requires() {
 
 #[test]
 fn a_java_services_drawing_works_thanks_to_jvm_natives() {
+    let _turn = topic(module_path!());
     // /chart.png draws with java.awt and javax.imageio: the JVM loads libawt and friends by
     // name on the first drawing, which no probe of the traced run asks for.
     let image = build_example("java-service", "slimctl-e2e/cov-java:1");

@@ -52,6 +52,7 @@ fn slim_layer(image: &str) -> std::collections::BTreeMap<String, Member> {
 
 #[test]
 fn reading_in_place_gives_what_streaming_gives() {
+    let _turn = topic(module_path!());
     let img = build_image(
         "slimctl-e2e/in-place:1",
         &format!(

@@ -54,6 +54,7 @@ fn bare(id: &str) -> &str {
 
 #[test]
 fn traced_builds_on_podman_verify_and_match_docker() {
+    let _turn = topic(module_path!());
     let _one = serial();
     let podman = Podman::start();
     let examples: [(&str, &[&str]); 2] =
@@ -101,6 +102,7 @@ fn traced_builds_on_podman_verify_and_match_docker() {
 
 #[test]
 fn a_failure_and_an_interrupt_on_podman_leave_nothing_behind() {
+    let _turn = topic(module_path!());
     let _one = serial();
     let podman = Podman::start();
     let exits = build_image(
@@ -146,6 +148,7 @@ fn a_failure_and_an_interrupt_on_podman_leave_nothing_behind() {
 
 #[test]
 fn a_docker_container_alongside_is_not_recorded() {
+    let _turn = topic(module_path!());
     let _one = serial();
     let podman = Podman::start();
     let img = build_example("c-http", "slimctl-e2e/podman-alongside:1");
@@ -180,6 +183,7 @@ fn a_docker_container_alongside_is_not_recorded() {
 
 #[test]
 fn a_compose_stack_runs_on_podman_which_runs_no_healthchecks_itself() {
+    let _turn = topic(module_path!());
     let _one = serial();
     let podman = Podman::start();
     let base = base_image();

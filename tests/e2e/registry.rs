@@ -37,6 +37,7 @@ fn base64(bytes: &[u8]) -> String {
 
 #[test]
 fn a_daemonless_re_slim_reads_and_pushes_through_the_registry() {
+    let _turn = topic(module_path!());
     let registry = Registry::start(None);
     let img = build_example("python-http", "slimctl-e2e/registry-python:1");
     registry.push_from_docker(&img.0, "apps/python:1");
@@ -100,6 +101,7 @@ fn a_daemonless_re_slim_reads_and_pushes_through_the_registry() {
 
 #[test]
 fn registry_credentials_come_from_creds_or_the_docker_config() {
+    let _turn = topic(module_path!());
     let registry = Registry::start(Some(("alice", "s3cret")));
     let img = build_example("c-http", "slimctl-e2e/registry-auth:1");
     registry.push_from_docker(&img.0, "c/http:1");
@@ -140,6 +142,7 @@ fn registry_credentials_come_from_creds_or_the_docker_config() {
 
 #[test]
 fn bad_registry_references_are_clear_errors() {
+    let _turn = topic(module_path!());
     let out = slimctl_without_engine(&["xray", "docker://Not/A/Valid:ref:x"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("not a registry image reference"), "{}", text(&out.stderr));

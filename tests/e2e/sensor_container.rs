@@ -14,6 +14,7 @@ fn create(image: &str, cmd: &[&str]) -> ContainerGuard {
 
 #[test]
 fn traces_one_container_from_its_first_instruction_and_not_its_neighbour() {
+    let _turn = topic(module_path!());
     let image = base_image();
     let target = create(image, &["cat", "/etc/os-release"]);
     let other = create(image, &["cat", "/etc/debian_version"]);
@@ -71,6 +72,7 @@ fn traces_one_container_from_its_first_instruction_and_not_its_neighbour() {
 
 #[test]
 fn sensor_container_traces_a_running_container_until_it_stops() {
+    let _turn = topic(module_path!());
     let image = base_image();
     let c = ContainerGuard(
         docker(&[
@@ -125,6 +127,7 @@ fn sensor_container_traces_a_running_container_until_it_stops() {
 
 #[test]
 fn sensor_container_on_a_stopped_container_is_a_clear_error() {
+    let _turn = topic(module_path!());
     let image = base_image();
     let c = create(image, &["true"]);
     let out = run(Command::new(sensor_bin()).args(["container", &c.0]));

@@ -40,6 +40,7 @@ fn start(image: &str) -> ContainerGuard {
 
 #[test]
 fn redis_slims_with_no_probe_flags_and_answers_a_real_client() {
+    let _turn = topic(module_path!());
     let image = build_example("redis", "slimctl-e2e/redis:1");
     let slim = ImageGuard("slimctl-e2e/redis.slim:1".into());
     let dir = tempfile::tempdir().unwrap();
@@ -71,6 +72,7 @@ fn redis_slims_with_no_probe_flags_and_answers_a_real_client() {
 
 #[test]
 fn postgres_slims_with_no_probe_flags_and_the_slim_image_initializes_and_answers() {
+    let _turn = topic(module_path!());
     let image = build_example("postgres", "slimctl-e2e/postgres:1");
     let slim = ImageGuard("slimctl-e2e/postgres.slim:1".into());
     let dir = tempfile::tempdir().unwrap();
@@ -115,6 +117,7 @@ fn cid_listing(image: &str) -> Vec<String> {
 
 #[test]
 fn verify_fails_loudly_when_a_directory_the_server_needs_is_gone() {
+    let _turn = topic(module_path!());
     let image = build_example("postgres", "slimctl-e2e/postgres:2");
     let slim = ImageGuard("slimctl-e2e/postgres.slim:2".into());
     let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--exclude", "/run/postgresql", "--probe-timeout", "30"]);
@@ -127,6 +130,7 @@ fn verify_fails_loudly_when_a_directory_the_server_needs_is_gone() {
 
 #[test]
 fn a_probe_that_fails_on_the_original_is_a_probe_error_not_a_match() {
+    let _turn = topic(module_path!());
     let image = build_example("redis", "slimctl-e2e/redis:2");
     let slim = ImageGuard("slimctl-e2e/redis.slim:2".into());
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +152,7 @@ fn a_probe_that_fails_on_the_original_is_a_probe_error_not_a_match() {
 
 #[test]
 fn a_port_that_does_not_speak_http_is_recognised_and_takes_a_line_probe() {
+    let _turn = topic(module_path!());
     let image = build_example("redis", "slimctl-e2e/redis:3");
     let slim = ImageGuard("slimctl-e2e/redis.slim:3".into());
     let dir = tempfile::tempdir().unwrap();
@@ -180,6 +185,7 @@ fn a_port_that_does_not_speak_http_is_recognised_and_takes_a_line_probe() {
 
 #[test]
 fn bad_probe_input_gets_clear_errors() {
+    let _turn = topic(module_path!());
     let image = build_example("postgres", "slimctl-e2e/postgres:3");
     // A wrong password: the server's own words, at once (no retry until the timeout).
     let started = std::time::Instant::now();
@@ -200,6 +206,7 @@ fn bad_probe_input_gets_clear_errors() {
 
 #[test]
 fn an_extension_a_query_creates_works_thanks_to_server_plugins() {
+    let _turn = topic(module_path!());
     let image = build_example("postgres", "slimctl-e2e/postgres:4");
     let with = ImageGuard("slimctl-e2e/postgres.slim:4".into());
     let out = slimctl(&["build", &image.0, "--tag", &with.0]);

@@ -105,6 +105,7 @@ fn tests_by_hand(web_image: &str) -> (i32, String) {
 
 #[test]
 fn a_web_app_that_needs_postgres_slims_and_passes_its_own_tests_like_the_original() {
+    let _turn = topic(module_path!());
     let _serial = lock();
     let _images = images();
     let slim = ImageGuard("slimctl-e2e/notes-web.slim:1".into());
@@ -150,6 +151,7 @@ fn a_web_app_that_needs_postgres_slims_and_passes_its_own_tests_like_the_origina
 
 #[test]
 fn a_file_only_the_tests_need_missing_fails_verify_by_name() {
+    let _turn = topic(module_path!());
     let _serial = lock();
     let _images = images();
     let slim = ImageGuard("slimctl-e2e/notes-web.broken:1".into());
@@ -177,6 +179,7 @@ fn a_file_only_the_tests_need_missing_fails_verify_by_name() {
 
 #[test]
 fn a_profile_records_the_stack_and_the_tests_and_a_re_slim_replays_them() {
+    let _turn = topic(module_path!());
     let _serial = lock();
     let _images = images();
     let dir = tempfile::tempdir().unwrap();
@@ -225,6 +228,7 @@ fn a_profile_records_the_stack_and_the_tests_and_a_re_slim_replays_them() {
 
 #[test]
 fn sigint_while_the_stack_runs_removes_all_of_it() {
+    let _turn = topic(module_path!());
     let _serial = lock();
     let _images = images();
     let f = compose_file();
@@ -283,6 +287,7 @@ fn small_stack(dir: &std::path::Path, db: &str) -> PathBuf {
 
 #[test]
 fn bad_compose_input_gets_clear_errors() {
+    let _turn = topic(module_path!());
     let _serial = lock();
     let base = base_image();
     let dir = tempfile::tempdir().unwrap();
@@ -328,6 +333,7 @@ fn bad_compose_input_gets_clear_errors() {
 
 #[test]
 fn a_probe_container_without_compose_runs_in_the_target_s_network_namespace() {
+    let _turn = topic(module_path!());
     let _serial = lock();
     let image = build_example("python-http", "slimctl-e2e/python-http-probe:1");
     let slim = ImageGuard("slimctl-e2e/python-http-probe.slim:1".into());
@@ -358,6 +364,7 @@ fn a_probe_container_without_compose_runs_in_the_target_s_network_namespace() {
 
 #[test]
 fn a_dependency_that_must_complete_runs_to_its_end_first_and_its_failure_is_named() {
+    let _turn = topic(module_path!());
     let _serial = lock();
     let base = base_image();
     let dir = tempfile::tempdir().unwrap();

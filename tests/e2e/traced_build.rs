@@ -23,6 +23,7 @@ fn report(path: &std::path::Path) -> Value {
 
 #[test]
 fn python_http_example_slims_by_tracing_and_still_answers() {
+    let _turn = topic(module_path!());
     let image = build_example("python-http", "slimctl-e2e/python-http:traced");
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("report.json");
@@ -52,6 +53,7 @@ fn python_http_example_slims_by_tracing_and_still_answers() {
 
 #[test]
 fn nginx_static_site_slims_by_crawling_and_serves_every_page() {
+    let _turn = topic(module_path!());
     let image = build_example("nginx-static", "slimctl-e2e/nginx-static:traced");
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("report.json");
@@ -90,6 +92,7 @@ fn nginx_static_site_slims_by_crawling_and_serves_every_page() {
 
 #[test]
 fn cli_batch_job_runs_to_completion_and_the_slim_image_gives_the_same_output_and_exit_codes() {
+    let _turn = topic(module_path!());
     let image = build_example("cli-batch", "slimctl-e2e/cli-batch:traced");
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("report.json");
@@ -115,6 +118,7 @@ fn cli_batch_job_runs_to_completion_and_the_slim_image_gives_the_same_output_and
 
 #[test]
 fn c_http_native_binary_slims_to_its_libraries() {
+    let _turn = topic(module_path!());
     let image = build_example("c-http", "slimctl-e2e/c-http:traced");
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("report.json");
@@ -149,6 +153,7 @@ fn image_from_base(tag: &str, lines: &str) -> ImageGuard {
 
 #[test]
 fn a_service_that_never_listens_is_a_clear_error() {
+    let _turn = topic(module_path!());
     let img = image_from_base("slimctl-e2e/silent:1", "EXPOSE 8080\nCMD [\"sleep\", \"300\"]");
     let started = Instant::now();
     let out = slimctl(&["build", &img.0, "--probe-timeout", "3", "--stop-timeout", "1"]);
@@ -159,6 +164,7 @@ fn a_service_that_never_listens_is_a_clear_error() {
 
 #[test]
 fn an_entrypoint_that_exits_at_once_is_a_clear_error_with_its_output() {
+    let _turn = topic(module_path!());
     let img = image_from_base(
         "slimctl-e2e/crash:1",
         "EXPOSE 8080\nCMD [\"sh\", \"-c\", \"echo config missing >&2; exit 3\"]",
@@ -170,6 +176,7 @@ fn an_entrypoint_that_exits_at_once_is_a_clear_error_with_its_output() {
 
 #[test]
 fn a_probe_port_that_is_not_exposed_is_a_clear_error() {
+    let _turn = topic(module_path!());
     let img = image_from_base("slimctl-e2e/port:1", "EXPOSE 8080\nCMD [\"sleep\", \"300\"]");
     let out = slimctl(&["build", &img.0, "--http-probe-cmd", "GET:9999:/"]);
     assert_clear_error(&out, 3, &["port 9999 is not exposed", "8080/tcp", "--expose 9999"]);
@@ -178,6 +185,7 @@ fn a_probe_port_that_is_not_exposed_is_a_clear_error() {
 
 #[test]
 fn an_image_without_entrypoint_or_cmd_is_a_clear_error() {
+    let _turn = topic(module_path!());
     let img = image_from_base("slimctl-e2e/nocmd:1", "ENTRYPOINT []\nCMD []");
     let out = slimctl(&["build", &img.0]);
     assert_clear_error(&out, 3, &["no ENTRYPOINT or CMD", "--cmd"]);
@@ -186,6 +194,7 @@ fn an_image_without_entrypoint_or_cmd_is_a_clear_error() {
 
 #[test]
 fn missing_ebpf_privileges_are_named() {
+    let _turn = topic(module_path!());
     let img = image_from_base("slimctl-e2e/noprivs:1", "CMD [\"true\"]");
     // Root's uid (so the engine's socket opens) without any capability.
     let tmp = tempfile::tempdir().unwrap();
@@ -201,6 +210,7 @@ fn missing_ebpf_privileges_are_named() {
 
 #[test]
 fn sigint_during_the_probe_leaves_nothing_behind() {
+    let _turn = topic(module_path!());
     let img = image_from_base("slimctl-e2e/sigint:1", "EXPOSE 8080\nCMD [\"sleep\", \"300\"]");
     let tmp = tempfile::tempdir().unwrap();
     let child = Command::new(slimctl_bin())
@@ -242,6 +252,7 @@ fn nix_kill(pid: u32, sig: &str) {
 /// grace runs out, and the summary says so; an init with no handler is killed at once.
 #[test]
 fn the_stop_grace_traces_a_shutdown_and_kills_what_does_not_stop() {
+    let _turn = topic(module_path!());
     let script = |on_term: &str| {
         format!(
             "RUN printf 'bye\\n' > /etc/farewell && printf '#!/bin/sh\\ntrap \"{on_term}\" TERM\\nwhile :; do sleep 0.2 & \
@@ -287,6 +298,7 @@ fn the_stop_grace_traces_a_shutdown_and_kills_what_does_not_stop() {
 /// A run whose events overflow the ring buffer is never used: it runs again with a larger one.
 #[test]
 fn a_trace_that_loses_events_runs_again_with_a_larger_ring() {
+    let _turn = topic(module_path!());
     let img = image_from_base(
         "slimctl-e2e/burst:1",
         // Four readers at once: a 4 KiB ring overflows however quickly the reader is scheduled.

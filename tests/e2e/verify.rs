@@ -59,6 +59,7 @@ fn report(path: &std::path::Path) -> Value {
 
 #[test]
 fn self_healing_adds_what_the_slim_image_missed_and_converges() {
+    let _turn = topic(module_path!());
     let img = fixture("slimctl-e2e/heal:1");
     let slim = ImageGuard("slimctl-e2e/heal.slim:1".into());
     let dir = tempfile::tempdir().unwrap();
@@ -108,6 +109,7 @@ fn self_healing_adds_what_the_slim_image_missed_and_converges() {
 
 #[test]
 fn without_fix_the_mismatch_is_reported_with_the_missing_file_and_exit_7() {
+    let _turn = topic(module_path!());
     let img = fixture("slimctl-e2e/heal:2");
     let slim = ImageGuard("slimctl-e2e/heal.slim:2".into());
     let out = slimctl(&[
@@ -128,6 +130,7 @@ fn without_fix_the_mismatch_is_reported_with_the_missing_file_and_exit_7() {
 
 #[test]
 fn an_answer_with_a_timestamp_is_not_a_false_mismatch() {
+    let _turn = topic(module_path!());
     let img = fixture("slimctl-e2e/heal:3");
     let slim = ImageGuard("slimctl-e2e/heal.slim:3".into());
     let dir = tempfile::tempdir().unwrap();

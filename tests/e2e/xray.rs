@@ -4,6 +4,7 @@ use e2e::*;
 
 #[test]
 fn deleted_file_counts_as_wasted_and_ci_gates_on_it() {
+    let _turn = topic(module_path!());
     let img = build_image(
         "slimctl-e2e/wasteful:1",
         &format!(

@@ -416,3 +416,34 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// The topics' turns: tests of one topic (one module of the e2e binary) run beside each other,
+/// tests of different topics never do. Each topic checks that slimctl leaves nothing behind in
+/// the engine, which another topic's run in flight would contradict.
+static TURN: std::sync::Mutex<(Option<&'static str>, usize)> = std::sync::Mutex::new((None, 0));
+static TURN_CHANGED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Held by a test for its life: see [`topic`].
+pub struct TopicTurn(&'static str);
+
+/// Waits until no other topic's test runs, then holds `name`'s turn (give `module_path!()`).
+pub fn topic(name: &'static str) -> TopicTurn {
+    let mut turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    while turn.0.is_some_and(|t| t != name) {
+        turn = TURN_CHANGED.wait(turn).unwrap_or_else(|p| p.into_inner());
+    }
+    *turn = (Some(name), turn.1 + 1);
+    TopicTurn(name)
+}
+
+impl Drop for TopicTurn {
+    fn drop(&mut self) {
+        let mut turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+        turn.1 -= 1;
+        if turn.1 == 0 {
+            *turn = (None, 0);
+            TURN_CHANGED.notify_all();
+        }
+        debug_assert!(turn.0.is_none() || turn.0 == Some(self.0));
+    }
+}
