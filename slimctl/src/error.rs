@@ -1,38 +1,30 @@
 //! Errors of the library. Each names the thing that is wrong and what the user can do about it;
-//! [`ErrorClass`] maps them to the CLI's exit codes.
+//! [`ErrorClass`] says whose it is, which the CLI turns into an exit code in one table.
 
+use crate::engine::EngineError;
 use std::path::PathBuf;
 
-/// Whether a failure is the user's input or the environment, for exit codes.
+/// Whose a failure is, for exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
+    /// A command line that cannot mean anything (a malformed reference or option).
+    Usage,
     /// Bad image, archive, path or option.
     Input,
     /// Docker engine unreachable, permissions, disk.
     Environment,
+    /// The target failed under its probes: never answered, exited early, a probe could not run.
+    Probe,
+    /// slimctl itself: a worker that stopped, an answer that contradicts what it just did.
+    Internal,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("image {name:?} is not in the Docker engine (no registry is consulted); build or load it first, or check the name with `docker images`")]
     NotFound { name: String },
-    #[error("cannot reach the engine at {endpoint}: {detail}; is dockerd (or `podman system service`) running, and is --engine / DOCKER_HOST right?")]
-    EngineUnreachable {
-        endpoint: String,
-        /// The innermost cause, readable (hyper's outer messages hide it).
-        detail: String,
-        #[source]
-        source: Option<bollard::errors::Error>,
-    },
-    #[error("the Docker engine failed while {action}: {}", engine_message(.source))]
-    Engine {
-        action: String,
-        #[source]
-        source: bollard::errors::Error,
-    },
-    /// The engine answered, but not what the API promises.
-    #[error("the Docker engine failed while {action}: {detail}")]
-    EngineAnswer { action: String, detail: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// A registry failed or refused; `input` when the user can fix it (credentials, name).
     #[error("{image}: {action} failed: {detail}")]
     Registry { image: String, action: String, detail: String, input: bool },
@@ -44,15 +36,6 @@ pub enum ImageError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
-}
-
-/// What the engine said: its own message for an API error, else the innermost cause (hyper's
-/// outer messages, "client error (Connect)", hide the useful part).
-pub fn engine_message(e: &bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => root_cause(other),
-    }
 }
 
 /// The innermost message of an error chain.
@@ -74,11 +57,9 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
 impl ImageError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            ImageError::EngineUnreachable { .. }
-            | ImageError::Engine { .. }
-            | ImageError::EngineAnswer { .. }
-            | ImageError::Write { .. }
-            | ImageError::Registry { input: false, .. } => ErrorClass::Environment,
+            ImageError::Engine(_) | ImageError::Write { .. } | ImageError::Registry { input: false, .. } => {
+                ErrorClass::Environment
+            }
             _ => ErrorClass::Input,
         }
     }

@@ -1,15 +1,19 @@
 //! slimctl: make container images small by keeping only what the application uses.
 //!
-//! Data flows one way: [`image`] (inspect: config + file index) → [`run`] (run and trace, with the
-//! sensor crate) → [`select`] (the keep-set) → [`write`] (the slim image) → [`verify`].
+//! Data flows one way, one folder per stage, each a leaf below the one that uses it: [`image`]
+//! (inspect: config + file index) → [`run`] (run and trace, with the sensor crate) → [`select`]
+//! (the keep-set) → [`write`] (the slim image) → [`verify`]. [`pipeline`] drives them, one
+//! function per step; the command line only parses, calls it and prints.
 
-pub mod build;
+pub mod argv;
 pub mod compose;
+pub mod diff;
 pub mod digest;
+pub mod engine;
 pub mod error;
 pub mod image;
 pub mod naming;
-pub mod profile;
+pub mod pipeline;
 pub mod progress;
 pub mod run;
 pub mod seccomp;

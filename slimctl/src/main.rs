@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("slimctl: error: cannot start the async runtime: {e}");
-            return ExitCode::from(cli::EXIT_ENVIRONMENT);
+            return ExitCode::from(cli::exit::ENVIRONMENT);
         }
     };
     let code = runtime.block_on(cli::run(args));

@@ -3,6 +3,7 @@
 //!
 //! Answers that vary between two runs of the original (a timestamp, a counter, a random id)
 //! are compared after normalization; answers that vary even then are compared by status only.
+use crate::image::index::resolve::resolve;
 use crate::image::index::FileIndex;
 use crate::image::ImageConfig;
 use crate::run::describe_exit;
@@ -10,9 +11,7 @@ use crate::run::exec::HasShell;
 use crate::run::proto::ProtoResult;
 use crate::run::ready::PortKind;
 use crate::run::touched::Touched;
-use crate::run::traced::{trace_run, ProbePlan, TraceError, TraceReport, TracedRun};
-use crate::run::RunSpec;
-use crate::select::resolve::resolve;
+use crate::run::{trace_run, ProbeFailure, ProbePlan, RunError, RunSpec, TraceReport, Traced, TracedRun};
 use crate::select::KeepSet;
 use serde::Serialize;
 
@@ -67,20 +66,24 @@ pub struct Runner<'a> {
 
 impl Runner<'_> {
     /// A run of the original image under `plan`, with `label` as its progress line.
-    pub async fn original(&self, spec: &RunSpec, plan: &ProbePlan, label: &str) -> Result<TracedRun, TraceError> {
+    pub async fn original(&self, spec: &RunSpec, plan: &ProbePlan, label: &str) -> Result<TracedRun, RunError> {
         let bar = crate::progress::spinner(label);
-        let run = trace_run(self.docker, self.config, spec, plan, &HasShell::known(self.has_shell)).await;
+        let run = trace_run(self.traced(spec, plan, &HasShell::known(self.has_shell))).await;
         bar.finish_and_clear();
         run
     }
 
+    fn traced<'a>(&'a self, spec: &'a RunSpec, plan: &'a ProbePlan, has_shell: &'a HasShell) -> Traced<'a> {
+        Traced { docker: self.docker, config: self.config, spec, plan, has_shell }
+    }
+
     /// A run of the slim image `spec.image_id` under `plan` (and the seccomp profile).
-    pub async fn slim(&self, mut spec: RunSpec, plan: &ProbePlan) -> Result<TracedRun, TraceError> {
+    pub async fn slim(&self, mut spec: RunSpec, plan: &ProbePlan) -> Result<TracedRun, RunError> {
         if let Some(json) = &self.seccomp {
             spec.security_opt.push(format!("seccomp={json}"));
         }
         let bar = crate::progress::spinner("verify: running the slim image");
-        let run = trace_run(self.docker, self.config, &spec, plan, &HasShell::known(self.has_shell)).await;
+        let run = trace_run(self.traced(&spec, plan, &HasShell::known(self.has_shell))).await;
         bar.finish_and_clear();
         run
     }
@@ -97,7 +100,7 @@ impl Runner<'_> {
         first: &TraceReport,
         second: &mut Option<TraceReport>,
         slim: &TraceReport,
-    ) -> Result<Vec<Check>, TraceError> {
+    ) -> Result<Vec<Check>, RunError> {
         let checks = compare(first, second.as_ref(), slim);
         if second.is_some() || checks.iter().all(|c| c.verdict != Verdict::Mismatch) {
             return Ok(checks);
@@ -105,7 +108,7 @@ impl Runner<'_> {
         let label = "verify: an answer differs; running the original again";
         let again = self.original(&spec, plan, label).await?.report;
         if let Some(f) = &again.failure {
-            return Err(TraceError::Probe(format!("verify: the original failed under the verify probes: {f}")));
+            return Err(ProbeFailure::OriginalFailed(f.clone()).into());
         }
         let checks = compare(first, Some(&again), slim);
         *second = Some(again);
@@ -429,7 +432,7 @@ pub fn missing_files(slim_run: &Touched, original: &FileIndex, slim_keep: &KeepS
     let mut out: Vec<Missing> = Vec::new();
     let runtime_mount = |p: &str| ["/proc", "/sys", "/dev"].iter().any(|m| p == *m || p.starts_with(&format!("{m}/")));
     let looked_up = slim_run.missing.iter().map(|(p, t)| (p.clone(), t));
-    let dirs = slim_run.create_failed.iter().map(|(p, t)| (crate::image::entry::parent(p).to_owned(), t));
+    let dirs = slim_run.create_failed.iter().map(|(p, t)| (crate::image::index::entry::parent(p).to_owned(), t));
     for (wanted, t) in looked_up.chain(dirs).filter(|(p, _)| !runtime_mount(p) && p != "/") {
         let Ok(r) = resolve(original, &wanted, "/", true) else { continue };
         if slim_keep.contains(&r.path) || out.iter().any(|m| m.path == wanted) {
@@ -617,7 +620,7 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_named_by_the_file_the_app_wanted_in_it() {
-        use crate::image::layer::{scan_layer, tests::layer_tar};
+        use crate::image::index::tar::{scan_layer, tests::layer_tar};
         use sensor::event::{Event, FileAccess, FileOp, Proc};
         let tar = layer_tar(&[("run/postgresql/", 'd', ""), ("var/run", 'l', "/run"), ("proc/", 'd', "")]);
         let mut original = FileIndex::new();
@@ -669,7 +672,7 @@ mod tests {
 
     #[test]
     fn what_the_original_used_and_the_slim_image_lacks_is_named() {
-        use crate::image::layer::{scan_layer, tests::layer_tar};
+        use crate::image::index::tar::{scan_layer, tests::layer_tar};
         let tar =
             layer_tar(&[("app/", 'd', ""), ("app/stats.py", 'f', "x"), ("app/app.py", 'f', "y"), ("lib", 'l', "app")]);
         let mut original = FileIndex::new();

@@ -33,7 +33,7 @@ pub fn analyze(image: &Image, top: usize) -> XrayReport {
         .index
         .iter()
         .filter(|(_, e)| e.stored_bytes() > 0)
-        .map(|(p, e)| LargeFile { path: p.clone(), bytes: e.stored_bytes(), layer: e.layer })
+        .map(|(p, e)| LargeFile { path: p.to_owned(), bytes: e.stored_bytes(), layer: e.layer() })
         .collect();
     largest.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
     largest.truncate(top);

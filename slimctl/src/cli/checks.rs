@@ -1,6 +1,6 @@
 //! The verify table, as `build` and `verify` print it.
 use super::table;
-use slimctl::verify::Round;
+use slimctl::pipeline::types::Round;
 
 /// Cells longer than this are cut in the table (the JSON report keeps them whole).
 const CELL: usize = 60;

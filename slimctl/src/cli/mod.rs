@@ -1,30 +1,20 @@
-//! Commands and their exit codes.
+//! The commands: each parses its flags into a request, calls the pipeline and prints. Exit codes
+//! are [`exit`]'s.
 
 mod build;
 mod checks;
 mod diff;
+pub mod exit;
 mod profile;
 mod ruleargs;
 mod runargs;
-mod stack;
 mod table;
 mod verify;
 mod xray;
 
 use clap::{Parser, Subcommand};
 use slimctl::error::ErrorClass;
-
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_INTERNAL: u8 = 1;
-pub const EXIT_INPUT: u8 = 3;
-pub const EXIT_ENVIRONMENT: u8 = 4;
-pub const EXIT_CI_GATE: u8 = 5;
-/// The traced target failed under its probes: never answered, exited early, a probe errored.
-pub const EXIT_PROBE: u8 = 6;
-pub const EXIT_USAGE: u8 = 2;
-/// Verify found the slim image behaving differently from the original.
-pub const EXIT_VERIFY: u8 = 7;
-pub const EXIT_INTERRUPTED: u8 = 130;
+use slimctl::pipeline::settings;
 
 #[derive(Parser, Debug)]
 #[command(name = "slimctl", version, about = "Make container images small by keeping only what the application uses")]
@@ -34,7 +24,7 @@ pub struct Cli {
     pub no_progress: bool,
     /// The engine: unix:///PATH.sock (Docker's, or podman's `podman system service`), a socket
     /// path, or tcp://HOST:PORT. Default: DOCKER_HOST, then CONTAINER_HOST, then Docker's socket.
-    #[arg(long, global = true, value_name = "URL", value_parser = slimctl::image::engine::check_address)]
+    #[arg(long, global = true, value_name = "URL", value_parser = settings::check_address)]
     pub engine: Option<String>,
     /// Registry credentials for docker:// images (default: ~/.docker/config.json, else none).
     #[arg(long, global = true, value_name = "USER:PASS", value_parser = parse_creds)]
@@ -44,7 +34,7 @@ pub struct Cli {
     pub insecure_registry: Vec<String>,
     /// The platform to take from a docker:// image index (default: this host's).
     #[arg(long, global = true, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<slimctl::image::registry::Platform>,
+    pub platform: Option<slimctl::pipeline::types::Platform>,
     /// How engine images are read: `auto` reads their layers in place in the engine's storage
     /// when it is on this host and readable (root; overlay2 or fuse-overlayfs), else streams them
     /// as `docker save` does; `stream` always streams.
@@ -90,6 +80,7 @@ impl Command {
 }
 
 /// A failure with the exit code it deserves.
+#[derive(Debug)]
 pub struct Failure {
     pub code: u8,
     pub message: String,
@@ -97,80 +88,33 @@ pub struct Failure {
     pub causes: Vec<String>,
 }
 
-fn class_code(class: ErrorClass) -> u8 {
-    match class {
-        ErrorClass::Input => EXIT_INPUT,
-        ErrorClass::Environment => EXIT_ENVIRONMENT,
-    }
-}
-
 impl Failure {
-    pub fn new(class: ErrorClass, message: impl std::fmt::Display) -> Failure {
-        Failure { code: class_code(class), message: message.to_string(), causes: Vec::new() }
-    }
     /// From a library error, keeping its chain of causes.
     pub fn of(class: ErrorClass, e: &(dyn std::error::Error + 'static)) -> Failure {
         let mut causes = slimctl::error::chain(e);
         let message = causes.remove(0);
-        Failure { code: class_code(class), message, causes }
+        Failure { code: exit::of_class(class), message, causes }
+    }
+    pub fn new(class: ErrorClass, message: impl std::fmt::Display) -> Failure {
+        Failure { code: exit::of_class(class), message: message.to_string(), causes: Vec::new() }
     }
     pub fn input(message: impl std::fmt::Display) -> Failure {
         Failure::new(ErrorClass::Input, message)
     }
     pub fn usage(message: impl std::fmt::Display) -> Failure {
-        Failure { code: EXIT_USAGE, message: message.to_string(), causes: Vec::new() }
-    }
-    /// The traced target failed under its probes.
-    pub fn probe(message: impl std::fmt::Display) -> Failure {
-        Failure { code: EXIT_PROBE, message: message.to_string(), causes: Vec::new() }
+        Failure::new(ErrorClass::Usage, message)
     }
     pub fn internal(message: impl std::fmt::Display) -> Failure {
-        Failure { code: EXIT_INTERNAL, message: message.to_string(), causes: Vec::new() }
+        Failure::new(ErrorClass::Internal, message)
     }
     fn json(&self) -> serde_json::Value {
         serde_json::json!({ "error": { "message": self.message, "causes": self.causes, "exit_code": self.code } })
     }
 }
 
-impl From<slimctl::error::ImageError> for Failure {
-    fn from(e: slimctl::error::ImageError) -> Failure {
+impl From<slimctl::pipeline::PipelineError> for Failure {
+    fn from(e: slimctl::pipeline::PipelineError) -> Failure {
         Failure::of(e.class(), &e)
-    }
-}
-
-impl From<slimctl::build::BuildError> for Failure {
-    fn from(e: slimctl::build::BuildError) -> Failure {
-        Failure::of(e.class(), &e)
-    }
-}
-
-impl From<slimctl::run::traced::TraceError> for Failure {
-    fn from(e: slimctl::run::traced::TraceError) -> Failure {
-        use slimctl::run::traced::TraceError;
-        use slimctl::run::RunError;
-        match e {
-            TraceError::Sensor(e) => Failure::of(ErrorClass::Environment, &e),
-            TraceError::Run(RunError::Input(m)) => Failure::input(m),
-            TraceError::Run(e @ RunError::Engine { .. }) => Failure::of(ErrorClass::Environment, &e),
-            TraceError::Probe(m) => Failure::probe(m),
-        }
-    }
-}
-
-impl From<slimctl::run::overlap::OverlapError> for Failure {
-    fn from(e: slimctl::run::overlap::OverlapError) -> Failure {
-        use slimctl::run::overlap::OverlapError;
-        match e {
-            OverlapError::Trace(e) => e.into(),
-            OverlapError::Image(e) => e.into(),
-            OverlapError::Task(e) => e.into(),
-        }
-    }
-}
-
-impl From<tokio::task::JoinError> for Failure {
-    fn from(e: tokio::task::JoinError) -> Failure {
-        Failure::internal(format!("a worker thread failed: {e}"))
     }
 }
 
@@ -209,10 +153,10 @@ pub async fn run(cli: Cli) -> u8 {
         slimctl::progress::disable();
     }
     if let Some(url) = &cli.engine {
-        slimctl::image::engine::use_engine(url);
+        settings::use_engine(url);
     }
-    slimctl::image::engine::read_in_storage(cli.image_read == ImageRead::Auto);
-    slimctl::image::registry::configure(slimctl::image::registry::RegistryOptions {
+    settings::read_in_storage(cli.image_read == ImageRead::Auto);
+    settings::configure_registries(slimctl::pipeline::types::RegistryOptions {
         creds: cli.creds.clone(),
         insecure: cli.insecure_registry.clone(),
         platform: cli.platform.clone(),
@@ -236,8 +180,8 @@ pub async fn run(cli: Cli) -> u8 {
         } => r,
         sig = interrupted() => {
             // The command's future is gone (its sensor detached with it); remove what it created.
-            let removed = slimctl::run::cleanup::remove_all().await;
-            slimctl::run::traced::release_sensor();
+            let removed = settings::remove_all().await;
+            settings::release_sensor();
             drop(work);
             let what = if removed > 0 {
                 format!("{removed} container(s)/network(s)/volume(s) and temporary files")
@@ -245,7 +189,7 @@ pub async fn run(cli: Cli) -> u8 {
                 "temporary files".into()
             };
             eprintln!("slimctl: interrupted by {sig}; {what} removed, nothing was changed");
-            return EXIT_INTERRUPTED;
+            return exit::INTERRUPTED;
         }
     };
     drop(work);
@@ -266,48 +210,5 @@ fn parse_creds(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
         Some((u, p)) if !u.is_empty() => Ok((u.to_owned(), p.to_owned())),
         _ => Err("expected USER:PASS".into()),
-    }
-}
-
-/// An image source opened from a command-line reference.
-pub struct Opened {
-    pub source: Box<dyn slimctl::image::ImageSource>,
-    /// Connected when the image is in the engine.
-    pub docker: Option<bollard::Docker>,
-    pub repo_tags: Vec<String>,
-    /// The engine's description of the image's config: enough to run it before it is read.
-    pub run_config: Option<slimctl::image::ImageConfig>,
-}
-
-/// Opens an image source from a command-line reference.
-/// With `local_copy`, an engine image's first read is kept there for later passes.
-pub async fn open_source(reference: &str, local_copy: Option<&std::path::Path>) -> Result<Opened, Failure> {
-    use slimctl::image::{docker_archive::DockerArchive, engine, oci_dir::OciDir, ImageRef};
-    let file = |source: Box<dyn slimctl::image::ImageSource>| Opened {
-        source,
-        docker: None,
-        repo_tags: Vec::new(),
-        run_config: None,
-    };
-    match ImageRef::parse(reference) {
-        ImageRef::Engine(name) => {
-            let docker = engine::connect().await?;
-            let mut img = engine::EngineImage::inspect(&docker, &name).await?.with_storage().await;
-            if let Some(dir) = local_copy.filter(|_| !img.read_in_place()) {
-                img = img.with_local_copy(dir);
-            }
-            let (repo_tags, run_config) = (img.repo_tags.clone(), Some(img.run_config.clone()));
-            Ok(Opened { source: Box::new(img), docker: Some(docker), repo_tags, run_config })
-        }
-        ImageRef::DockerArchive(p) => Ok(file(Box::new(DockerArchive::open(&p)?))),
-        ImageRef::OciDir(p) => Ok(file(Box::new(OciDir::open(&p)?))),
-        ImageRef::Registry(r) => {
-            let r = slimctl::image::registry::RegistryRef::parse(&r).map_err(Failure::usage)?;
-            let mut img = slimctl::image::registry::RegistryImage::open(&r).await?;
-            if let Some(dir) = local_copy {
-                img = img.with_local_copy(dir);
-            }
-            Ok(file(Box::new(img)))
-        }
     }
 }

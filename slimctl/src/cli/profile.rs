@@ -1,12 +1,8 @@
 //! `slimctl profile IMAGE`: trace a run under probes and save what it touched, for
 //! `slimctl build --from-profile` later.
 use super::runargs::{ProbeArgs, RunArgs};
-use super::{open_source, Failure, EXIT_OK};
-use slimctl::image::ImageRef;
-use slimctl::profile::Profile;
-use slimctl::run::overlap::{trace_while_reading, Overlapped, Reading};
+use super::{exit, Failure};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct ProfileArgs {
@@ -23,31 +19,17 @@ pub struct ProfileArgs {
 }
 
 pub async fn run(args: &ProfileArgs) -> Result<u8, Failure> {
-    let (mut run, mut probes) = (args.run.clone(), args.probes.clone());
-    let target_image = super::stack::prepare(&mut run, &mut probes).await?;
-    let image = args.image.clone().or(target_image).ok_or_else(|| Failure::usage("no image given"))?;
-    let args = &ProfileArgs { run, probes, image: Some(image.clone()), output: args.output.clone() };
-    if !matches!(ImageRef::parse(&image), ImageRef::Engine(_)) {
-        return Err(Failure::input(format!(
-            "{image}: profiling runs the image, so it must be in the engine (docker load first)"
-        )));
-    }
-    let plan = args.probes.plan(args.run.show_logs)?;
-    let opened = open_source(&image, None).await?;
-    let docker = opened.docker.expect("engine image");
-    let run_config = opened.run_config.expect("engine image");
-    let reading = Reading::start(Arc::from(opened.source), Vec::new());
-    let spec = args.run.spec(&run_config.digest)?;
-    let image_name = image;
-    let Overlapped { run: traced, image, .. } =
-        trace_while_reading(&docker, &run_config, &spec, &plan, reading).await?;
-    let profile = Profile::from_run(&image_name, &image.config.digest, &traced, &plan, args.run.stack.as_deref());
+    let prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
+    let image = args.image.clone().or(prepared.target_image.clone()).ok_or_else(|| Failure::usage("no image given"))?;
+    let run = args.run.template(&prepared)?;
+    let plan = args.probes.plan(args.run.show_logs, &prepared)?;
+    let profile = slimctl::pipeline::profile::record(&image, &run, &plan).await?;
     match &args.output {
         Some(path) => {
-            super::build::write_profile(path, &profile)?;
+            profile.write(path).map_err(|e| Failure::of(slimctl::error::ErrorClass::Environment, &e))?;
             eprintln!(
                 "profile of {} written to {}: {} paths used, {} directories written into, {} syscalls",
-                image_name,
+                image,
                 path.display(),
                 profile.touched.len(),
                 profile.written_in.len(),
@@ -56,5 +38,5 @@ pub async fn run(args: &ProfileArgs) -> Result<u8, Failure> {
         }
         None => println!("{}", serde_json::to_string_pretty(&profile).map_err(Failure::internal)?),
     }
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }

@@ -1,7 +1,7 @@
 //! `--no-RULE` for every coverage rule, made from the rule list itself: a new rule gets its flag
 //! without a line here.
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use slimctl::select::rules;
+use slimctl::pipeline::types::coverage_rules;
 
 #[derive(Debug, Clone, Default)]
 pub struct RuleArgs {
@@ -15,7 +15,8 @@ fn flag(name: &str) -> String {
 
 impl clap::FromArgMatches for RuleArgs {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        let off = rules::all().iter().filter(|r| m.get_flag(&flag(r.name()))).map(|r| r.name().to_owned()).collect();
+        let off =
+            coverage_rules().iter().filter(|r| m.get_flag(&flag(r.name()))).map(|r| r.name().to_owned()).collect();
         Ok(RuleArgs { off })
     }
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
@@ -26,7 +27,7 @@ impl clap::FromArgMatches for RuleArgs {
 
 impl clap::Args for RuleArgs {
     fn augment_args(cmd: Command) -> Command {
-        rules::all().iter().fold(cmd, |cmd, r| {
+        coverage_rules().iter().fold(cmd, |cmd, r| {
             cmd.arg(
                 Arg::new(flag(r.name()))
                     .long(flag(r.name()))

@@ -1,13 +1,11 @@
-//! Flags shared by the commands that run the target (build, verify): how it runs and how it is
-//! exercised.
+//! Flags shared by the commands that run the target (build, verify, profile): how it runs, the
+//! stack around it, and how it is exercised.
 use super::Failure;
-use slimctl::compose::{ServiceRun, Stack};
-use slimctl::run::http::{load_probe_file, HttpProbe};
-use slimctl::run::probe_container::ProbeContainer;
-use slimctl::run::traced::{ContinueAfter, ProbePlan};
-use slimctl::run::RunSpec;
+use slimctl::pipeline::types::{
+    load_probe_file, ContinueAfter, Credentials, ExecProbe, HttpProbe, ProbePlan, ProtoProbe, RunTemplate, TcpProbe,
+};
+use slimctl::pipeline::{Prepared, StackRequest};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How the container runs (defaults: the image's own config). Never privileged.
@@ -16,10 +14,10 @@ pub struct RunArgs {
     /// Set an environment variable in the traced container (KEY=VALUE); repeatable.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", help_heading = "Run")]
     pub env: Vec<String>,
-    /// Override ENTRYPOINT: a JSON array, or words split on spaces.
+    /// Override ENTRYPOINT: a JSON array, or words split as a shell would.
     #[arg(long, value_name = "CMD", help_heading = "Run")]
     pub entrypoint: Option<String>,
-    /// Override CMD: a JSON array, or words split on spaces.
+    /// Override CMD: a JSON array, or words split as a shell would.
     #[arg(long, value_name = "CMD", help_heading = "Run")]
     pub cmd: Option<String>,
     #[arg(long, help_heading = "Run")]
@@ -45,9 +43,6 @@ pub struct RunArgs {
     /// The Compose service to slim (default: the one no other service depends on).
     #[arg(long, value_name = "NAME", requires = "compose_files", help_heading = "Stack")]
     pub target_service: Option<String>,
-    /// The resolved stack (from the Compose file, or a profile).
-    #[arg(skip)]
-    pub stack: Option<Arc<Stack>>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -75,11 +70,11 @@ pub struct ProbeArgs {
     /// The protocol of a port that is not on its well-known number (redis 6379, postgres 5432,
     /// mysql 3306, memcached 11211): PORT:NAME; repeatable.
     #[arg(long = "probe-proto", value_name = "PORT:NAME", help_heading = "Probes")]
-    pub proto_probes: Vec<slimctl::run::proto::ProtoProbe>,
+    pub proto_probes: Vec<ProtoProbe>,
     /// A line-protocol probe: send SEND to PORT and expect EXPECT in the answer
     /// ('PORT:SEND:EXPECT', escapes \r \n \t \: \xHH; empty SEND waits for a greeting); repeatable.
     #[arg(long = "tcp-probe", value_name = "PORT:SEND:EXPECT", help_heading = "Probes")]
-    pub tcp_probes: Vec<slimctl::run::proto::TcpProbe>,
+    pub tcp_probes: Vec<TcpProbe>,
     /// User for protocol probes (default: the image's POSTGRES_USER, MYSQL_USER..., else the
     /// protocol's usual admin).
     #[arg(long, value_name = "NAME", help_heading = "Probes")]
@@ -105,15 +100,12 @@ pub struct ProbeArgs {
     /// stack's network (the app by its service name). Its exit code and output are compared.
     #[arg(long, value_name = "IMAGE", conflicts_with = "probe_service", help_heading = "Probes")]
     pub probe_container: Option<String>,
-    /// The command of the probe container (a JSON array, or words).
+    /// The command of the probe container (a JSON array, or words split as a shell would).
     #[arg(long, value_name = "CMD", help_heading = "Probes")]
     pub probe_cmd: Option<String>,
     /// A service of the Compose file as the probe container (its own settings and dependencies).
     #[arg(long, value_name = "NAME", requires = "compose_files", help_heading = "Probes")]
     pub probe_service: Option<String>,
-    /// The resolved probe container.
-    #[arg(skip)]
-    pub test_container: Option<ProbeContainer>,
     /// Do not run the image's HEALTHCHECK command as a probe.
     #[arg(long, help_heading = "Probes")]
     pub no_healthcheck: bool,
@@ -146,48 +138,45 @@ fn parse_grace(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A command flag's value: a JSON array, or words split as a shell would.
 pub fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
-    if s.trim_start().starts_with('[') {
-        serde_json::from_str(s).map_err(|e| Failure::usage(format!("{flag} {s:?}: not a JSON array of strings: {e}")))
-    } else {
-        Ok(s.split_whitespace().map(str::to_owned).collect())
-    }
+    slimctl::argv::command(s).map_err(|e| Failure::usage(format!("{flag} {e}")))
 }
 
 impl RunArgs {
-    /// How the target runs: the flags over its Compose service's settings over the image's.
-    pub fn spec(&self, image: &slimctl::digest::Digest) -> Result<RunSpec, Failure> {
-        let service = self.stack.as_ref().map(|s| &s.target_run);
-        let from_service = |f: fn(&ServiceRun) -> Option<Vec<String>>| service.and_then(f);
-        let mut env: Vec<String> = service.map(|s| s.env.clone()).unwrap_or_default();
-        env.extend(self.env.iter().cloned());
-        let mut expose = self.expose.clone();
-        expose.extend(service.iter().flat_map(|s| s.ports.iter().copied()));
-        Ok(RunSpec {
-            image_id: image.to_string(),
-            run_id: slimctl::run::run_id(),
-            entrypoint: match &self.entrypoint {
-                Some(s) => Some(argv_arg("--entrypoint", s)?),
-                None => from_service(|s| s.entrypoint.clone()),
-            },
-            cmd: match &self.cmd {
-                Some(s) => Some(argv_arg("--cmd", s)?),
-                None => from_service(|s| s.command.clone()),
-            },
-            env,
-            workdir: self.workdir.clone().or_else(|| service.and_then(|s| s.workdir.clone())),
-            user: self.user.clone().or_else(|| service.and_then(|s| s.user.clone())),
+    /// How the target runs (before its image is known), in the stack `prepared` resolved.
+    pub fn template(&self, prepared: &Prepared) -> Result<RunTemplate, Failure> {
+        Ok(RunTemplate {
+            entrypoint: self.entrypoint.as_deref().map(|s| argv_arg("--entrypoint", s)).transpose()?,
+            cmd: self.cmd.as_deref().map(|s| argv_arg("--cmd", s)).transpose()?,
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
             mounts: self.mounts.clone(),
             network: self.network.clone(),
-            expose,
-            stack: self.stack.clone(),
-            ..Default::default()
+            expose: self.expose.clone(),
+            stack: prepared.stack.clone(),
+        })
+    }
+
+    /// The stack and probe container these flags and `probes` name.
+    pub fn stack_request(&self, probes: &ProbeArgs) -> Result<StackRequest, Failure> {
+        if probes.probe_cmd.is_some() && probes.probe_container.is_none() && probes.probe_service.is_none() {
+            return Err(Failure::usage("--probe-cmd is the command of --probe-container or --probe-service: give one"));
+        }
+        Ok(StackRequest {
+            compose_files: self.compose_files.clone(),
+            target_service: self.target_service.clone(),
+            probe_service: probes.probe_service.clone(),
+            probe_container: probes.probe_container.clone(),
+            probe_cmd: probes.probe_cmd.as_deref().map(|c| argv_arg("--probe-cmd", c)).transpose()?,
         })
     }
 }
 
 impl ProbeArgs {
-    pub fn plan(&self, show_logs: bool) -> Result<ProbePlan, Failure> {
+    /// The probes, with the probe container `prepared` resolved.
+    pub fn plan(&self, show_logs: bool, prepared: &Prepared) -> Result<ProbePlan, Failure> {
         let mut http_probes = Vec::new();
         for p in &self.http_probes {
             http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
@@ -195,16 +184,20 @@ impl ProbeArgs {
         if let Some(f) = &self.http_probe_file {
             http_probes.extend(load_probe_file(f).map_err(Failure::input)?);
         }
+        for e in &self.exec {
+            // Split as a shell would where the image has no shell: it must split.
+            slimctl::argv::shell_words(e).map_err(|e| Failure::usage(format!("--exec {e}")))?;
+        }
         Ok(ProbePlan {
             http_probes,
             http: !self.no_http_probe,
             crawl: self.crawl || !self.no_crawl,
             crawl_limit: self.crawl_limit,
-            exec: self.exec.iter().cloned().map(slimctl::run::exec::ExecProbe::Shell).collect(),
-            test_container: self.test_container.clone(),
+            exec: self.exec.iter().cloned().map(ExecProbe::Shell).collect(),
+            test_container: prepared.test_container.clone(),
             proto_probes: self.proto_probes.clone(),
             tcp_probes: self.tcp_probes.clone(),
-            credentials: slimctl::run::proto::Credentials {
+            credentials: Credentials {
                 user: self.probe_user.clone(),
                 password: self.probe_password.clone(),
                 database: self.probe_database.clone(),
@@ -218,5 +211,44 @@ impl ProbeArgs {
             ring_size: self.ring_size,
             ..Default::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--cmd 'bash -c "echo hello world"'` runs bash with the script `echo hello world`, as a
+    /// shell would have split it; `--entrypoint` and `--probe-cmd` split the same way.
+    #[test]
+    fn command_flags_split_as_a_shell_would() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            run: RunArgs,
+            #[command(flatten)]
+            probes: ProbeArgs,
+        }
+        let f = Flags::try_parse_from([
+            "t",
+            "--cmd",
+            r#"bash -c "echo hello world""#,
+            "--entrypoint",
+            "/usr/bin/env 'A B=1'",
+            "--probe-container",
+            "tests:1",
+            "--probe-cmd",
+            r#"pytest -k "not slow""#,
+        ])
+        .unwrap();
+        let t = f.run.template(&Prepared::default()).unwrap();
+        assert_eq!(t.cmd.unwrap(), ["bash", "-c", "echo hello world"]);
+        assert_eq!(t.entrypoint.unwrap(), ["/usr/bin/env", "A B=1"]);
+        let req = f.run.stack_request(&f.probes).unwrap();
+        assert_eq!(req.probe_cmd.unwrap(), ["pytest", "-k", "not slow"]);
+        let bad = Flags::try_parse_from(["t", "--cmd", r#"bash -c "echo"#]).unwrap();
+        let err = bad.run.template(&Prepared::default()).unwrap_err();
+        assert!(err.message.contains("--cmd") && err.message.contains("unbalanced quotes"), "{}", err.message);
     }
 }

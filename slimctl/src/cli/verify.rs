@@ -1,16 +1,9 @@
 //! `slimctl verify ORIGINAL SLIM`: run both with the same probes and compare.
 use super::runargs::{ProbeArgs, RunArgs};
-use super::{open_source, Failure, EXIT_OK, EXIT_PROBE, EXIT_VERIFY};
-use slimctl::image::ImageRef;
-use slimctl::run::overlap::{trace_while_reading, Overlapped, Reading};
-use slimctl::run::traced::ProbePlan;
-use slimctl::select::resolve::resolve;
-use slimctl::select::KeepSet;
-use slimctl::verify::{
-    failure_logs, mismatched, missing_files, probe_errors, used_but_absent, Outcome, Round, Runner, Verdict,
-    VerifyReport,
-};
-use std::sync::Arc;
+use super::{exit, Failure};
+use slimctl::pipeline::types::{Outcome, Round, Verdict};
+use slimctl::pipeline::verify::Verified;
+use slimctl::pipeline::VerifyRequest;
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -35,83 +28,34 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: &VerifyArgs) -> Result<u8, Failure> {
-    let (mut run, mut probes) = (args.run.clone(), args.probes.clone());
-    super::stack::prepare(&mut run, &mut probes).await?;
-    let args = &VerifyArgs {
-        run,
-        probes,
+    let prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
+    let req = VerifyRequest {
         original: args.original.clone(),
         slim: args.slim.clone(),
-        seccomp: args.seccomp.clone(),
-        ..*args
+        run: args.run.template(&prepared)?,
+        probes: args.probes.plan(args.run.show_logs, &prepared)?,
+        seccomp: args.seccomp.as_deref().map(read_seccomp).transpose()?,
     };
-    for img in [&args.original, &args.slim] {
-        if !matches!(ImageRef::parse(img), ImageRef::Engine(_)) {
-            return Err(Failure::input(format!(
-                "{img}: verify runs images, so both must be in the engine (docker load first)"
-            )));
-        }
-    }
-    let plan = args.probes.plan(args.run.show_logs)?;
-    let seccomp = args.seccomp.as_deref().map(read_seccomp).transpose()?;
-    // Both images are read while the original runs: nothing in the first run needs them.
-    let opened = open_source(&args.original, None).await?;
-    let docker = opened.docker.expect("engine image");
-    let run_config = opened.run_config.expect("engine image");
-    let original = Reading::start(Arc::from(opened.source), Vec::new());
-    let slim = Reading::start(Arc::from(open_source(&args.slim, None).await?.source), Vec::new());
-    let bar = slimctl::progress::spinner("verify: running the original");
-    let spec = args.run.spec(&run_config.digest)?;
-    let traced = trace_while_reading(&docker, &run_config, &spec, &plan, original).await;
-    bar.finish_and_clear();
-    let Overlapped { run: first, image: original, .. } = traced?;
-    let (slim, _) = slim.finish().await?;
-    let runner = Runner {
-        docker: &docker,
-        config: &original.config,
-        has_shell: resolve(&original.index, "/bin/sh", "/", true).is_ok(),
-        seccomp,
-    };
-    let replay = ProbePlan { lenient: true, ..plan.replay(&first.report) };
-    let slim_run = runner.slim(args.run.spec(&slim.config.digest)?, &replay).await?;
-    let spec = args.run.spec(&original.config.digest)?;
-    let mut second = None;
-    let checks = runner.checks(spec, &replay, &first.report, &mut second, &slim_run.report).await?;
-    // Missing: looked up by the slim run, absent from the slim image, present in the original.
-    let slim_paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
-    let mut missing = missing_files(&slim_run.touched, &original.index, &slim_paths);
-    if mismatched(&checks) {
-        let used = first.touched.paths.iter().map(|(p, t)| (p.as_str(), t.how, t.by.as_str()));
-        let absent = used_but_absent(used, &original.index, &slim_paths, &missing);
-        missing.extend(absent);
-    }
-    let slim_logs = failure_logs(&first.report, &slim_run.report);
-    let slim_bytes = slim.index.visible_bytes();
-    let round = Round { round: 0, slim_bytes, checks, missing, added: Vec::new(), slim_logs };
-    let report = VerifyReport::new(vec![round], 1 + usize::from(second.is_some()));
+    let Verified { report, probe_errors } = slimctl::pipeline::verify_images(&req).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
         print_report(&report.rounds[0]);
     }
-    for e in probe_errors(&first.report) {
+    for e in &probe_errors {
         eprintln!("warning: probe error (failed on the original): {e}");
     }
+    let code = exit::of_outcome(report.outcome);
     match report.outcome {
-        Outcome::Behaves if args.strict_probes && !probe_errors(&first.report).is_empty() => {
+        Outcome::Behaves if args.strict_probes && !probe_errors.is_empty() => {
             eprintln!("slimctl: error: probes failed on the original (--strict-probes)");
-            Ok(EXIT_PROBE)
+            return Ok(exit::PROBE);
         }
-        Outcome::Behaves => Ok(EXIT_OK),
-        Outcome::Differs => {
-            eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original);
-            Ok(EXIT_VERIFY)
-        }
-        Outcome::ComparedNothing => {
-            eprintln!("slimctl: error: {}", report.verdict_line());
-            Ok(EXIT_PROBE)
-        }
+        Outcome::Behaves => {}
+        Outcome::Differs => eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original),
+        Outcome::ComparedNothing => eprintln!("slimctl: error: {}", report.verdict_line()),
     }
+    Ok(code)
 }
 
 /// A seccomp profile for the slim run: it must at least be JSON.

@@ -1,7 +1,6 @@
 //! `slimctl xray`
 
-use super::{open_source, table, Failure, EXIT_CI_GATE, EXIT_OK};
-use slimctl::image::Image;
+use super::{exit, table, Failure};
 use slimctl::units::{human_bytes, parse_bytes};
 use slimctl::xray::{analyze, evaluate, CiRules, XrayReport};
 
@@ -58,8 +57,7 @@ fn ci_rules(args: &XrayArgs) -> Result<CiRules, Failure> {
 }
 
 pub async fn run(args: &XrayArgs) -> Result<u8, Failure> {
-    let source = open_source(&args.image, None).await?.source;
-    let image = tokio::task::spawn_blocking(move || Image::open(source.as_ref(), true, &[])).await??;
+    let image = slimctl::pipeline::inspect::read(&args.image, true).await?;
     let report = analyze(&image, args.top);
     let ci = if args.ci { Some(evaluate(&report, &ci_rules(args)?)) } else { None };
     if args.json {
@@ -78,7 +76,7 @@ pub async fn run(args: &XrayArgs) -> Result<u8, Failure> {
         }
     }
     let failed = ci.is_some_and(|c| c.iter().any(|r| !r.passed));
-    Ok(if failed { EXIT_CI_GATE } else { EXIT_OK })
+    Ok(if failed { exit::CI_GATE } else { exit::OK })
 }
 
 fn print_report(r: &XrayReport) {

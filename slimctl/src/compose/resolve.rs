@@ -177,16 +177,14 @@ fn run_of(l: &Loaded, name: &str, s: &dc::Service) -> Result<ServiceRun, Compose
              project's network by default)"
         )));
     }
-    let words = |what: &str,
-                 c: Option<Vec<String>>,
-                 text: Option<&String>|
-     -> Result<Option<Vec<String>>, ComposeError> {
-        match (c, text) {
-            (Some(v), _) => Ok(Some(v)),
-            (None, Some(t)) => shlex::split(t).map(Some).ok_or_else(|| bad(format!("{what} {t:?}: unbalanced quotes"))),
-            (None, None) => Ok(None),
-        }
-    };
+    let words =
+        |what: &str, c: Option<Vec<String>>, text: Option<&String>| -> Result<Option<Vec<String>>, ComposeError> {
+            match (c, text) {
+                (Some(v), _) => Ok(Some(v)),
+                (None, Some(t)) => crate::argv::shell_words(t).map(Some).map_err(|e| bad(format!("{what} {e}"))),
+                (None, None) => Ok(None),
+            }
+        };
     let (cmd_list, cmd_text) = match &s.command {
         Some(dc::Command::Args(v)) => (Some(v.clone()), None),
         Some(dc::Command::Simple(t)) => (None, Some(t)),

@@ -1,78 +1,23 @@
-//! The image model: an image is a config plus layers; slimctl reads it into a [`FileIndex`] of its
-//! merged filesystem in one streaming pass, whatever the source.
+//! The image model, as go-containerregistry shapes it: an image is a config plus layers.
+//! [`source`] is where images come from (the engine, its storage on this host, a registry, a
+//! docker-archive, an OCI layout), all behind [`ImageSource`]; [`index`] is what slimctl makes of
+//! one, in one streaming pass whatever the source: a [`FileIndex`] of its merged filesystem.
+//! Nothing here knows the later stages.
 
-pub mod archive;
 pub mod config;
-pub mod docker_archive;
-pub mod engine;
-pub mod entry;
-pub mod facts;
 pub mod index;
-pub mod layer;
-pub mod layer_dir;
-pub mod oci_dir;
-pub mod registry;
-pub mod storage;
+pub mod source;
 
 use crate::error::ImageError;
-use archive::{LayerVisitor, Manifest};
 pub use config::ImageConfig;
-pub use entry::{Entry, Kind};
+pub use index::entry::{Entry, Kind};
+use index::facts;
+use index::layer::LayerIndex;
 pub use index::{FileIndex, LayerChanges, WasteTracker};
-use layer::LayerIndex;
+use source::storage;
+pub use source::{ImageRef, ImageSource};
 use std::collections::HashMap;
 use std::path::PathBuf;
-
-/// Where an image comes from.
-pub trait ImageSource: Send + Sync {
-    /// For messages: "image app:1", "archive /tmp/x.tar".
-    fn name(&self) -> &str;
-    /// Total bytes, when known, for progress.
-    fn size_hint(&self) -> Option<u64> {
-        None
-    }
-    /// A file holding the stream [`ImageSource::read_layers`] reads, byte for byte, once a read
-    /// has completed: the offsets it passes to the visitor point into it.
-    fn stored_file(&self) -> Option<PathBuf> {
-        None
-    }
-    /// The image as the engine keeps it unpacked on this host, when it can be read there
-    /// ([`storage`]): then it is indexed in place, and streamed with [`ImageSource::read_layers`]
-    /// only if that fails.
-    fn in_storage(&self) -> Option<&storage::Located> {
-        None
-    }
-    /// Streams the layer blobs that `want(key)` accepts, in any order, then returns the manifest.
-    fn read_layers(&self, want: &dyn Fn(&str) -> bool, on_layer: &mut LayerVisitor<'_>)
-        -> Result<Manifest, ImageError>;
-}
-
-/// How the user names an image on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageRef {
-    /// `NAME[:TAG]` or an id, in the engine.
-    Engine(String),
-    /// `docker-archive:FILE`
-    DockerArchive(PathBuf),
-    /// `oci:DIR`
-    OciDir(PathBuf),
-    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, read from the registry.
-    Registry(String),
-}
-
-impl ImageRef {
-    pub fn parse(s: &str) -> ImageRef {
-        if let Some(p) = s.strip_prefix("docker-archive:") {
-            ImageRef::DockerArchive(p.into())
-        } else if let Some(p) = s.strip_prefix("oci:") {
-            ImageRef::OciDir(p.into())
-        } else if s.starts_with("docker://") {
-            ImageRef::Registry(s.to_owned())
-        } else {
-            ImageRef::Engine(s.strip_prefix("docker:").unwrap_or(s).to_owned())
-        }
-    }
-}
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LayerInfo {
@@ -83,6 +28,11 @@ pub struct LayerInfo {
     pub bytes: u64,
     pub entries: u64,
     pub changes: LayerChanges,
+}
+
+/// Layer `i`'s number in the index: an image has at most 65,535 layers (the engine allows 127).
+fn layer_number(i: usize, what: &str) -> Result<u16, ImageError> {
+    u16::try_from(i).map_err(|_| ImageError::corrupt(what, format!("{} layers: more than an image can have", i + 1)))
 }
 
 /// Maps an image's stored copy ([`Store::File`]) to read contents at their offsets.
@@ -137,7 +87,8 @@ impl Image {
         let worker = (!readers.is_empty()).then(facts::FactWorker::start);
         let manifest = source.read_layers(&|_| true, &mut |key, reader, stored_at| {
             let what = format!("{what}: layer {key}");
-            let li = layer::scan_layer_with(reader, 0, &what, readers, worker.as_ref().map(|w| (w, key)), stored_at)?;
+            let li =
+                index::tar::scan_layer_with(reader, 0, &what, readers, worker.as_ref().map(|w| (w, key)), stored_at)?;
             scanned.insert(key.to_owned(), li);
             Ok(())
         })?;
@@ -166,7 +117,7 @@ impl Image {
             if last_use {
                 scanned.remove(key)
             } else {
-                scanned.get(key).map(LayerIndex::clone_for_reuse)
+                scanned.get(key).cloned()
             }
         })?;
         image.repo_tags = manifest.repo_tags;
@@ -191,6 +142,7 @@ impl Image {
                 format!("config lists {} layers, the engine's storage {}", keys.len(), local.dirs.len()),
             ));
         }
+        layer_number(keys.len().saturating_sub(1), &what)?;
         let bar = crate::progress::spinner(&format!("indexing {what} in the engine's storage"));
         let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(keys.len()).max(1);
@@ -206,7 +158,8 @@ impl Image {
                             }
                             let layer_what = format!("{what}: layer {}", keys[i]);
                             done.push(
-                                layer_dir::scan_layer_dir(&local.dirs, i, &layer_what, readers).map(|li| (i, li)),
+                                index::dir::scan_layer_dir(&local.dirs, i as u16, &layer_what, readers)
+                                    .map(|li| (i, li)),
                             );
                         }
                     })
@@ -260,7 +213,7 @@ impl Image {
                     format!("the manifest lists layer {key}, which the archive does not hold (truncated?)"),
                 )
             })?;
-            li.set_layer(i);
+            li.set_layer(layer_number(i, &what)?);
             let (bytes, entries) = (li.bytes, li.entries.len() as u64);
             let changes = index.apply_layer(li, waste.as_mut());
             layers.push(LayerInfo {
@@ -282,6 +235,12 @@ impl Image {
             store: Store::None,
             readers: Vec::new(),
         })
+    }
+
+    /// Whether the image has `/bin/sh` (through its symlinks): what decides how command strings
+    /// run in it.
+    pub fn has_shell(&self) -> bool {
+        index::resolve::resolve(&self.index, "/bin/sh", "/", true).is_ok()
     }
 
     /// Bytes the image stores over all layers.

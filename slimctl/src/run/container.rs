@@ -1,5 +1,7 @@
 //! One container of the target image, driven through the Engine API (1.41 features only).
 use super::cleanup;
+use super::error::{RunError, SetupError};
+use crate::engine::EngineError;
 use crate::image::config::ImageConfig;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateContainerOptions, KillContainerOptions, LogsOptions};
@@ -7,18 +9,6 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("{0}")]
-    Input(String),
-    #[error("{action}: {}", crate::error::engine_message(.source))]
-    Engine {
-        action: String,
-        #[source]
-        source: bollard::errors::Error,
-    },
-}
 
 /// How to run the target: the image's config, and what the user overrides.
 #[derive(Debug, Clone, Default)]
@@ -99,18 +89,14 @@ fn endpoint(n: &NetworkAttach) -> bollard::models::EndpointSettings {
 }
 
 fn engine(action: &str, source: bollard::errors::Error) -> RunError {
-    RunError::Engine { action: action.to_owned(), source }
+    EngineError::failed(action, source).into()
 }
 
 impl Container {
     /// Creates (does not start) the container; it is registered for clean-up at once.
     pub async fn create(docker: &Docker, spec: &RunSpec, config: &ImageConfig) -> Result<Container, RunError> {
         if spec.argv(config).is_empty() {
-            return Err(RunError::Input(
-                "the image has no ENTRYPOINT or CMD, so there is nothing to run and trace; give one with --cmd or --entrypoint \
-                 (or use --no-trace with --include)"
-                    .into(),
-            ));
+            return Err(SetupError::NothingToRun.into());
         }
         let ports = if spec.no_publish { Vec::new() } else { spec.tcp_ports(config) };
         let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
@@ -205,9 +191,9 @@ impl Container {
 
     pub async fn start(&self) -> Result<(), RunError> {
         self.docker.start_container(&self.id, None).await.map_err(|e| match e {
-            bollard::errors::Error::DockerResponseServerError { message, .. } => RunError::Input(format!(
-                "the container could not start: {message}; check the entrypoint and the --mount/--user/--workdir flags"
-            )),
+            bollard::errors::Error::DockerResponseServerError { message, .. } => {
+                SetupError::CannotStart { message }.into()
+            }
             e => engine("starting the container", e),
         })
     }

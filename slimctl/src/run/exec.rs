@@ -1,6 +1,8 @@
 //! Commands run inside the target container while it is traced: the user's --exec probes and
 //! the image's HEALTHCHECK.
-use super::container::{Container, RunError};
+use super::container::Container;
+use super::error::RunError;
+use crate::engine::EngineError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -21,7 +23,7 @@ pub struct ExecResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecProbe {
     /// The user's `--exec` string: through `/bin/sh -c` when the image has a shell, else split
-    /// into words.
+    /// into words as a shell would.
     Shell(String),
     /// An exact argv: what an earlier run ran, replayed as it was.
     Argv(Vec<String>),
@@ -33,7 +35,8 @@ impl ExecProbe {
         match self {
             ExecProbe::Argv(argv) => argv.clone(),
             ExecProbe::Shell(cmd) if has_shell => vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
-            ExecProbe::Shell(cmd) => cmd.split_whitespace().map(str::to_owned).collect(),
+            // Checked when the probe was given (`crate::argv`): it splits.
+            ExecProbe::Shell(cmd) => crate::argv::shell_words(cmd).unwrap_or_else(|_| vec![cmd.clone()]),
         }
     }
 }
@@ -97,7 +100,7 @@ pub async fn run(
 ) -> Result<ExecResult, RunError> {
     let started = Instant::now();
     let action = format!("running `{}` in the container", display_argv(&argv));
-    let engine = |source: bollard::errors::Error| RunError::Engine { action: action.clone(), source };
+    let engine = |source: bollard::errors::Error| RunError::from(EngineError::failed(action.clone(), source));
     let exec = c
         .docker()
         .create_exec(
@@ -175,6 +178,8 @@ mod tests {
     fn exec_strings_use_the_shell_when_there_is_one_and_argvs_run_as_they_are() {
         assert_eq!(ExecProbe::Shell("ls -l /".into()).argv(true), vec!["/bin/sh", "-c", "ls -l /"]);
         assert_eq!(ExecProbe::Shell("/app --check".into()).argv(false), vec!["/app", "--check"]);
+        let quoted = ExecProbe::Shell(r#"/app/cli --say "hello world""#.into());
+        assert_eq!(quoted.argv(false), vec!["/app/cli", "--say", "hello world"], "split as a shell would");
         let argv: Vec<String> = ["/bin/sh", "-c", "ls -l /"].map(String::from).to_vec();
         assert_eq!(ExecProbe::Argv(argv.clone()).argv(true), argv);
         assert_eq!(ExecProbe::Argv(argv.clone()).argv(false), argv);

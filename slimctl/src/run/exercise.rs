@@ -3,7 +3,8 @@
 //! commands, then either stop (a service) or wait for it to finish (a batch job).
 
 use super::container::{Container, RunSpec};
-use super::exec::{self, ExecResult, HasShell};
+use super::error::{ProbeFailure, RunError};
+use super::exec::{self, ExecResult};
 use super::http::{self, HttpProbe, ProbeResult};
 use super::listening::Listening;
 use super::plan::{ContinueAfter, ProbePlan};
@@ -11,7 +12,7 @@ use super::probe_container::{self, TestResult};
 use super::proto::{self, Credentials, ProtoResult};
 use super::ready::{sniff_http, PortKind, PortReady, Sniffed};
 use super::stack::StackUp;
-use super::traced::TraceError;
+use super::traced::Traced;
 use crate::image::config::ImageConfig;
 use crate::run::describe_exit;
 use indicatif::ProgressBar;
@@ -26,8 +27,8 @@ const HTTP_SILENCE: Duration = Duration::from_secs(10);
 const PORT_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs a blocking probe (sockets, client crates) off the async runtime's threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, TraceError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| TraceError::Probe(format!("a probe's worker failed: {e}")))
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
+    tokio::task::spawn_blocking(f).await.map_err(|source| RunError::Worker { what: "a probe's worker", source })
 }
 
 /// What the exercise got.
@@ -54,15 +55,13 @@ struct Port {
 
 pub async fn exercise(
     c: &Container,
-    config: &ImageConfig,
-    spec: &RunSpec,
-    plan: &ProbePlan,
+    run: Traced<'_>,
     ports: &[u16],
-    has_shell: &HasShell,
     stack: Option<&StackUp>,
-) -> Result<Exercised, TraceError> {
+) -> Result<Exercised, RunError> {
+    let (config, spec, plan, has_shell) = (run.config, run.spec, run.plan, run.has_shell);
     // Under verify, a slim image that cannot even start is a finding, not an error.
-    c.start().await.map_err(|e| if plan.lenient { TraceError::Probe(e.to_string()) } else { e.into() })?;
+    c.start().await.map_err(|e| if plan.lenient { ProbeFailure::NotStarted(Box::new(e)).into() } else { e })?;
     let started = Instant::now();
     let bar = crate::progress::spinner("waiting for the container to be ready");
     let after = plan.after(ports);
@@ -119,7 +118,7 @@ async fn wait_ready(
     ports: &[u16],
     started: Instant,
     bar: &ProgressBar,
-) -> Result<(Vec<Port>, Vec<PortReady>), TraceError> {
+) -> Result<(Vec<Port>, Vec<PortReady>), RunError> {
     let deadline = started + plan.probe_timeout;
     // A replay waits for the ports the original listened on, not for the ones it never opened.
     let known: Vec<u16> = ports.iter().copied().filter(|p| plan.port_kinds.contains_key(p)).collect();
@@ -130,12 +129,10 @@ async fn wait_ready(
             Some(hp) => host_ports.insert(p, hp),
             None => {
                 if let Some(code) = c.exit_code().await? {
-                    return Err(TraceError::Probe(format!(
-                        "the container ended ({}) before listening on port {p} (right after starting)",
-                        describe_exit(Some(code))
-                    )));
+                    let before = format!("listening on port {p} (right after starting)");
+                    return Err(ProbeFailure::Ended { code, before }.into());
                 }
-                return Err(TraceError::Probe(format!("port {p} was not published by the engine")));
+                return Err(ProbeFailure::NotPublished { port: p }.into());
             }
         };
     }
@@ -155,11 +152,9 @@ async fn wait_ready(
         let waiting: Vec<String> = ports.iter().filter(|p| !listening_at.contains_key(p)).map(u16::to_string).collect();
         let gone = pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
         if let Some(code) = if gone { c.exit_code().await? } else { None } {
-            return Err(TraceError::Probe(format!(
-                "the container ended ({}) before listening on port {}",
-                describe_exit(Some(code)),
-                waiting.join(", ")
-            )));
+            return Err(
+                ProbeFailure::Ended { code, before: format!("listening on port {}", waiting.join(", ")) }.into()
+            );
         }
         // An image may expose a port its app never opens (inherited from a base image): once one
         // port listens, the others get as long again as it took (5 s at least), not the whole
@@ -179,12 +174,8 @@ async fn wait_ready(
             }
         }
         if Instant::now() >= deadline {
-            return Err(TraceError::Probe(format!(
-                "the container never listened on port {} within {} s; the app may listen on another port or \
-                 need longer to start (--probe-timeout)",
-                waiting.join(", "),
-                plan.probe_timeout.as_secs()
-            )));
+            let ports = ports.iter().copied().filter(|p| !listening_at.contains_key(p)).collect();
+            return Err(ProbeFailure::NeverListened { ports, seconds: plan.probe_timeout.as_secs() }.into());
         }
         bar.set_message(format!("waiting for port {} to listen", waiting.join(", ")));
         tokio::time::sleep(READY_POLL).await;
@@ -201,7 +192,7 @@ async fn wait_ready(
 
 /// What a listening port speaks: as known beforehand (a replay), as the user said, by its
 /// well-known number, or by what it answers to GET /.
-async fn port_kind(plan: &ProbePlan, port: u16, host_port: u16, bar: &ProgressBar) -> Result<PortKind, TraceError> {
+async fn port_kind(plan: &ProbePlan, port: u16, host_port: u16, bar: &ProgressBar) -> Result<PortKind, RunError> {
     if let Some(kind) = plan.port_kinds.get(&port) {
         return Ok(*kind);
     }
@@ -245,7 +236,7 @@ async fn http_probes(
     plan: &ProbePlan,
     ports: &[Port],
     bar: &ProgressBar,
-) -> Result<Vec<ProbeResult>, TraceError> {
+) -> Result<Vec<ProbeResult>, RunError> {
     let mut results = Vec::new();
     let mut host_ports = BTreeMap::new();
     for p in ports.iter().filter(|p| p.kind == PortKind::Http) {
@@ -267,26 +258,22 @@ async fn http_probes(
                 break r;
             }
             if let Some(code) = c.exit_code().await? {
-                return Err(TraceError::Probe(format!(
-                    "the container ended ({}) before answering {} {} on port {port}",
-                    describe_exit(Some(code)),
-                    first.method,
-                    first.path
-                )));
+                let before = format!("answering {} {} on port {port}", first.method, first.path);
+                return Err(ProbeFailure::Ended { code, before }.into());
             }
             // Under verify, the slim image's failure to answer is a finding to compare.
             if Instant::now() >= deadline && plan.lenient {
                 break r;
             }
             if Instant::now() >= deadline {
-                return Err(TraceError::Probe(format!(
-                    "no answer to {} {} on port {port} within {} s (last error: {}); the app may need longer to \
-                     start (--probe-timeout)",
-                    first.method,
-                    first.path,
-                    plan.probe_timeout.as_secs(),
-                    r.error.unwrap_or_default()
-                )));
+                return Err(ProbeFailure::NoAnswer {
+                    method: first.method.clone(),
+                    path: first.path.clone(),
+                    port,
+                    seconds: plan.probe_timeout.as_secs(),
+                    last_error: r.error.unwrap_or_default(),
+                }
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
@@ -314,7 +301,7 @@ async fn proto_probes(
     ports: &[Port],
     env: &[String],
     bar: &ProgressBar,
-) -> Result<Vec<ProtoResult>, TraceError> {
+) -> Result<Vec<ProtoResult>, RunError> {
     let mut results = Vec::new();
     for p in ports {
         let Some(protocol) = p.kind.proto() else { continue };
@@ -323,14 +310,7 @@ async fn proto_probes(
         let (port, hp, to, deadline) = (p.port, p.host_port, plan.request_timeout, Instant::now() + plan.probe_timeout);
         let r = blocking(move || proto::probe(protocol, port, hp, &creds, to, deadline)).await?;
         if let (Some(why), false) = (&r.error, plan.lenient) {
-            return Err(TraceError::Probe(format!(
-                "the {protocol} probe on port {port} failed: {why}{}",
-                if why.contains("password") || why.contains("authentication") {
-                    " (give the login with --probe-user/--probe-password/--probe-database)"
-                } else {
-                    ""
-                }
-            )));
+            return Err(ProbeFailure::Protocol { proto: protocol.to_string(), port, why: why.clone() }.into());
         }
         results.push(r);
     }
@@ -351,7 +331,7 @@ async fn exec_probes(
     plan: &ProbePlan,
     has_shell: bool,
     bar: &ProgressBar,
-) -> Result<Vec<ExecResult>, TraceError> {
+) -> Result<Vec<ExecResult>, RunError> {
     let mut results = Vec::new();
     for probe in &plan.exec {
         bar.set_message(format!("exec: {probe}"));
@@ -374,17 +354,13 @@ async fn continue_after(
     plan: &ProbePlan,
     after: ContinueAfter,
     bar: &ProgressBar,
-) -> Result<bool, TraceError> {
+) -> Result<bool, RunError> {
     Ok(match after {
         ContinueAfter::Probe => false,
         ContinueAfter::Exit => {
             bar.set_message("running to completion");
             if c.wait(plan.run_timeout).await?.is_none() {
-                return Err(TraceError::Probe(format!(
-                    "the container was still running after {} s; for a service, expose its port or give probes \
-                     (--http-probe-cmd, --exec); else raise --run-timeout",
-                    plan.run_timeout.as_secs()
-                )));
+                return Err(ProbeFailure::StillRunning { seconds: plan.run_timeout.as_secs() }.into());
             }
             true
         }
@@ -395,7 +371,7 @@ async fn continue_after(
         ContinueAfter::Signal => {
             bar.set_message("tracing until SIGUSR1");
             let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-                .map_err(|e| TraceError::Probe(format!("cannot wait for SIGUSR1: {e}")))?;
+                .map_err(ProbeFailure::Signal)?;
             tokio::select! {
                 _ = usr1.recv() => false,
                 code = c.wait(Duration::from_secs(u64::MAX / 4)) => code?.is_some(),

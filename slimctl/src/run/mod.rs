@@ -1,21 +1,33 @@
 //! Running the target: a container made from the image with its own config (plus the user's
-//! overrides), never privileged, and the clean-up that removes whatever a run created.
+//! overrides), never privileged, traced ([`traced`]) while it is exercised ([`exercise`]), and
+//! the clean-up that removes whatever a run created ([`cleanup`]). What a run reports
+//! ([`report`]) and the probes it made ([`replay`]) are what verify and profiles use. One error
+//! type for all of it ([`error`]).
 pub mod cleanup;
 pub mod container;
+pub mod error;
 pub mod exec;
 pub mod exercise;
 pub mod http;
 pub mod listening;
-pub mod overlap;
 pub mod plan;
 pub mod probe_container;
 pub mod proto;
 pub mod ready;
+pub mod replay;
+pub mod report;
 pub mod stack;
+pub mod template;
 pub mod touched;
 pub mod traced;
 
-pub use container::{Container, NetworkAttach, RunError, RunSpec};
+pub use container::{Container, NetworkAttach, RunSpec};
+pub use error::{ProbeError, ProbeFailure, RunError, SetupError};
+pub use plan::{ContinueAfter, ProbePlan};
+pub use replay::Replay;
+pub use report::TraceReport;
+pub use template::RunTemplate;
+pub use traced::{trace_run, Traced, TracedRun};
 
 /// Label on every container slimctl creates; its value is the run id.
 pub const LABEL: &str = "slimctl";

@@ -5,7 +5,6 @@ use super::http::HttpProbe;
 use super::probe_container::ProbeContainer;
 use super::proto::{Credentials, ProtoProbe, TcpProbe};
 use super::ready::PortKind;
-use super::traced::TraceReport;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -105,44 +104,6 @@ impl Default for ProbePlan {
 }
 
 impl ProbePlan {
-    /// The same probes again, exactly: what each port turned out to speak, the requests
-    /// `report`'s run sent (crawled pages included, as plain GETs) without crawling, its
-    /// protocol probes, and the commands it ran, as they ran. Verify runs the original and the
-    /// slim image with it.
-    pub fn replay(&self, report: &TraceReport) -> ProbePlan {
-        let http_probes = report
-            .http
-            .iter()
-            .map(|r| {
-                let asked = self
-                    .http_probes
-                    .iter()
-                    .find(|p| p.method == r.method && p.path == r.path && p.port.is_none_or(|q| q == r.port));
-                let mut p = asked.cloned().unwrap_or_else(|| HttpProbe::get(&r.path));
-                p.method = r.method.clone();
-                p.port = Some(r.port);
-                p
-            })
-            .collect();
-        let exec =
-            report.exec.iter().filter(|e| e.source == "exec").map(|e| ExecProbe::Argv(e.command.clone())).collect();
-        let port_kinds = report.ready.iter().map(|r| (r.port, r.kind)).collect();
-        let proto_probes = report
-            .proto
-            .iter()
-            .filter_map(|r| Some(ProtoProbe { port: r.port, proto: r.proto.parse().ok()? }))
-            .collect();
-        ProbePlan {
-            http_probes,
-            exec,
-            port_kinds,
-            proto_probes,
-            crawl: false,
-            continue_after: self.continue_after.clone(),
-            ..self.clone()
-        }
-    }
-
     /// Whether the run exercises a service (probes, readiness) or waits for it to finish.
     pub fn after(&self, ports: &[u16]) -> ContinueAfter {
         let probing =

@@ -2,9 +2,9 @@
 //! ready, in the target's network namespace (the app is on localhost) or, for a Compose probe
 //! service, on the stack's networks (the app is reachable by its service name). Its exit code
 //! and output are the probe's result; it is never traced and never slimmed.
-use super::container::{Container, RunError};
+use super::container::Container;
+use super::error::{RunError, SetupError};
 use super::stack::{neighbour_spec, StackUp};
-use super::traced::TraceError;
 use crate::compose::ServiceRun;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ pub async fn run(
     run_id: &str,
     stack: Option<&StackUp>,
     timeout: Duration,
-) -> Result<TestResult, TraceError> {
+) -> Result<TestResult, RunError> {
     let started = Instant::now();
     let r = &probe.run;
     let what = format!("probe container {}", probe.name);
@@ -58,10 +58,16 @@ pub async fn run(
         Some(up) if probe.on_stack => up.apply(&mut spec, &probe.name, r),
         _ => spec.network = Some(format!("container:{}", target.id)),
     }
-    let c = Container::create(docker, &spec, &config).await.map_err(|e| match e {
-        RunError::Input(m) => RunError::Input(format!("{what}: {m} (--probe-cmd sets its command)")),
+    let named = |e| match e {
+        RunError::Setup(source) => SetupError::Neighbour {
+            what: what.clone(),
+            hint: " (--probe-cmd sets its command)",
+            source: Box::new(source),
+        }
+        .into(),
         e => e,
-    })?;
+    };
+    let c = Container::create(docker, &spec, &config).await.map_err(named)?;
     let result = async {
         c.start().await?;
         let exit_code = c.wait(timeout).await?;
@@ -76,7 +82,7 @@ pub async fn run(
     }
     .await;
     c.remove().await;
-    Ok(result?)
+    result
 }
 
 fn tail(s: &str, limit: usize) -> String {

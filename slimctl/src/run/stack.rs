@@ -4,11 +4,12 @@
 //! starts empty each time), so the runs verify compares start from the same state. Nothing here
 //! is traced: the sensor follows the target's container only.
 use super::cleanup::{self, Created};
-use super::container::{Container, NetworkAttach, RunError, RunSpec};
+use super::container::{Container, NetworkAttach, RunSpec};
 use super::describe_exit;
-use super::traced::TraceError;
+use super::error::{ProbeError, ProbeFailure, RunError, SetupError};
 use crate::compose::{Condition, Dependency, MountKind, ServiceRun, Stack};
-use crate::image::engine::EngineImage;
+use crate::engine::EngineError;
+use crate::image::source::engine::EngineImage;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -67,7 +68,7 @@ impl StackUp {
         stack: std::sync::Arc<Stack>,
         run_id: &str,
         timeout: Duration,
-    ) -> Result<StackUp, TraceError> {
+    ) -> Result<StackUp, RunError> {
         let mut up = StackUp {
             docker: docker.clone(),
             stack: stack.clone(),
@@ -87,7 +88,7 @@ impl StackUp {
         }
     }
 
-    async fn start_all(&mut self, run_id: &str, timeout: Duration) -> Result<(), TraceError> {
+    async fn start_all(&mut self, run_id: &str, timeout: Duration) -> Result<(), RunError> {
         let labels = HashMap::from([(super::LABEL.to_owned(), run_id.to_owned())]);
         let stack = self.stack.clone();
         for n in &stack.networks {
@@ -150,13 +151,16 @@ impl StackUp {
         self.created.push(what);
     }
 
-    async fn start_service(&self, name: &str, run: &ServiceRun, run_id: &str) -> Result<Started, TraceError> {
+    async fn start_service(&self, name: &str, run: &ServiceRun, run_id: &str) -> Result<Started, RunError> {
         let (mut spec, config) =
             neighbour_spec(&self.docker, run, format!("{run_id}-{name}"), &format!("stack service {name}")).await?;
         self.apply(&mut spec, name, run);
         let c = Container::create(&self.docker, &spec, &config).await?;
         c.start().await.map_err(|e| match e {
-            RunError::Input(m) => RunError::Input(format!("stack service {name}: {m}")),
+            RunError::Setup(source) => {
+                SetupError::Neighbour { what: format!("stack service {name}"), hint: "", source: Box::new(source) }
+                    .into()
+            }
             e => e,
         })?;
         let compose_test = run.healthcheck.as_ref().map(|h| h.test.clone()).filter(|t| !t.is_empty());
@@ -205,7 +209,7 @@ impl StackUp {
     }
 
     /// Waits until each dependency meets its condition (`who` is the service that waits).
-    pub async fn wait_for(&self, deps: &[Dependency], who: &str, timeout: Duration) -> Result<(), TraceError> {
+    pub async fn wait_for(&self, deps: &[Dependency], who: &str, timeout: Duration) -> Result<(), RunError> {
         for d in deps {
             let Some(c) = self.containers.iter().find(|s| s.name == d.service) else { continue };
             let bar = crate::progress::spinner(&format!("stack: waiting for {} to be {}", d.service, d.condition));
@@ -221,7 +225,7 @@ impl StackUp {
     /// (what Compose's `start_interval` does, which API 1.41 lacks): a database is used as soon
     /// as it answers, not at the engine's next interval, and an engine that runs no healthchecks
     /// (podman without systemd) still gets its dependencies checked.
-    async fn wait_one(&self, s: &Started, d: &Dependency, who: &str, timeout: Duration) -> Result<(), TraceError> {
+    async fn wait_one(&self, s: &Started, d: &Dependency, who: &str, timeout: Duration) -> Result<(), RunError> {
         let c = &s.container;
         let deadline = Instant::now() + timeout;
         let name = &d.service;
@@ -254,10 +258,7 @@ impl StackUp {
                     describe_exit(Some(code))
                 )),
                 (Condition::ServiceHealthy, None, None) => {
-                    return Err(TraceError::Run(RunError::Input(format!(
-                        "{who} waits for {name} to be healthy, but {name} has no healthcheck (give it one in the \
-                         Compose file, or use condition: service_started)"
-                    ))))
+                    return Err(SetupError::NoHealthcheck { who: who.to_owned(), name: name.to_owned() }.into())
                 }
                 (Condition::ServiceHealthy, None, Some((status, _))) if status == "healthy" => return Ok(()),
                 (Condition::ServiceHealthy, None, Some((status, out))) if status == "unhealthy" => Some(format!(
@@ -288,14 +289,11 @@ impl StackUp {
         }
     }
     /// A dependency that failed its condition: the message, with its last lines of output.
-    async fn failed(&self, c: &Container, what: &str) -> TraceError {
+    async fn failed(&self, c: &Container, what: &str) -> RunError {
         let logs = c.logs(10).await;
         let logs = logs.trim();
-        TraceError::Probe(if logs.is_empty() {
-            format!("stack: {what}; it printed nothing")
-        } else {
-            format!("stack: {what}; its last output:\n{logs}")
-        })
+        let what = if logs.is_empty() { format!("{what}; it printed nothing") } else { what.to_owned() };
+        ProbeError { failure: ProbeFailure::Dependency { what }, logs: logs.to_owned() }.into()
     }
 
     /// Removes the containers, then the networks and volumes slimctl created.
@@ -327,7 +325,7 @@ pub(super) async fn neighbour_spec(
 ) -> Result<(RunSpec, crate::image::ImageConfig), RunError> {
     let config = EngineImage::inspect(docker, &run.image_id)
         .await
-        .map_err(|e| RunError::Input(format!("{what}: {e}")))?
+        .map_err(|source| RunError::Image { what: what.to_owned(), source: Box::new(source) })?
         .run_config;
     let spec = RunSpec {
         image_id: run.image_id.clone(),
@@ -351,6 +349,6 @@ fn or_nothing(s: &str) -> &str {
     }
 }
 
-fn engine(action: &str, e: bollard::errors::Error) -> TraceError {
-    TraceError::Run(RunError::Engine { action: action.to_owned(), source: e })
+fn engine(action: &str, e: bollard::errors::Error) -> RunError {
+    EngineError::failed(action, e).into()
 }

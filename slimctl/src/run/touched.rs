@@ -2,7 +2,6 @@
 //! keep-set: every path used successfully (opened, executed, stat'ed, listed, read as a link,
 //! changed, removed), and every directory something was created in. Failed lookups seed
 //! nothing: what was absent stays absent in the slim image.
-use crate::select::{Reason, Seed};
 use sensor::event::{Event, FileAccess, FileOp, Proc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,7 +46,7 @@ pub struct Touched {
 }
 
 fn parent(path: &str) -> &str {
-    crate::image::entry::parent(path.trim_end_matches('/'))
+    crate::image::index::entry::parent(path.trim_end_matches('/'))
 }
 
 /// Records the first use of `path`. The "comm[pid]" label is only formatted then: most events
@@ -166,21 +165,6 @@ impl Touched {
             ..self.stats.clone()
         }
     }
-
-    /// Seeds for the closure. All optional: a traced path may be no image file at all.
-    pub fn seeds(&self) -> Vec<Seed> {
-        let used = self.paths.iter().map(|(path, t)| Seed {
-            path: path.clone(),
-            reason: Reason::Traced { how: t.how.to_owned(), by: t.by.clone() },
-            optional: true,
-        });
-        let dirs = self.written_in.iter().map(|(dir, t)| Seed {
-            path: dir.clone(),
-            reason: Reason::WrittenIn { by: t.by.clone() },
-            optional: true,
-        });
-        used.chain(dirs).collect()
-    }
 }
 
 #[cfg(test)]
@@ -197,17 +181,15 @@ mod tests {
     }
 
     #[test]
-    fn successful_uses_are_seeds_and_failed_lookups_are_not() {
+    fn successful_uses_are_used_and_failed_lookups_are_missing() {
         let mut t = Touched::default();
         t.add(&file(FileOp::Open, "/etc/app.conf", 3, 0));
         t.add(&file(FileOp::Stat, "/usr/lib/python3/foo.so", -2, 0));
         t.add(&file(FileOp::List, "/srv/static", 3, 0));
-        t.add(&file(FileOp::Open, "/etc/app.conf", 4, 0)); // again: one seed
-        let seeds = t.seeds();
-        let paths: Vec<_> = seeds.iter().map(|s| s.path.as_str()).collect();
+        t.add(&file(FileOp::Open, "/etc/app.conf", 4, 0)); // again: one use
+        let paths: Vec<_> = t.paths.keys().map(String::as_str).collect();
         assert_eq!(paths, vec!["/etc/app.conf", "/srv/static"]);
-        assert!(seeds.iter().all(|s| s.optional));
-        assert_eq!(seeds[0].reason, Reason::Traced { how: "open".into(), by: "app[7]".into() });
+        assert_eq!(t.paths["/etc/app.conf"], Touch { how: "open", by: "app[7]".into() });
         assert_eq!(t.stats().failed, 1);
         assert_eq!(t.missing.keys().collect::<Vec<_>>(), vec!["/usr/lib/python3/foo.so"]);
     }

@@ -6,10 +6,10 @@
 use super::keep::{KeepSet, Reason, Seed, Unresolved};
 use super::ldso::LibSearch;
 use super::packages::{Package, PackageChange};
-use super::resolve::{resolve, ResolveError, Resolved};
 use super::rules::{self, Rule};
-use crate::image::entry::{join, parent};
-use crate::image::facts::FactSource;
+use crate::image::index::entry::{join, parent};
+use crate::image::index::facts::FactSource;
+use crate::image::index::resolve::{resolve, ResolveError, Resolved};
 use crate::image::{Entry, FileIndex, ImageConfig, Kind};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -135,7 +135,7 @@ impl<'a> Cx<'a> {
 
     /// The library `soname` as the dynamic loader would find it for the ELF file at `requester`.
     pub fn find_library(&self, soname: &str, requester: &str) -> Option<Resolved> {
-        let elf = self.index.get(requester)?.elf.as_deref()?;
+        let elf = self.index.get(requester)?.elf()?;
         self.libs.find(self.index, soname, elf, requester)
     }
 
@@ -298,10 +298,9 @@ impl<'a> ClosureBuilder<'a> {
     fn settle(&mut self, m: MissingLib) {
         let cx = &mut self.cx;
         let index = cx.index;
-        let Some(elf) = index.get(&m.requester).and_then(|e| e.elf.as_deref()) else { return };
+        let Some(elf) = index.get(&m.requester).and_then(|e| e.elf()) else { return };
         let named = |p: &str| p.rsplit('/').next() == Some(m.soname.as_str());
-        let loadable =
-            |p: &str| named(p) && index.get(p).and_then(|e| e.elf.as_deref()).is_some_and(|lib| elf.compatible(lib));
+        let loadable = |p: &str| named(p) && index.get(p).and_then(|e| e.elf()).is_some_and(|lib| elf.compatible(lib));
         if cx.out.keep.paths.keys().any(|p| loadable(p)) {
             return;
         }
@@ -375,7 +374,13 @@ impl<'a> ClosureBuilder<'a> {
         }
         match &entry.kind {
             Kind::Symlink { target } => {
-                self.cx.push(target.clone(), parent(path), Reason::SymlinkTarget { of: path.to_owned() }, false, false);
+                self.cx.push(
+                    target.to_string(),
+                    parent(path),
+                    Reason::SymlinkTarget { of: path.to_owned() },
+                    false,
+                    false,
+                );
             }
             Kind::File | Kind::Hardlink { .. } => {
                 self.follow_elf(path, entry);
@@ -389,7 +394,7 @@ impl<'a> ClosureBuilder<'a> {
     }
 
     fn follow_elf(&mut self, path: &str, entry: &Entry) {
-        let Some(elf) = entry.elf.as_deref() else { return };
+        let Some(elf) = entry.elf() else { return };
         let cx = &mut self.cx;
         if let Some(interp) = &elf.interp {
             cx.want(interp.clone(), Reason::ElfInterpreter { of: path.to_owned() });
@@ -410,7 +415,7 @@ impl<'a> ClosureBuilder<'a> {
     /// The kernel honours `#!` only on exec, which needs an execute bit: a library module with a
     /// stray `#!` line brings in nothing.
     fn follow_shebang(&mut self, path: &str, entry: &Entry) {
-        let Some(line) = entry.shebang.as_deref().filter(|_| entry.mode & 0o111 != 0) else { return };
+        let Some(line) = entry.shebang().filter(|_| entry.mode & 0o111 != 0) else { return };
         let mut words = line.split_whitespace();
         let Some(interp) = words.next() else { return };
         let reason = Reason::ScriptInterpreter { of: path.to_owned() };
@@ -427,8 +432,8 @@ impl<'a> ClosureBuilder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::layer::{scan_layer, tests::layer_tar_bytes};
-    use crate::select::elf::fixture::elf;
+    use crate::image::index::elf::fixture::elf;
+    use crate::image::index::tar::{scan_layer, tests::layer_tar_bytes};
     use crate::select::rules::tests::config;
 
     const LD: &str = "/lib64/ld-linux-x86-64.so.2";

@@ -1,6 +1,6 @@
 //! The keep-set and its vocabulary: which paths the slim image holds, and why each is there.
 
-use crate::image::entry::parent;
+use crate::image::index::entry::parent;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -144,8 +144,8 @@ pub struct KeepSet {
 
 impl KeepSet {
     /// Every path of `paths` kept with no reason (what an existing image holds).
-    pub fn of_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> KeepSet {
-        KeepSet { paths: paths.into_iter().map(|p| (p.clone(), Kept::default())).collect() }
+    pub fn of_paths<S: AsRef<str>>(paths: impl IntoIterator<Item = S>) -> KeepSet {
+        KeepSet { paths: paths.into_iter().map(|p| (p.as_ref().to_owned(), Kept::default())).collect() }
     }
     pub fn contains(&self, path: &str) -> bool {
         self.paths.contains_key(path)

@@ -3,10 +3,10 @@
 //! /etc/ld.so.conf (what ld.so.cache is built from), then the default directories.
 //! musl's loader reads /etc/ld-musl-ARCH.path instead; its directories are searched too.
 
-use crate::image::entry::parent;
+use crate::image::index::elf::ElfInfo;
+use crate::image::index::entry::parent;
+use crate::image::index::resolve::{resolve, Resolved};
 use crate::image::{FileIndex, Kind};
-use crate::select::elf::ElfInfo;
-use crate::select::resolve::{resolve, Resolved};
 
 const DEFAULT_DIRS: &[&str] = &[
     "/lib/x86_64-linux-gnu",
@@ -36,7 +36,7 @@ impl LibSearch {
         s.read_conf(index, "/etc/ld.so.conf", 0);
         for (path, e) in index.subtree("/etc") {
             if path.starts_with("/etc/ld-musl-") && path.ends_with(".path") {
-                if let Some(text) = e.captured.as_deref() {
+                if let Some(text) = e.captured() {
                     let text = String::from_utf8_lossy(text);
                     s.conf_dirs.extend(
                         text.split([':', '\n']).map(str::trim).filter(|d| d.starts_with('/')).map(str::to_owned),
@@ -52,7 +52,7 @@ impl LibSearch {
             return;
         }
         let Ok(r) = resolve(index, path, "/", true) else { return };
-        let Some(text) = index.get(&r.path).and_then(|e| e.captured.as_deref()) else { return };
+        let Some(text) = index.get(&r.path).and_then(|e| e.captured()) else { return };
         for line in String::from_utf8_lossy(text).lines() {
             let line = line.split('#').next().unwrap_or("").trim();
             if let Some(pattern) = line.strip_prefix("include") {
@@ -91,7 +91,7 @@ impl LibSearch {
                 continue;
             }
             // ld.so skips libraries of the wrong class or machine and keeps searching.
-            if entry.elf.as_deref().is_some_and(|lib| requester.compatible(lib)) {
+            if entry.elf().is_some_and(|lib| requester.compatible(lib)) {
                 return Some(r);
             }
         }
@@ -116,7 +116,7 @@ fn glob_files(index: &FileIndex, pattern: &str) -> Vec<String> {
             } else {
                 name.starts_with(pre) && name.ends_with(post) && name.len() >= pre.len() + post.len()
             };
-            ok.then(|| p.clone())
+            ok.then(|| p.to_owned())
         })
         .collect();
     out.sort();

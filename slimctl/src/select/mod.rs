@@ -2,20 +2,18 @@
 //! traced run used, the config's entrypoint and user, the user's includes) go through the
 //! closure ([`closure`]: symlinks, parents, ELF interpreter and libraries, `#!` interpreters)
 //! and the coverage rules ([`rules`]); everything is resolved inside the image's index
-//! ([`resolve`], [`ldso`]), never against the host's files.
+//! ([`crate::image::index::resolve`], [`ldso`]), never against the host's files.
 
 pub mod closure;
-pub mod elf;
 pub mod keep;
 pub mod ldso;
 pub mod packages;
-pub mod resolve;
 pub mod rules;
 
 pub use closure::{Closure, ClosureBuilder};
 pub use keep::{KeepSet, Kept, Reason, Seed, Unresolved};
 
-use crate::image::facts::FactSource;
+use crate::image::index::facts::FactSource;
 use crate::image::Image;
 
 /// What to select from.
@@ -37,11 +35,20 @@ pub enum SelectError {
     IncludeMissing {
         path: String,
         #[source]
-        source: resolve::ResolveError,
+        source: crate::image::index::resolve::ResolveError,
     },
     /// The stored copy the deferred facts are read from could not be opened.
     #[error(transparent)]
     Stored(#[from] crate::error::ImageError),
+}
+
+impl SelectError {
+    pub fn class(&self) -> crate::error::ErrorClass {
+        match self {
+            SelectError::IncludeMissing { .. } => crate::error::ErrorClass::Input,
+            SelectError::Stored(e) => e.class(),
+        }
+    }
 }
 
 /// The keep-set for `plan`. An explicit include that is not in the image is an error: the user
@@ -59,7 +66,7 @@ pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> 
         .seeds(plan.seeds.iter().cloned())
         .build();
     for u in closure.unresolved.iter().filter(|u| matches!(u.wanted_by, Reason::Included { .. })) {
-        if let Err(source) = resolve::resolve(&image.index, &u.path, "/", true) {
+        if let Err(source) = crate::image::index::resolve::resolve(&image.index, &u.path, "/", true) {
             return Err(SelectError::IncludeMissing { path: u.path.clone(), source });
         }
     }

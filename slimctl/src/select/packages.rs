@@ -1,8 +1,8 @@
 //! Package inventory: which packages an image holds (Debian's dpkg database, Alpine's apk
 //! database, Python dist-info, Node packages) and their files, so a diff can say which
 //! packages a slim image dropped entirely and which it keeps in part.
+use crate::image::index::resolve::resolve;
 use crate::image::index::FileIndex;
-use crate::select::resolve::resolve;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ pub struct Package {
 }
 
 fn captured(index: &FileIndex, path: &str) -> Option<String> {
-    index.get(path).and_then(|e| e.captured.as_deref()).map(|b| String::from_utf8_lossy(b).into_owned())
+    index.get(path).and_then(|e| e.captured()).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// A listed path as the image really has it (through merged-/usr links), if it is a file.
@@ -42,7 +42,7 @@ fn dpkg(index: &FileIndex, out: &mut Vec<Package>) {
         paragraphs.extend(status.split("\n\n").map(str::to_owned));
     }
     for (p, e) in index.with_prefix("/var/lib/dpkg/status.d/") {
-        if let Some(c) = e.captured.as_deref() {
+        if let Some(c) = e.captured() {
             let _ = p;
             paragraphs.push(String::from_utf8_lossy(c).into_owned());
         }
@@ -92,7 +92,7 @@ fn python(index: &FileIndex, out: &mut Vec<Package>) {
         if !path.ends_with(".dist-info/METADATA") {
             continue;
         }
-        let Some(meta) = e.captured.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()) else { continue };
+        let Some(meta) = e.captured().map(|b| String::from_utf8_lossy(b).into_owned()) else { continue };
         let field = |n: &str| meta.lines().find_map(|l| l.strip_prefix(n).map(|v| v.trim().to_owned()));
         let (Some(name), Some(version)) = (field("Name:"), field("Version:")) else { continue };
         let info_dir = &path[..path.len() - "/METADATA".len()];
@@ -116,7 +116,7 @@ fn node(index: &FileIndex, out: &mut Vec<Package>) {
         if tail.contains('/') && !tail.starts_with('@') {
             continue; // a package.json deeper inside a package (test fixtures, sub-exports)
         }
-        let Some(json) = e.captured.as_deref().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else {
+        let Some(json) = e.captured().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else {
             continue;
         };
         let (Some(name), Some(version)) = (json["name"].as_str(), json["version"].as_str()) else { continue };
@@ -124,7 +124,7 @@ fn node(index: &FileIndex, out: &mut Vec<Package>) {
         let files = index
             .with_prefix(&prefix)
             .filter(|(p, e)| !e.is_dir() && !p[prefix.len()..].contains("node_modules/"))
-            .map(|(p, _)| p.clone())
+            .map(|(p, _)| p.to_owned())
             .collect();
         out.push(Package { manager: "node", name: name.to_owned(), version: version.to_owned(), files });
     }
@@ -207,7 +207,7 @@ pub fn tally(changes: &[PackageChange]) -> BTreeMap<&'static str, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::layer::scan_layer;
+    use crate::image::index::tar::scan_layer;
 
     fn index(files: &[(&str, &str)], links: &[(&str, &str)]) -> FileIndex {
         let items: Vec<(&str, char, &str)> = links
@@ -215,7 +215,7 @@ mod tests {
             .map(|(at, to)| (*at, 'l', *to))
             .chain(files.iter().map(|(at, data)| (*at, 'f', *data)))
             .collect();
-        let tar = crate::image::layer::tests::layer_tar(&items);
+        let tar = crate::image::index::tar::tests::layer_tar(&items);
         let mut idx = FileIndex::new();
         idx.apply_layer(scan_layer(&tar[..], 0, "t", &[]).unwrap(), None);
         idx

@@ -6,7 +6,7 @@
 //! from the spool in sorted order. The spool holds only kept bytes.
 
 use crate::error::ImageError;
-use crate::image::entry::normalize_member;
+use crate::image::index::entry::normalize_member;
 use crate::image::{Entry, FileIndex, Image, ImageSource, Kind};
 use crate::select::KeepSet;
 use std::collections::{HashMap, HashSet};
@@ -49,7 +49,7 @@ impl Contents for Stored {
 
 /// Contents read in the engine's storage, each file in its layer's directory.
 pub struct InStorage {
-    dirs: std::sync::Arc<crate::image::storage::LayerDirs>,
+    dirs: std::sync::Arc<crate::image::source::storage::LayerDirs>,
 }
 
 impl InStorage {

@@ -56,9 +56,9 @@ pub fn write_layer<W: Write>(
         let mut h = header_for(entry, mtime);
         let name = &path[1..];
 
-        if !entry.xattrs.is_empty() {
+        if !entry.xattrs().is_empty() {
             let exts: Vec<(String, &[u8])> =
-                entry.xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice())).collect();
+                entry.xattrs().iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice())).collect();
             builder.append_pax_extensions(exts.iter().map(|(k, v)| (k.as_str(), *v)))?;
         }
         files += 1;
@@ -69,7 +69,7 @@ pub fn write_layer<W: Write>(
             }
             Kind::Symlink { target } => {
                 h.set_entry_type(tar::EntryType::Symlink);
-                builder.append_link(&mut h, name, target)?;
+                builder.append_link(&mut h, name, &**target)?;
             }
             Kind::File | Kind::Hardlink { .. } if overrides.contains_key(path) => {
                 // Rewritten content (the package database): same metadata, new bytes.

@@ -18,7 +18,7 @@ pub enum Output {
     OciDir(PathBuf),
     DockerArchive(PathBuf),
     /// Pushed to a registry: `docker://HOST[:PORT]/REPO[:TAG]`.
-    Registry(crate::image::registry::RegistryRef),
+    Registry(crate::image::source::registry::RegistryRef),
 }
 
 impl std::str::FromStr for Output {
@@ -31,7 +31,7 @@ impl std::str::FromStr for Output {
         } else if let Some(p) = s.strip_prefix("docker-archive:").filter(|p| !p.is_empty()) {
             Ok(Output::DockerArchive(p.into()))
         } else if s.starts_with("docker://") {
-            let r = crate::image::registry::RegistryRef::parse(s)?;
+            let r = crate::image::source::registry::RegistryRef::parse(s)?;
             if r.reference.digest().is_some() {
                 return Err(format!("{s:?}: a push names a tag, not a digest (the digest is the result)"));
             }
@@ -172,10 +172,10 @@ pub async fn load_into_engine(
     let body = tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20);
     let options = bollard::query_parameters::ImportImageOptionsBuilder::default().quiet(true).build();
     let mut progress = docker.import_image_stream(options, body, None);
-    let mut loaded = Ok(());
+    let mut loaded: Result<(), ImageError> = Ok(());
     while let Some(msg) = progress.next().await {
         if let Err(e) = msg {
-            loaded = Err(crate::image::engine::engine_error(&format!("loading the slim image as {tag}"), e));
+            loaded = Err(crate::engine::EngineError::failed(format!("loading the slim image as {tag}"), e).into());
             break;
         }
     }
@@ -184,10 +184,9 @@ pub async fn load_into_engine(
     // The engine's refusal explains a broken pipe on our side, not the other way round.
     loaded?;
     written.map_err(|source| ImageError::Write { path: layer_file.to_owned(), source })?;
-    let info = docker
-        .inspect_image(tag)
-        .await
-        .map_err(|e| crate::image::engine::engine_error(&format!("inspecting the loaded image {tag}"), e))?;
+    let info = docker.inspect_image(tag).await.map_err(|e| {
+        ImageError::from(crate::engine::EngineError::failed(format!("inspecting the loaded image {tag}"), e))
+    })?;
     Ok(info.id.unwrap_or_default())
 }
 

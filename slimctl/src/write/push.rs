@@ -4,7 +4,7 @@
 
 use super::manifest::SlimImage;
 use crate::error::ImageError;
-use crate::image::registry::{RegistryRef, Session};
+use crate::image::source::registry::{RegistryRef, Session};
 use std::path::Path;
 
 /// Pushes `slim` (its layer in `layer_file`) to `dest`; returns the manifest digest the registry

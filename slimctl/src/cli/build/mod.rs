@@ -1,14 +1,15 @@
 //! `slimctl build`: one image (or several, one after the other) through the pipeline. The
-//! steps live in [`job`]; what is printed at the end in [`summary`].
+//! request is made in [`job`]; what is printed at the end in [`summary`].
 
 mod job;
 mod summary;
 
 use super::runargs::{ProbeArgs, RunArgs};
-use super::{table, Failure, WorkDir, EXIT_OK};
+use super::{exit, table, Failure, WorkDir};
 use slimctl::error::ErrorClass;
+use slimctl::pipeline::types::Output;
+use slimctl::pipeline::{Prepared, Profile};
 use slimctl::units::human_bytes;
-use slimctl::write::Output;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -100,23 +101,27 @@ pub struct BuildArgs {
 }
 
 pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
+    let mut prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
     let mut args = args.clone();
-    let target_image = super::stack::prepare(&mut args.run, &mut args.probes).await?;
     if args.images.is_empty() && args.images_from.is_none() {
-        args.images.extend(target_image);
+        args.images.extend(prepared.target_image.clone());
     }
-    if !args.from_profile.is_empty() {
-        let profiles: Vec<_> = args
-            .from_profile
-            .iter()
-            .map(|f| slimctl::profile::Profile::read(f).map_err(Failure::input))
-            .collect::<Result<_, _>>()?;
-        super::stack::from_profiles(&mut args.run, &profiles);
+    let profiles: Vec<(PathBuf, Profile)> = args
+        .from_profile
+        .iter()
+        .map(|f| Profile::read(f).map(|p| (f.clone(), p)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::of(ErrorClass::Input, &e))?;
+    // A re-slim without the Compose file starts the stack the profiles recorded.
+    if prepared.stack.is_none() {
+        let recorded: Vec<Profile> = profiles.iter().map(|(_, p)| p.clone()).collect();
+        prepared.stack = slimctl::pipeline::profile::merged_stack(&recorded).map(std::sync::Arc::new);
     }
     let args = &args;
     let images = target_images(args)?;
     if let [image] = &images[..] {
-        return job::run_one(&BuildArgs { image: image.clone(), ..args.clone() }, work).await;
+        let one = BuildArgs { image: image.clone(), ..args.clone() };
+        return job::run_one(&one, &prepared, &profiles, work).await;
     }
     if args.tag.is_some()
         || args.save_profile.is_some()
@@ -128,7 +133,7 @@ pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
              image each: run them one by one",
         ));
     }
-    several(args, &images, work).await
+    several(args, &images, &prepared, &profiles, work).await
 }
 
 /// The images named on the command line and in --images-from.
@@ -149,10 +154,16 @@ fn target_images(args: &BuildArgs) -> Result<Vec<String>, Failure> {
 
 /// Several images one after the other (the sensor loaded for the first serves the rest), with a
 /// combined summary; the exit code is the worst of them.
-async fn several(args: &BuildArgs, images: &[String], work: &WorkDir) -> Result<u8, Failure> {
+async fn several(
+    args: &BuildArgs,
+    images: &[String],
+    prepared: &Prepared,
+    profiles: &[(PathBuf, Profile)],
+    work: &WorkDir,
+) -> Result<u8, Failure> {
     let mut rows = Vec::new();
     let mut reports = Vec::new();
-    let mut worst = EXIT_OK;
+    let mut worst = exit::OK;
     for (i, image) in images.iter().enumerate() {
         if !args.json {
             println!("== [{}/{}] {image}", i + 1, images.len());
@@ -165,7 +176,7 @@ async fn several(args: &BuildArgs, images: &[String], work: &WorkDir) -> Result<
             quiet: args.json,
             ..args.clone()
         };
-        let (code, summary) = match job::run_one(&one, work).await {
+        let (code, summary) = match job::run_one(&one, prepared, profiles, work).await {
             Ok(code) => {
                 let r: serde_json::Value =
                     std::fs::read(&report_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -185,7 +196,7 @@ async fn several(args: &BuildArgs, images: &[String], work: &WorkDir) -> Result<
             }
         };
         worst = worst.max(code);
-        let result = if code == EXIT_OK { "ok".into() } else { format!("exit {code}") };
+        let result = if code == exit::OK { "ok".into() } else { format!("exit {code}") };
         rows.push(vec![image.clone(), result, summary]);
     }
     if let Some(path) = &args.report {
@@ -200,10 +211,4 @@ async fn several(args: &BuildArgs, images: &[String], work: &WorkDir) -> Result<
         print!("{}", table::render(&["image", "result", "size"], &rows));
     }
     Ok(worst)
-}
-
-pub fn write_profile(path: &std::path::Path, p: &slimctl::profile::Profile) -> Result<(), Failure> {
-    let json = serde_json::to_vec_pretty(p).map_err(Failure::internal)?;
-    std::fs::write(path, json)
-        .map_err(|e| Failure::new(ErrorClass::Environment, format!("cannot write profile {}: {e}", path.display())))
 }

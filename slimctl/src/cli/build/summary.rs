@@ -2,22 +2,13 @@
 //! the JSON report) at the end, and the CI gates' verdict.
 
 use super::BuildArgs;
-use crate::cli::{table, Failure, EXIT_CI_GATE, EXIT_PROBE, EXIT_VERIFY};
-use slimctl::build::BuildReport;
-use slimctl::run::container::{StopKind, Stopped};
-use slimctl::run::describe_exit;
-use slimctl::run::traced::TraceReport;
-use slimctl::select::Reason;
-use slimctl::units::human_bytes;
-use slimctl::verify::{probe_errors, Verdict, VerifyReport};
+use crate::cli::{exit, table, Failure};
+use slimctl::pipeline::types::{
+    describe_exit, probe_errors, Reason, StackReport, StopKind, Stopped, TraceReport, Verdict, VerifyReport,
+};
+use slimctl::pipeline::BuildReport;
 
-/// Probes that failed on the original while traced: the trace may miss what a working answer
-/// needs, and verify cannot judge by them.
-pub fn warn_probes(r: &TraceReport) {
-    for e in probe_errors(r) {
-        eprintln!("warning: probe error (failed on the original while traced): {e}");
-    }
-}
+use slimctl::units::human_bytes;
 
 /// Prints the report (summary or JSON) and applies the CI gates. Returns the exit code.
 pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Failure> {
@@ -35,7 +26,7 @@ pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Fa
                 human_bytes(report.slim.bytes),
                 human_bytes(limit)
             );
-            code = code.max(EXIT_CI_GATE);
+            code = code.max(exit::CI_GATE);
         }
     }
     if let Some(min) = args.min_ratio {
@@ -44,7 +35,7 @@ pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Fa
                 "slimctl: error: CI gate: the slim image is only {:.1}x smaller (--min-ratio {min})",
                 report.ratio
             );
-            code = code.max(EXIT_CI_GATE);
+            code = code.max(exit::CI_GATE);
         }
     }
     // Verify's judgement when there is one (the same probes, replayed), else the traced run's.
@@ -54,9 +45,9 @@ pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Fa
     };
     if args.strict_probes && failed_probes > 0 {
         eprintln!("slimctl: error: {failed_probes} probe(s) failed on the original (--strict-probes)");
-        code = code.max(EXIT_PROBE);
+        code = code.max(exit::PROBE);
     }
-    if code == EXIT_VERIFY {
+    if code == exit::VERIFY {
         eprintln!(
             "slimctl: error: the slim image does not behave like the original (see the verify table{}); \
              add what it needs with --include, or more probes",
@@ -147,7 +138,7 @@ fn trace_line(t: &TraceReport) -> String {
 
 /// The stack around the traced run: what started, how long until the target could start, and
 /// the clean-up.
-fn stack_line(s: &slimctl::run::stack::StackReport) -> String {
+fn stack_line(s: &StackReport) -> String {
     let started: Vec<String> =
         s.services.iter().map(|x| format!("{} at {:.1} s", x.name, x.started_ms as f64 / 1000.0)).collect();
     format!(

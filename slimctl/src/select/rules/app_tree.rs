@@ -76,8 +76,8 @@ impl Rule for AppTree {
             let tree: Vec<String> = index
                 .subtree(&root)
                 .filter(|(p, _)| !p[root.len()..].split('/').any(|c| NOT_THE_APP.contains(&c)))
-                .filter(|(p, e)| e.is_dir() || !owned.contains(p.as_str()))
-                .map(|(p, _)| p.clone())
+                .filter(|(p, e)| e.is_dir() || !owned.contains(p))
+                .map(|(p, _)| p.to_owned())
                 .collect();
             let reason = Reason::Rule { rule: NAME, what: format!("application tree {root}"), of: because };
             for p in tree {
@@ -91,7 +91,7 @@ impl Rule for AppTree {
 /// applications (`/opt/tool`, `/srv/site`), or a top-level directory that is not the system's
 /// (`/app`). None for the system's own places.
 fn app_root(path: &str) -> Option<String> {
-    let dir = crate::image::entry::parent(path);
+    let dir = crate::image::index::entry::parent(path);
     for holder in HOLDERS {
         if dir == *holder {
             return None;

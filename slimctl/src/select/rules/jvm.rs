@@ -6,8 +6,8 @@
 //! is indexed: the packages they reference name the modules.
 
 use super::Rule;
-use crate::image::entry::{join, parent};
-use crate::image::facts::ContentReader;
+use crate::image::index::entry::{join, parent};
+use crate::image::index::facts::ContentReader;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 //! the report (`coverage:NAME`) and is turned off with `--no-NAME`.
 
 use super::closure::Cx;
-use crate::image::facts::ContentReader;
+use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use std::sync::Arc;
 
@@ -67,7 +67,7 @@ pub fn readers(rules: &[Box<dyn Rule>]) -> Vec<Arc<dyn ContentReader>> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::image::layer::scan_layer;
+    use crate::image::index::tar::scan_layer;
     use crate::image::{FileIndex, ImageConfig};
     use crate::select::keep::{Reason, Seed};
 
@@ -83,7 +83,7 @@ pub(crate) mod tests {
                 _ => (*at, 'f', *data),
             })
             .collect();
-        let tar = crate::image::layer::tests::layer_tar(&items);
+        let tar = crate::image::index::tar::tests::layer_tar(&items);
         let mut idx = FileIndex::new();
         idx.apply_layer(scan_layer(&tar[..], 0, "test", &readers(&all())).unwrap(), None);
         idx

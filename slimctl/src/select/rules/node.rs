@@ -5,8 +5,8 @@
 mod requires;
 
 use super::Rule;
-use crate::image::entry::{join, parent};
-use crate::image::facts::ContentReader;
+use crate::image::index::entry::{join, parent};
+use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
@@ -107,7 +107,7 @@ fn node_file(cx: &Cx<'_>, x: &str, depth: u8) -> Option<Vec<String>> {
     }
     let pkg = format!("{x}/package.json");
     // package.json files are captured whole by the index (the package inventory reads them too).
-    let main = cx.entry(&pkg).and_then(|e| e.captured.as_deref()).and_then(requires::package_main);
+    let main = cx.entry(&pkg).and_then(|e| e.captured()).and_then(requires::package_main);
     let mut files = Vec::new();
     if cx.is_file(&pkg) {
         files.push(pkg);

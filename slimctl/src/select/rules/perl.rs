@@ -4,8 +4,8 @@
 //! the image's perl builds it, with an XS module's shared object (`auto/Mod/Mod.so`).
 
 use super::Rule;
-use crate::image::entry::{join, parent};
-use crate::image::facts::ContentReader;
+use crate::image::index::entry::{join, parent};
+use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
@@ -192,7 +192,7 @@ fn inc(cx: &Cx<'_>) -> Vec<String> {
         .index()
         .iter()
         .filter(|(p, e)| candidate(p) && (e.is_dir() || (e.is_symlink() && cx.is_dir(p))))
-        .map(|(p, e)| (p.clone(), e.is_symlink()))
+        .map(|(p, e)| (p.to_owned(), e.is_symlink()))
         .collect();
     let linked: std::collections::HashSet<String> =
         found.iter().filter(|(_, link)| *link).filter_map(|(p, _)| cx.resolve(p).map(|r| r.path)).collect();

@@ -5,8 +5,8 @@
 //! directories, on the include path.
 
 use super::Rule;
-use crate::image::entry::{join, parent};
-use crate::image::facts::ContentReader;
+use crate::image::index::entry::{join, parent};
+use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;

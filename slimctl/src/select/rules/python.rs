@@ -5,8 +5,8 @@
 mod imports;
 
 use super::Rule;
-use crate::image::entry::parent;
-use crate::image::facts::ContentReader;
+use crate::image::index::entry::parent;
+use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
@@ -142,8 +142,12 @@ impl Rule for PythonImports {
         if path.ends_with("/sysconfig.py") && library {
             // sysconfig imports its platform's data module by a name it computes.
             let prefix = format!("{}/_sysconfigdata_", parent(path));
-            let data: Vec<String> =
-                cx.index().with_prefix(&prefix).filter(|(p, _)| p.ends_with(".py")).map(|(p, _)| p.clone()).collect();
+            let data: Vec<String> = cx
+                .index()
+                .with_prefix(&prefix)
+                .filter(|(p, _)| p.ends_with(".py"))
+                .map(|(p, _)| p.to_owned())
+                .collect();
             for d in data {
                 cx.want(d, Reason::Rule { rule: NAME, what: "sysconfig's data module".into(), of: path.to_owned() });
             }
@@ -297,7 +301,7 @@ fn sys_path(cx: &Cx<'_>) -> Vec<String> {
                     name.starts_with("python3.") && name[8..].chars().all(|c| c.is_ascii_digit()) && p.contains("/lib/")
                 }
             })
-            .map(|(p, _)| p.clone())
+            .map(|(p, _)| p.to_owned())
             .collect();
         for root in roots {
             dirs.push(root.clone());
@@ -350,7 +354,7 @@ fn find_module(cx: &Cx<'_>, module: &str, dirs: &[String]) -> Option<Vec<String>
             } else {
                 // Compiled extension: NAME.cpython-311-x86_64-linux-gnu.so, NAME.abi3.so, NAME.so
                 let ext_prefix = format!("{next}.");
-                let ext = index.with_prefix(&ext_prefix).find(|(p, _)| p.ends_with(".so")).map(|(p, _)| p.clone());
+                let ext = index.with_prefix(&ext_prefix).find(|(p, _)| p.ends_with(".so")).map(|(p, _)| p.to_owned());
                 match ext {
                     Some(so) => files.push(so),
                     None => continue 'dirs,
@@ -365,7 +369,7 @@ fn find_module(cx: &Cx<'_>, module: &str, dirs: &[String]) -> Option<Vec<String>
                     index
                         .with_prefix(&cache_prefix)
                         .filter(|(p, _)| p.ends_with(".pyc") && !p.contains(".opt-"))
-                        .map(|(p, _)| p.clone()),
+                        .map(|(p, _)| p.to_owned()),
                 );
             }
         }

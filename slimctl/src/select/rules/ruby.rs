@@ -4,8 +4,8 @@
 //! directories, Debian's vendor_ruby, and the `lib` of every installed gem; C extensions too.
 
 use super::Rule;
-use crate::image::entry::{join, parent};
-use crate::image::facts::ContentReader;
+use crate::image::index::entry::{join, parent};
+use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
@@ -169,7 +169,7 @@ fn load_path(cx: &Cx<'_>) -> Vec<String> {
         let vendor = matches!(name, "vendor_ruby" | "site_ruby") && !path.contains("/gems/");
         let gem_lib = name == "lib" && parent(parent(path)).ends_with("/gems");
         if (lib_dir && !path.contains("/gems/")) || vendor || gem_lib {
-            dirs.push(path.clone());
+            dirs.push(path.to_owned());
         }
     }
     dirs

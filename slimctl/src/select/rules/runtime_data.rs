@@ -6,7 +6,7 @@
 //! mechanism plugins of SASL with libsasl2.
 
 use super::Rule;
-use crate::image::facts::ContentReader;
+use crate::image::index::facts::ContentReader;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
 use std::sync::Arc;
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn nsswitch_services_are_read_once_and_sorted() {
-        use crate::image::facts::ContentReader;
+        use crate::image::index::facts::ContentReader;
         let conf = b"passwd: files systemd\ngroup: files [SUCCESS=merge] systemd # comment\nhosts: files dns\n";
         assert_eq!(super::Reader.read("/etc/nsswitch.conf", conf), ["dns", "files", "systemd"]);
     }

@@ -4,8 +4,8 @@
 //! the server's library directory. Every extension installed beside a kept server stays.
 
 use super::Rule;
-use crate::image::entry::{join, parent};
-use crate::image::facts::ContentReader;
+use crate::image::index::entry::{join, parent};
+use crate::image::index::facts::ContentReader;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
 use std::sync::Arc;
@@ -69,10 +69,10 @@ impl Rule for ServerPlugins {
                 .index()
                 .subtree(&ext_dir)
                 .filter(|(p, _)| p.ends_with(".control"))
-                .map(|(p, e)| (p.clone(), e.facts_from(NAME).unwrap_or_default().to_vec()))
+                .map(|(p, e)| (p.to_owned(), e.facts_from(NAME).unwrap_or_default().to_vec()))
                 .collect();
             let scripts: Vec<String> =
-                cx.index().subtree(&ext_dir).filter(|(p, _)| p.ends_with(".sql")).map(|(p, _)| p.clone()).collect();
+                cx.index().subtree(&ext_dir).filter(|(p, _)| p.ends_with(".sql")).map(|(p, _)| p.to_owned()).collect();
             for (control, modules) in controls {
                 let ext = control.rsplit('/').next().unwrap_or("").trim_end_matches(".control").to_owned();
                 let reason = Reason::Rule { rule: NAME, what: format!("extension {ext}"), of: server.clone() };

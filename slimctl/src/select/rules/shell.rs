@@ -8,8 +8,8 @@ mod calls;
 mod words;
 
 use super::Rule;
-use crate::image::facts::ContentReader;
-use crate::image::layer::first_line;
+use crate::image::index::facts::ContentReader;
+use crate::image::index::layer::first_line;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;

@@ -4,7 +4,7 @@
 //! crawl finds only the pages that are linked, and no probe asks for the error pages.
 
 use super::Rule;
-use crate::image::facts::ContentReader;
+use crate::image::index::facts::ContentReader;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
 use std::sync::Arc;

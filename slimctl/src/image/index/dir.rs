@@ -1,14 +1,14 @@
-//! Indexes one layer unpacked in the engine's storage ([`super::storage`]) into the same
-//! [`LayerIndex`] a layer tar gives: entries, whiteouts and opaque directories, with the facts
-//! the select stage needs read from each file's first bytes. Contents stay where they are; the
-//! writer reads the kept ones there.
+//! Indexes one layer unpacked in the engine's storage ([`crate::image::source::storage`]) into
+//! the same [`LayerIndex`] a layer tar gives, through the same [`LayerBuilder`]: overlayfs' own
+//! forms of whiteouts (a 0:0 character device) and opaque directories (an xattr) are recognised
+//! here. Contents stay where they are; the writer reads the kept ones there.
 
-use super::entry::{join, parent, Entry, Kind};
+use super::elf::ElfInfo;
+use super::entry::Kind;
 use super::facts::Readers;
-use super::layer::{read_content_facts, Decided, LayerIndex, OPAQUE_MARKER, WHITEOUT_PREFIX};
-use super::storage::LayerDirs;
+use super::layer::{Content, Decided, LayerBuilder, LayerIndex, Meta};
 use crate::error::ImageError;
-use crate::select::elf::ElfInfo;
+use crate::image::source::storage::LayerDirs;
 use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
@@ -25,14 +25,31 @@ fn overlay_opaque(path: &std::path::Path) -> bool {
         .any(|name| matches!(xattr::get(path, name), Ok(Some(v)) if v == b"y"))
 }
 
-/// Indexes layer `layer` of `dirs`. `what` names it in errors.
-pub fn scan_layer_dir(dirs: &LayerDirs, layer: usize, what: &str, readers: &Readers) -> Result<LayerIndex, ImageError> {
-    let root = dirs.path(layer);
-    let fail = |detail: String| ImageError::Read { path: root.to_owned(), source: std::io::Error::other(detail) };
-    let mut out = LayerIndex::default();
-    // (device, inode) -> position in `out.entries`: hard links within the layer.
-    let mut inodes: HashMap<(u64, u64), usize> = HashMap::new();
+/// The image's extended attributes of a file, sorted (the storage's own left out).
+fn image_xattrs(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut xattrs = Vec::new();
+    if let Ok(names) = xattr::list(path) {
+        for n in names {
+            let n = n.to_string_lossy().into_owned();
+            if storage_xattr(&n) {
+                continue;
+            }
+            if let Ok(Some(v)) = xattr::get(path, &n) {
+                xattrs.push((n, v));
+            }
+        }
+        xattrs.sort();
+    }
+    xattrs
+}
 
+/// Indexes layer `layer` of `dirs`. `what` names it in errors.
+pub fn scan_layer_dir(dirs: &LayerDirs, layer: u16, what: &str, readers: &Readers) -> Result<LayerIndex, ImageError> {
+    let root = dirs.path(usize::from(layer));
+    let fail = |detail: String| ImageError::Read { path: root.to_owned(), source: std::io::Error::other(detail) };
+    let mut out = LayerBuilder::new(layer, readers);
+    // (device, inode) -> the first path of a file with several links in the layer.
+    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
     let walk = walkdir::WalkDir::new(root).follow_links(false).min_depth(1).sort_by_file_name();
     for item in walk {
         let item = item.map_err(|e| fail(format!("walking the layer: {e}")))?;
@@ -43,104 +60,89 @@ pub fn scan_layer_dir(dirs: &LayerDirs, layer: usize, what: &str, readers: &Read
             return Err(fail(format!("{}: a name that is not UTF-8", rel.to_string_lossy())));
         };
         let path = format!("/{rel}");
-        let name = item.file_name().to_string_lossy();
-        if name == OPAQUE_MARKER {
-            out.opaques.push(parent(&path).to_owned());
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-            out.whiteouts.push(join(parent(&path), hidden));
+        if out.marker(&path) {
             continue;
         }
         let meta = item.metadata().map_err(|e| fail(format!("{path}: {e}")))?;
-        let ft = meta.file_type();
-        let rdev = meta.rdev();
-        let device = || (nix::sys::stat::major(rdev) as u32, nix::sys::stat::minor(rdev) as u32);
-        let kind = if ft.is_file() {
-            Kind::File
-        } else if ft.is_dir() {
-            if overlay_opaque(item.path()) {
-                out.opaques.push(path.clone());
-            }
-            Kind::Dir
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(item.path()).map_err(|e| fail(format!("{path}: {e}")))?;
-            Kind::Symlink { target: target.to_string_lossy().into_owned() }
-        } else if ft.is_char_device() {
-            // overlayfs' whiteout: a 0:0 character device.
-            if rdev == 0 {
-                out.whiteouts.push(path);
-                continue;
-            }
-            let (major, minor) = device();
-            Kind::Char { major, minor }
-        } else if ft.is_block_device() {
-            let (major, minor) = device();
-            Kind::Block { major, minor }
-        } else if ft.is_fifo() {
-            Kind::Fifo
-        } else {
-            // A socket: no tar can hold one, so no layer did.
-            continue;
-        };
-
-        let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
-        if let Ok(names) = xattr::list(item.path()) {
-            for n in names {
-                let n = n.to_string_lossy().into_owned();
-                if storage_xattr(&n) {
-                    continue;
-                }
-                if let Ok(Some(v)) = xattr::get(item.path(), &n) {
-                    xattrs.push((n, v));
-                }
-            }
-            xattrs.sort();
-        }
-
-        let mut entry = Entry {
-            mode: meta.mode() & 0o7777,
+        let Some(kind) = file_kind(&item, &meta, &path).map_err(fail)? else { continue };
+        let found = Meta {
+            mode: meta.mode(),
             uid: meta.uid().into(),
             gid: meta.gid().into(),
-            size: if ft.is_file() { meta.size() } else { 0 },
+            size: if meta.is_file() { meta.size() } else { 0 },
             mtime: meta.mtime().max(0) as u64,
-            xattrs,
-            ..Entry::bare(kind, layer)
+            xattrs: image_xattrs(item.path()),
         };
-
-        if ft.is_file() {
-            if meta.nlink() > 1 {
-                if let Some(&pos) = inodes.get(&(meta.dev(), meta.ino())) {
-                    entry.kind = Kind::Hardlink { target: out.entries[pos].0.clone() };
-                    entry.share_content_of(&out.entries[pos].1);
-                    out.links.push((out.entries.len(), pos));
-                    out.entries.push((path, entry));
-                    continue;
+        match kind {
+            Found::Whiteout => out.whiteout(path),
+            Found::Entry(Kind::File) => {
+                if meta.nlink() > 1 {
+                    let key = (meta.dev(), meta.ino());
+                    if let Some(first) = inodes.get(&key) {
+                        out.hardlink(path, first.clone(), found);
+                        continue;
+                    }
+                    inodes.insert(key, path.clone());
                 }
-                inodes.insert((meta.dev(), meta.ino()), out.entries.len());
+                read_file(&mut out, dirs, layer, path, found).map_err(|e| fail(format!("{e} ({what})")))?;
             }
-            out.bytes += entry.size;
-            read_facts(dirs, layer, &path, &mut entry, readers)
-                .map_err(|e| fail(format!("{path}: reading contents: {e} ({what})")))?;
+            Found::Entry(kind) => {
+                if matches!(kind, Kind::Dir) && overlay_opaque(item.path()) {
+                    out.opaque(path.clone());
+                }
+                out.other(path, kind, found);
+            }
         }
-        out.entries.push((path, entry));
     }
-    Ok(out)
+    out.finish().map_err(fail)
 }
 
-/// What [`read_content_facts`] reads from a tar's stream, read from the file in place: large ELF
-/// files are mapped, so only the pages their headers sit on are read.
-fn read_facts(dirs: &LayerDirs, layer: usize, path: &str, entry: &mut Entry, readers: &Readers) -> std::io::Result<()> {
-    let mut file = dirs.open_file(layer, path)?;
-    match read_content_facts(&mut file, path, entry, readers, true)? {
-        Decided::Done => {}
-        Decided::Facts(content, wanting) => entry.facts = super::facts::read_all(path, &content, &wanting),
-        Decided::ElfLater => {
-            // SAFETY: a read-only private mapping of a file in the engine's storage of an image's
-            // lower layer, which the engine never writes once the layer is committed.
-            let map = unsafe { memmap2::Mmap::map(&file) }?;
-            entry.elf = ElfInfo::parse(&map).map(Box::new);
+/// What a directory entry of a layer is.
+enum Found {
+    Entry(Kind),
+    /// overlayfs' whiteout: a 0:0 character device.
+    Whiteout,
+}
+
+/// None for a socket: no tar can hold one, so no layer did.
+fn file_kind(item: &walkdir::DirEntry, meta: &std::fs::Metadata, path: &str) -> Result<Option<Found>, String> {
+    let ft = meta.file_type();
+    let rdev = meta.rdev();
+    let device = || (nix::sys::stat::major(rdev) as u32, nix::sys::stat::minor(rdev) as u32);
+    Ok(Some(Found::Entry(if ft.is_file() {
+        Kind::File
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_symlink() {
+        let target = std::fs::read_link(item.path()).map_err(|e| format!("{path}: {e}"))?;
+        Kind::Symlink { target: target.to_string_lossy().into() }
+    } else if ft.is_char_device() {
+        if rdev == 0 {
+            return Ok(Some(Found::Whiteout));
         }
+        let (major, minor) = device();
+        Kind::Char { major, minor }
+    } else if ft.is_block_device() {
+        let (major, minor) = device();
+        Kind::Block { major, minor }
+    } else if ft.is_fifo() {
+        Kind::Fifo
+    } else {
+        return Ok(None);
+    })))
+}
+
+/// A regular file read in place for its facts: large ELF files are mapped, so only the pages
+/// their headers sit on are read.
+fn read_file(out: &mut LayerBuilder<'_>, dirs: &LayerDirs, layer: u16, path: String, meta: Meta) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{path}: reading contents: {e}");
+    let mut file = dirs.open_file(usize::from(layer), &path).map_err(fail)?;
+    let how = Content { stored_at: None, random_access: true, worker: None };
+    if let Decided::ElfLater = out.file(path.clone(), meta, &mut file, &how).map_err(fail)? {
+        // SAFETY: a read-only private mapping of a file in the engine's storage of an image's
+        // lower layer, which the engine never writes once the layer is committed.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(fail)?;
+        out.set_last_elf(ElfInfo::parse(&map));
     }
     Ok(())
 }
@@ -184,8 +186,8 @@ mod tests {
 
         let dirs = LayerDirs::open(vec![d.to_owned()]).unwrap();
         let l = scan_layer_dir(&dirs, 0, "test layer", &[]).unwrap();
-        let get = |p: &str| &l.entries.iter().find(|(q, _)| q == p).unwrap_or_else(|| panic!("{p} indexed")).1;
-        let names: Vec<_> = l.entries.iter().map(|(p, _)| p.as_str()).collect();
+        let get = |p: &str| &l.entries.iter().find(|(q, _)| &**q == p).unwrap_or_else(|| panic!("{p} indexed")).1;
+        let names: Vec<_> = l.entries.iter().map(|(p, _)| &**p).collect();
         assert!(!names.iter().any(|n| n.contains(".wh.") || *n == "/etc/gone"), "{names:?}");
         assert!(l.whiteouts.contains(&"/etc/old".to_owned()));
         if overlay_whiteout {
@@ -196,22 +198,22 @@ mod tests {
         opaques.sort();
         assert_eq!(opaques, want_opaques);
         // The marker is the storage's, not the image's: it is no xattr of the directory.
-        assert!(get("/srv/www").xattrs.is_empty() && get("/srv/www").is_dir());
+        assert!(get("/srv/www").xattrs().is_empty() && get("/srv/www").is_dir());
         let run = get("/usr/bin/run");
-        assert_eq!(run.shebang.as_deref(), Some("/bin/sh -e"));
+        assert_eq!(run.shebang(), Some("/bin/sh -e"));
         assert_eq!(run.mode, 0o4755);
         assert_eq!(run.kind, Kind::File);
         let run2 = get("/usr/bin/run2");
         assert_eq!(run2.kind, Kind::Hardlink { target: "/usr/bin/run".into() });
-        assert_eq!((run2.stored_bytes(), run2.shebang.as_deref()), (0, Some("/bin/sh -e")));
+        assert_eq!((run2.stored_bytes(), run2.shebang()), (0, Some("/bin/sh -e")));
         let ls = get("/usr/bin/ls");
-        assert!(ls.elf.as_ref().is_some_and(|e| e.needed.iter().any(|n| n.starts_with("libc.so"))));
+        assert!(ls.elf().is_some_and(|e| e.needed.iter().any(|n| n.starts_with("libc.so"))));
         if with_xattr {
-            assert_eq!(ls.xattrs, [("user.test".to_owned(), caps.to_vec())]);
+            assert_eq!(ls.xattrs(), [("user.test".to_owned(), caps.to_vec())]);
         }
         assert_eq!(get("/lib").kind, Kind::Symlink { target: "usr/lib".into() });
         assert_eq!(get("/etc/pipe").kind, Kind::Fifo);
-        assert_eq!(get("/etc/ld.so.conf").captured.as_deref(), Some(&b"include /etc/ld.so.conf.d/*.conf\n"[..]));
+        assert_eq!(get("/etc/ld.so.conf").captured(), Some(&b"include /etc/ld.so.conf.d/*.conf\n"[..]));
         assert!(get("/usr").is_dir());
         let conf = "include /etc/ld.so.conf.d/*.conf\n".len() as u64;
         assert_eq!(l.bytes, 21 + std::fs::metadata("/bin/ls").unwrap().len() + conf);

@@ -1,49 +1,40 @@
-//! The traced run beside the reading of the image: they meet only at select, so the container
-//! starts, gets probed and stops while the image streams out of the engine and is indexed.
-//! The run needs only the image's config (the engine describes it before any byte is read) and,
-//! for `--exec` strings, whether the image has a shell -- which it waits for, if it gets there.
-use super::exec::HasShell;
-use super::traced::{trace_run, ProbePlan, TraceError, TracedRun};
-use super::RunSpec;
-use crate::error::ImageError;
-use crate::image::config::ImageConfig;
-use crate::image::{facts, Image, ImageSource};
-use crate::select::resolve::resolve;
+//! Step run+trace: the traced run beside the reading of the image. They meet only at select, so
+//! the container starts, gets probed and stops while the image streams out of the engine and is
+//! indexed. The run needs only the image's config (the engine describes it before any byte is
+//! read) and, for `--exec` strings, whether the image has a shell -- which it waits for, if it
+//! gets there.
+use super::error::PipelineError;
+use crate::engine::EngineError;
+use crate::image::index::facts::ContentReader;
+use crate::image::{Image, ImageConfig, ImageSource};
+use crate::run::exec::HasShell;
+use crate::run::{trace_run, ProbePlan, RunSpec, Traced, TracedRun};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-#[derive(Debug, thiserror::Error)]
-pub enum OverlapError {
-    #[error(transparent)]
-    Trace(#[from] TraceError),
-    #[error(transparent)]
-    Image(#[from] ImageError),
-    #[error("reading the image stopped: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
 /// An image being read and indexed on a blocking thread.
 pub struct Reading {
-    task: JoinHandle<Result<(Image, Duration), ImageError>>,
+    task: JoinHandle<Result<(Image, Duration), crate::error::ImageError>>,
     pub has_shell: HasShell,
 }
 
 impl Reading {
-    pub fn start(source: Arc<dyn ImageSource>, readers: Vec<Arc<dyn facts::ContentReader>>) -> Reading {
+    pub fn start(source: Arc<dyn ImageSource>, readers: Vec<Arc<dyn ContentReader>>) -> Reading {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let image = Image::open(source.as_ref(), false, &readers)?;
-            let _ = tx.send(resolve(&image.index, "/bin/sh", "/", true).is_ok());
+            let _ = tx.send(image.has_shell());
             Ok((image, started.elapsed()))
         });
         Reading { task, has_shell: HasShell::later(rx) }
     }
 
     /// The image, and how long reading it took.
-    pub async fn finish(self) -> Result<(Image, Duration), OverlapError> {
-        Ok(self.task.await??)
+    pub async fn finish(self) -> Result<(Image, Duration), PipelineError> {
+        let read = self.task.await.map_err(|source| PipelineError::Worker { what: "reading the image", source })?;
+        Ok(read?)
     }
 }
 
@@ -58,18 +49,18 @@ pub struct Overlapped {
 
 /// The traced run of the image `reading` reads, as `run_config` describes it. Returns the run and
 /// the image; a failure of either ends both (a run cut short leaves its container to
-/// [`super::cleanup::remove_all`]).
+/// [`crate::run::cleanup::remove_all`]).
 pub async fn trace_while_reading(
     docker: &bollard::Docker,
     run_config: &ImageConfig,
     spec: &RunSpec,
     plan: &ProbePlan,
     reading: Reading,
-) -> Result<Overlapped, OverlapError> {
+) -> Result<Overlapped, PipelineError> {
     let has_shell = reading.has_shell.clone();
     let started = Instant::now();
     let traced = async {
-        let run = trace_run(docker, run_config, spec, plan, &has_shell).await;
+        let run = trace_run(Traced { docker, config: run_config, spec, plan, has_shell: &has_shell }).await;
         (run, started.elapsed())
     };
     tokio::pin!(traced);
@@ -86,7 +77,7 @@ pub async fn trace_while_reading(
                 ((run?, took), image)
             }
             Err(e) => {
-                super::cleanup::remove_all().await;
+                crate::run::cleanup::remove_all().await;
                 return Err(e);
             }
         },
@@ -94,13 +85,14 @@ pub async fn trace_while_reading(
     // The engine's description and the stored config are the same image: a mismatch would
     // mean the tag moved while slimctl read it.
     if image.config.digest != run_config.digest {
-        return Err(OverlapError::Image(ImageError::EngineAnswer {
+        return Err(EngineError::Answer {
             action: format!("reading {}", image.name),
             detail: format!(
                 "the engine ran {} but streamed {}: was the tag moved meanwhile? Run again",
                 run_config.digest, image.config.digest
             ),
-        }));
+        }
+        .into());
     }
     Ok(Overlapped { run, image, read: read_time, trace })
 }

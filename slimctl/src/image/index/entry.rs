@@ -1,7 +1,10 @@
 //! One file of an image's filesystem, as the index keeps it: metadata only, never contents.
+//! An index holds one entry per path of the image, so an entry is kept small: what only some
+//! files have (extended attributes, ELF facts, a `#!` line, a captured content, content readers'
+//! facts) lives behind one optional box, and the kinds with a target hold it as a boxed str.
 
+use super::elf::ElfInfo;
 use super::facts::Facts;
-use crate::select::elf::ElfInfo;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -10,12 +13,12 @@ pub enum Kind {
     File,
     Dir,
     Symlink {
-        target: String,
+        target: Box<str>,
     },
     /// A hard link to `target` (an absolute, normalized path) *in the same layer*: the content is that
     /// layer's file, even if a later layer replaced the path `target`.
     Hardlink {
-        target: String,
+        target: Box<str>,
     },
     Char {
         major: u32,
@@ -28,52 +31,88 @@ pub enum Kind {
     Fifo,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub kind: Kind,
     pub mode: u32,
+    /// Index of the layer (bottom = 0) this entry comes from.
+    pub layer: u16,
+    /// The image's lazy readers (bit i: its i-th reader) that want this file and read it only
+    /// when asked ([`super::facts::FactSource`]).
+    pub lazy: u16,
     pub uid: u64,
     pub gid: u64,
     /// Content size. For a hard link: the size of the file it links to.
     pub size: u64,
     pub mtime: u64,
+    /// Where the content is in the image's stored file ([`crate::image::Store::File`]), when
+    /// the layer is stored uncompressed. For a hard link: its target's.
+    pub stored_at: Option<u64>,
+    /// What few entries have.
+    pub(super) extra: Option<Box<Extra>>,
+}
+
+/// The parts of an entry that only some files have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
     /// Extended attributes (e.g. `security.capability`), sorted by name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub xattrs: Vec<(String, Vec<u8>)>,
-    /// Index of the layer (bottom = 0) this entry comes from.
-    pub layer: usize,
-    #[serde(skip)]
-    pub elf: Option<Box<ElfInfo>>,
+    pub elf: Option<ElfInfo>,
     /// The `#!` line of a script, without the `#!`.
-    #[serde(skip)]
     pub shebang: Option<Box<str>>,
     /// Contents of the few small files the select stage reads whole (ld.so configuration,
     /// package databases and manifests).
-    #[serde(skip)]
     pub captured: Option<Box<[u8]>>,
     /// What content readers found in the file (see [`super::facts`]).
-    #[serde(skip)]
     pub facts: Facts,
-    /// Where the content is in the image's stored file ([`super::Image::stored`]), when the
-    /// layer is stored uncompressed. For a hard link: its target's.
-    #[serde(skip)]
-    pub stored_at: Option<u64>,
-    /// The image's lazy readers (bit i: its i-th reader) that want this file and read it only
-    /// when asked ([`super::facts::FactSource`]).
-    #[serde(skip)]
-    pub lazy: u16,
+}
+
+impl Extra {
+    fn is_empty(&self) -> bool {
+        self.xattrs.is_empty()
+            && self.elf.is_none()
+            && self.shebang.is_none()
+            && self.captured.is_none()
+            && self.facts.is_empty()
+    }
 }
 
 impl Entry {
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, Kind::Dir)
     }
-    /// The facts the reader `name` found in this file, if it read it.
-    pub fn facts_from(&self, name: &str) -> Option<&[String]> {
-        self.facts.iter().find(|(n, _)| *n == name).map(|(_, f)| &f[..])
-    }
     pub fn is_symlink(&self) -> bool {
         matches!(self.kind, Kind::Symlink { .. })
+    }
+    /// The layer this entry comes from, as an index into the image's layers.
+    pub fn layer(&self) -> usize {
+        usize::from(self.layer)
+    }
+    pub fn xattrs(&self) -> &[(String, Vec<u8>)] {
+        self.extra.as_ref().map_or(&[], |x| &x.xattrs)
+    }
+    pub fn elf(&self) -> Option<&ElfInfo> {
+        self.extra.as_ref()?.elf.as_ref()
+    }
+    pub fn shebang(&self) -> Option<&str> {
+        self.extra.as_ref()?.shebang.as_deref()
+    }
+    pub fn captured(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.captured.as_deref()
+    }
+    /// The facts the reader `name` found in this file, if it read it.
+    pub fn facts_from(&self, name: &str) -> Option<&[String]> {
+        self.extra.as_ref()?.facts.iter().find(|(n, _)| *n == name).map(|(_, f)| &f[..])
+    }
+    /// The rare parts, to fill in; dropped again by [`Entry::shrink`] when nothing was.
+    pub fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+    /// Drops an empty [`Extra`], so that an entry that got nothing rare keeps no box.
+    pub fn shrink(&mut self) {
+        if self.extra.as_ref().is_some_and(|x| x.is_empty()) {
+            self.extra = None;
+        }
     }
     /// Bytes this entry itself stores in its layer (a hard link stores none).
     pub fn stored_bytes(&self) -> u64 {
@@ -82,47 +121,40 @@ impl Entry {
             _ => 0,
         }
     }
-    /// Makes this hard link share what was read from its target's content (which is its own).
+    /// Makes this hard link share what was read from its target's content (which is its own):
+    /// its size, where it is stored, its ELF facts, `#!` line and readers' facts, and the
+    /// inode's extended attributes unless the link carries its own.
     pub fn share_content_of(&mut self, target: &Entry) {
         self.size = target.size;
-        self.elf = target.elf.clone();
-        self.shebang = target.shebang.clone();
-        self.facts = target.facts.clone();
         self.stored_at = target.stored_at;
         self.lazy = target.lazy;
+        let from = target.extra.as_deref().cloned().unwrap_or_default();
+        let x = self.extra_mut();
+        x.elf = from.elf;
+        x.shebang = from.shebang;
+        x.facts = from.facts;
+        if x.xattrs.is_empty() {
+            x.xattrs = from.xattrs;
+        }
+        self.shrink();
     }
 
     /// Where this entry's content lives: (layer, path of the regular file).
     pub fn content_source<'a>(&'a self, path: &'a str) -> Option<(usize, &'a str)> {
         match &self.kind {
-            Kind::File => Some((self.layer, path)),
-            Kind::Hardlink { target } => Some((self.layer, target.as_str())),
+            Kind::File => Some((self.layer(), path)),
+            Kind::Hardlink { target } => Some((self.layer(), target)),
             _ => None,
         }
     }
-    pub fn dir(mode: u32, layer: usize) -> Entry {
+    pub fn dir(mode: u32, layer: u16) -> Entry {
         Entry { mode, ..Entry::bare(Kind::Dir, layer) }
     }
 
     /// An entry of `kind` with zeroed metadata and nothing read from a content yet: the base the
     /// readers of layers fill in.
-    pub fn bare(kind: Kind, layer: usize) -> Entry {
-        Entry {
-            kind,
-            mode: 0,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            mtime: 0,
-            xattrs: Vec::new(),
-            layer,
-            elf: None,
-            shebang: None,
-            captured: None,
-            facts: Facts::default(),
-            stored_at: None,
-            lazy: 0,
-        }
+    pub fn bare(kind: Kind, layer: u16) -> Entry {
+        Entry { kind, mode: 0, layer, lazy: 0, uid: 0, gid: 0, size: 0, mtime: 0, stored_at: None, extra: None }
     }
 }
 

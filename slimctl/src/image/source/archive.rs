@@ -99,7 +99,7 @@ pub fn walk<R: Read>(
         let mut member = item.map_err(|e| corrupt(format!("damaged or truncated tar: {e}")))?;
         any = true;
         let name = member.path().map_err(|e| corrupt(e.to_string()))?;
-        let Some(name) = super::entry::normalize_member(&name.to_string_lossy()) else {
+        let Some(name) = crate::image::index::entry::normalize_member(&name.to_string_lossy()) else {
             return Err(corrupt("a member name climbs out of the archive".into()));
         };
         let name = name.trim_start_matches('/').to_owned();
@@ -107,9 +107,9 @@ pub fn walk<R: Read>(
             tar::EntryType::Symlink | tar::EntryType::Link => {
                 // docker save links a repeated layer to the first copy.
                 if let Some(target) = member.link_name().ok().flatten() {
-                    let dir = super::entry::parent(&format!("/{name}")).to_owned();
+                    let dir = crate::image::index::entry::parent(&format!("/{name}")).to_owned();
                     let joined = format!("{dir}/{}", target.to_string_lossy());
-                    if let Some(t) = super::entry::normalize_member(&joined) {
+                    if let Some(t) = crate::image::index::entry::normalize_member(&joined) {
                         aliases.insert(name, t.trim_start_matches('/').to_owned());
                     }
                 }

@@ -112,7 +112,7 @@ type FactCache = std::collections::HashMap<(usize, String, usize), Arc<[String]>
 enum Bytes {
     None,
     Map(memmap2::Mmap),
-    Dirs(Arc<super::storage::LayerDirs>),
+    Dirs(Arc<crate::image::source::storage::LayerDirs>),
 }
 
 /// Facts of files, read when a rule asks: read while indexed ([`Entry::facts_from`]), or read
@@ -131,14 +131,14 @@ impl FactSource {
 
     /// For `image`: its deferred facts are read where it is stored (its stored copy, mapped, or
     /// the engine's storage).
-    pub fn of(image: &super::Image) -> Result<FactSource, crate::error::ImageError> {
+    pub fn of(image: &crate::image::Image) -> Result<FactSource, crate::error::ImageError> {
         if image.readers.is_empty() {
             return Ok(FactSource::indexed());
         }
         let bytes = match &image.store {
-            super::Store::None => return Ok(FactSource::indexed()),
-            super::Store::Dirs(dirs) => Bytes::Dirs(dirs.clone()),
-            super::Store::File(path) => Bytes::Map(super::map_stored(path)?),
+            crate::image::Store::None => return Ok(FactSource::indexed()),
+            crate::image::Store::Dirs(dirs) => Bytes::Dirs(dirs.clone()),
+            crate::image::Store::File(path) => Bytes::Map(crate::image::map_stored(path)?),
         };
         Ok(FactSource { bytes, readers: image.readers.clone(), cache: Default::default() })
     }

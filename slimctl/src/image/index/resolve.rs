@@ -242,16 +242,16 @@ mod tests {
         ) {
             let mut idx = FileIndex::new();
             for f in &files {
-                if let Some(p) = crate::image::entry::normalize_member(f) {
+                if let Some(p) = crate::image::index::entry::normalize_member(f) {
                     if p != "/" && idx.get(&p).is_none() { idx.insert_for_test(&p, file()); }
                 }
             }
             for (at, target) in &links {
-                if let Some(p) = crate::image::entry::normalize_member(at) {
+                if let Some(p) = crate::image::index::entry::normalize_member(at) {
                     if p != "/" && idx.get(&p).is_none() { idx.insert_for_test(&p, link(target)); }
                 }
             }
-            let cwd = crate::image::entry::normalize_member(&cwd).unwrap_or_else(|| "/".into());
+            let cwd = crate::image::index::entry::normalize_member(&cwd).unwrap_or_else(|| "/".into());
             if let Ok(r) = resolve(&idx, &query, &cwd, follow) {
                 prop_assert!(r.path.starts_with('/'));
                 prop_assert!(!r.path.split('/').any(|c| c == ".." || c == "."), "{}", r.path);

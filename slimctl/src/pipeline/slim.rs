@@ -1,35 +1,14 @@
-//! The build pipeline after the run: select (the keep-set) → collect the kept contents → write
-//! the slim layer and config; and the report that describes the result. A traced run (or a
-//! profile) only adds seeds to the same selection.
+//! Steps select → write: the keep-set of the image (a traced run, or profiles, only add seeds
+//! to the same selection), the kept contents collected where the image is stored, and one slim
+//! layer with the original's config written to the work dir.
 
-use crate::error::ImageError;
+use super::error::PipelineError;
 use crate::image::{Image, ImageSource};
-use crate::select::{select, Closure, Kept, SelectError, SelectPlan, Unresolved};
+use crate::select::{select, Closure, SelectPlan};
 use crate::write::{layer::write_layer, manifest, Contents, InStorage, SlimImage, Spool, Stored};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(transparent)]
-    Image(#[from] ImageError),
-    #[error(transparent)]
-    Select(#[from] SelectError),
-    #[error("writing the slim layer to {}: {source}", path.display())]
-    WriteLayer { path: PathBuf, source: std::io::Error },
-}
-
-impl BuildError {
-    pub fn class(&self) -> crate::error::ErrorClass {
-        match self {
-            BuildError::Image(e) => e.class(),
-            BuildError::Select(_) => crate::error::ErrorClass::Input,
-            BuildError::WriteLayer { .. } => crate::error::ErrorClass::Environment,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct BuildPlan {
@@ -37,6 +16,7 @@ pub struct BuildPlan {
     pub source_date_epoch: Option<u64>,
 }
 
+/// One step's name and how long it took, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stage {
     pub name: &'static str,
@@ -76,7 +56,7 @@ pub fn build(
     plan: &BuildPlan,
     work_dir: &Path,
     stages: &mut Stages,
-) -> Result<Built, BuildError> {
+) -> Result<Built, PipelineError> {
     let readers = crate::select::rules::readers(&crate::select::rules::all_except(&plan.select.rules_off));
     let original = stages.time("inspect", || Image::open(source, false, &readers))?;
     build_from(source, std::sync::Arc::new(original), plan, work_dir, stages)
@@ -89,7 +69,7 @@ pub fn build_from(
     plan: &BuildPlan,
     work_dir: &Path,
     stages: &mut Stages,
-) -> Result<Built, BuildError> {
+) -> Result<Built, PipelineError> {
     let closure = stages.time("select", || select(&original, &plan.select))?;
 
     // Contents are read where the image is stored, or else collected by a second pass.
@@ -105,8 +85,8 @@ pub fn build_from(
         }
     };
     let layer_file = work_dir.join("slim-layer.tar");
-    let slim = stages.time("write", || -> Result<SlimImage, BuildError> {
-        let werr = |source| BuildError::WriteLayer { path: layer_file.clone(), source };
+    let slim = stages.time("write", || -> Result<SlimImage, PipelineError> {
+        let werr = |source| PipelineError::Write { what: "the slim layer", path: layer_file.clone(), source };
         let file = std::fs::File::create(&layer_file).map_err(werr)?;
         let (blob, out) = write_layer(
             &original.index,
@@ -124,123 +104,11 @@ pub fn build_from(
     Ok(Built { original, closure, slim, layer_file })
 }
 
-#[derive(Debug, Serialize)]
-pub struct ImageSummary {
-    pub name: String,
-    pub id: crate::digest::Digest,
-    /// Bytes stored over all layers (what the registry and the engine hold).
-    pub stored_bytes: u64,
-    /// Bytes visible in the merged filesystem.
-    pub visible_bytes: u64,
-    pub paths: usize,
-    pub layers: usize,
-    /// Indexed in place in the engine's storage, not streamed (`--image-read`).
-    pub read_in_place: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SlimSummary {
-    pub id: crate::digest::Digest,
-    pub manifest_digest: crate::digest::Digest,
-    pub bytes: u64,
-    pub layer_tar_bytes: u64,
-    pub paths: u64,
-    pub output: String,
-    pub tag: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PackagesSummary {
-    pub kept: usize,
-    /// name (files kept/files)
-    pub partial: Vec<String>,
-    pub removed: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct BuildReport {
-    pub original: ImageSummary,
-    pub slim: SlimSummary,
-    /// original stored bytes / slim bytes
-    pub ratio: f64,
-    pub stages: Vec<Stage>,
-    pub unresolved: Vec<Unresolved>,
-    /// The traced run: probes, exit code, sensor counters, syscalls (absent with --no-trace).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace: Option<crate::run::traced::TraceReport>,
-    /// Bytes of the slim image by why its files are there (first reason): traced, closure,
-    /// coverage:RULE, healed, included, config -- the cost of each coverage rule.
-    pub bytes_by_reason: BTreeMap<String, u64>,
-    /// Packages of the original (dpkg, apk, Python, Node) and how much of each the slim image keeps.
-    pub packages: PackagesSummary,
-    /// Verify rounds: checks, missing files, what each round added.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify: Option<crate::verify::VerifyReport>,
-    pub kept: BTreeMap<String, Kept>,
-}
-
-impl BuildReport {
-    pub fn new(built: &Built, output: String, tag: Option<String>, stages: Vec<Stage>) -> BuildReport {
-        let o = &built.original;
-        let stored = o.stored_bytes();
-        let slim_bytes = built.slim.layer.content_bytes;
-        BuildReport {
-            original: ImageSummary {
-                name: o.name.clone(),
-                id: o.config.digest.clone(),
-                stored_bytes: stored,
-                visible_bytes: o.index.visible_bytes(),
-                paths: o.index.len(),
-                layers: o.layers.len(),
-                read_in_place: matches!(o.store, crate::image::Store::Dirs(_)),
-            },
-            slim: SlimSummary {
-                id: built.slim.config_digest.clone(),
-                manifest_digest: built.slim.manifest_digest.clone(),
-                bytes: slim_bytes,
-                layer_tar_bytes: built.slim.layer.size,
-                paths: built.slim.layer.files,
-                output,
-                tag,
-            },
-            ratio: if slim_bytes == 0 { f64::INFINITY } else { stored as f64 / slim_bytes as f64 },
-            stages,
-            unresolved: built.closure.unresolved.clone(),
-            trace: None,
-            verify: None,
-            packages: {
-                let changes = &built.closure.packages;
-                PackagesSummary {
-                    kept: changes.iter().filter(|c| c.status == "kept").count(),
-                    partial: changes
-                        .iter()
-                        .filter(|c| c.status == "partial")
-                        .map(|c| format!("{} ({}/{})", c.name, c.kept_files, c.files))
-                        .collect(),
-                    removed: changes.iter().filter(|c| c.status == "removed").map(|c| c.name.clone()).collect(),
-                }
-            },
-            bytes_by_reason: {
-                let mut m = BTreeMap::new();
-                for (path, kept) in &built.closure.keep.paths {
-                    let bytes = match built.closure.overrides.get(path) {
-                        Some(data) => data.len() as u64,
-                        None => o.index.get(path).map(|e| e.stored_bytes()).unwrap_or(0),
-                    };
-                    let cat = kept.reasons.first().map(|r| r.category()).unwrap_or("closure".into());
-                    *m.entry(cat.into_owned()).or_insert(0) += bytes;
-                }
-                m
-            },
-            kept: built.closure.keep.paths.clone(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::archive::{walk, LayerVisitor, Manifest};
+    use crate::error::ImageError;
+    use crate::image::source::archive::{walk, LayerVisitor, Manifest};
     use std::io::Read;
 
     /// An image archive held in memory, read through the same walker as a docker save stream.
@@ -384,7 +252,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("image.tar");
         std::fs::write(&file, archive()).unwrap();
-        let source = crate::image::docker_archive::DockerArchive::open(&file).unwrap();
+        let source = crate::image::source::docker_archive::DockerArchive::open(&file).unwrap();
         let plan = plan(&["/usr/bin", "/etc/app.conf", "/usr/share/doc/README"]);
         let built = build(&source, &plan, dir.path(), &mut Stages::default()).unwrap();
         assert!(matches!(built.original.store, crate::image::Store::File(_)));
@@ -420,15 +288,15 @@ mod tests {
         let file = dir.path().join("image.tar");
         std::fs::write(&file, outer.into_inner().unwrap()).unwrap();
 
-        let source = crate::image::docker_archive::DockerArchive::open(&file).unwrap();
+        let source = crate::image::source::docker_archive::DockerArchive::open(&file).unwrap();
         let image = Image::open(&source, false, &[]).unwrap();
         for p in ["/usr/lib/libbig.so", "/usr/lib/libbig-link.so"] {
-            let elf = image.index.get(p).unwrap().elf.as_ref().unwrap_or_else(|| panic!("{p}: ELF facts"));
+            let elf = image.index.get(p).unwrap().elf().unwrap_or_else(|| panic!("{p}: ELF facts"));
             assert!(elf.needed.iter().any(|n| n.starts_with("libc.so")), "{p}: {:?}", elf.needed);
         }
         // Read from memory, the same file gives the same facts.
-        let inline = crate::select::elf::ElfInfo::parse(&elf).unwrap();
-        assert_eq!(image.index.get("/usr/lib/libbig.so").unwrap().elf.as_ref().unwrap().needed, inline.needed);
+        let inline = crate::image::index::elf::ElfInfo::parse(&elf).unwrap();
+        assert_eq!(image.index.get("/usr/lib/libbig.so").unwrap().elf().unwrap().needed, inline.needed);
     }
 
     #[test]

@@ -3,67 +3,13 @@
 
 use super::archive::{walk, LayerVisitor, Manifest};
 use super::ImageSource;
+use crate::engine::EngineError;
 use crate::error::{root_cause, ImageError};
 use bollard::Docker;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::runtime::Handle;
-
-/// The engine's address given on the command line (`--engine`); set once, before any connect.
-static ENGINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Uses `url` (unix:///PATH, a socket path, tcp://HOST:PORT or http://…) instead of the
-/// environment's engine for every connection of this process.
-pub fn use_engine(url: &str) {
-    let _ = ENGINE.set(url.to_owned());
-}
-
-/// Where the engine is, and who said so: `--engine`, then DOCKER_HOST, then CONTAINER_HOST
-/// (podman's variable), then Docker's local socket.
-pub fn endpoint() -> (String, &'static str) {
-    if let Some(e) = ENGINE.get() {
-        return (e.clone(), "--engine");
-    }
-    for var in ["DOCKER_HOST", "CONTAINER_HOST"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() {
-                return (v, var);
-            }
-        }
-    }
-    ("unix:///var/run/docker.sock".into(), "the default")
-}
-
-/// Whether slimctl can use `endpoint` as an engine address (for the CLI's argument check).
-pub fn check_address(endpoint: &str) -> Result<String, String> {
-    transport(endpoint).map(|_| endpoint.to_owned())
-}
-
-/// How bollard reaches an address.
-#[derive(Debug, PartialEq)]
-enum Transport {
-    Unix(String),
-    Http(String),
-}
-
-fn transport(endpoint: &str) -> Result<Transport, String> {
-    if let Some(path) = endpoint.strip_prefix("unix://") {
-        return Ok(Transport::Unix(path.to_owned()));
-    }
-    if endpoint.starts_with('/') {
-        return Ok(Transport::Unix(endpoint.to_owned()));
-    }
-    if let Some(rest) = endpoint.strip_prefix("tcp://") {
-        return Ok(Transport::Http(format!("http://{rest}")));
-    }
-    if endpoint.starts_with("http://") {
-        return Ok(Transport::Http(endpoint.to_owned()));
-    }
-    Err(format!(
-        "{endpoint:?} is no engine address slimctl can use: give unix:///PATH/TO.sock, a socket path, or tcp://HOST:PORT"
-    ))
-}
 
 /// Whether engine images may be read in the engine's storage ([`super::storage`]); on unless
 /// `--image-read stream`.
@@ -73,37 +19,6 @@ static READ_IN_STORAGE: AtomicBool = AtomicBool::new(true);
 /// in place.
 pub fn read_in_storage(yes: bool) {
     READ_IN_STORAGE.store(yes, Ordering::Relaxed);
-}
-
-/// Connects to the engine (see [`endpoint`]) and negotiates the API version. Docker and podman's
-/// Docker-compatible service are both engines here.
-pub async fn connect() -> Result<Docker, ImageError> {
-    let (endpoint, from) = endpoint();
-    let shown = if from == "the default" { endpoint.clone() } else { format!("{endpoint} (from {from})") };
-    let unreachable = |source: bollard::errors::Error| ImageError::EngineUnreachable {
-        endpoint: shown.clone(),
-        detail: root_cause(&source),
-        source: Some(source),
-    };
-    let docker = match transport(&endpoint) {
-        Ok(Transport::Unix(path)) => Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION),
-        Ok(Transport::Http(url)) => Docker::connect_with_http(&url, 120, bollard::API_DEFAULT_VERSION),
-        Err(detail) => return Err(ImageError::EngineUnreachable { endpoint: shown, detail, source: None }),
-    }
-    .map_err(unreachable)?;
-    let docker = tokio::time::timeout(std::time::Duration::from_secs(15), docker.negotiate_version())
-        .await
-        .map_err(|_| ImageError::EngineUnreachable {
-            endpoint: shown.clone(),
-            detail: "no answer within 15 s".into(),
-            source: None,
-        })?
-        .map_err(unreachable)?;
-    Ok(docker)
-}
-
-pub fn engine_error(action: &str, source: bollard::errors::Error) -> ImageError {
-    ImageError::Engine { action: action.to_owned(), source }
 }
 
 pub struct EngineImage {
@@ -118,7 +33,7 @@ pub struct EngineImage {
     pub repo_tags: Vec<String>,
     pub size: u64,
     /// The config as the engine describes it: all a run needs, known before the image is read.
-    pub run_config: super::ImageConfig,
+    pub run_config: crate::image::ImageConfig,
     /// Where the engine says the top layer is unpacked (`GraphDriver.Data.UpperDir`).
     upper_dir: Option<String>,
     /// The image in the engine's storage on this host, when it can be read there.
@@ -132,9 +47,9 @@ impl EngineImage {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
                 return Err(ImageError::NotFound { name: reference.to_owned() })
             }
-            Err(e) => return Err(engine_error(&format!("inspecting image {reference}"), e)),
+            Err(e) => return Err(EngineError::failed(format!("inspecting image {reference}"), e).into()),
         };
-        let id = info.id.clone().ok_or_else(|| ImageError::EngineAnswer {
+        let id = info.id.clone().ok_or_else(|| EngineError::Answer {
             action: format!("inspecting image {reference}"),
             detail: "the engine returned no image id".into(),
         })?;
@@ -162,9 +77,10 @@ fn run_config(
     info: &bollard::models::ImageInspect,
     id: &str,
     reference: &str,
-) -> Result<super::ImageConfig, ImageError> {
+) -> Result<crate::image::ImageConfig, ImageError> {
     let what = format!("image {reference}");
-    let answer = |detail: String| ImageError::EngineAnswer { action: format!("inspecting {what}"), detail };
+    let answer =
+        |detail: String| ImageError::from(EngineError::Answer { action: format!("inspecting {what}"), detail });
     let digest: crate::digest::Digest = id.parse().map_err(|e| answer(format!("image id {id:?}: {e}")))?;
     let mut raw = serde_json::json!({
         "architecture": info.architecture.clone().unwrap_or_else(|| "amd64".into()),
@@ -175,7 +91,7 @@ fn run_config(
     if let Some(v) = info.variant.as_ref().filter(|v| !v.is_empty()) {
         raw["variant"] = v.clone().into();
     }
-    super::ImageConfig::from_value(raw, digest, &what)
+    crate::image::ImageConfig::from_value(raw, digest, &what)
 }
 
 impl EngineImage {
@@ -186,7 +102,7 @@ impl EngineImage {
             return self;
         }
         // Only a local engine's paths are this host's paths.
-        if !matches!(transport(&endpoint().0), Ok(Transport::Unix(_))) {
+        if !crate::engine::is_local() {
             return self;
         }
         let Ok(info) = self.docker.info().await else { return self };
@@ -379,19 +295,5 @@ impl ImageSource for EngineImage {
             self.copied.store(true, Ordering::Release);
         }
         r
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engine_addresses_map_to_transports() {
-        assert_eq!(transport("unix:///run/podman/podman.sock"), Ok(Transport::Unix("/run/podman/podman.sock".into())));
-        assert_eq!(transport("/tmp/p.sock"), Ok(Transport::Unix("/tmp/p.sock".into())));
-        assert_eq!(transport("tcp://10.0.0.2:2375"), Ok(Transport::Http("http://10.0.0.2:2375".into())));
-        let err = transport("ssh://host").unwrap_err();
-        assert!(err.contains("ssh://host") && err.contains("unix:///"), "{err}");
     }
 }

@@ -1,17 +1,13 @@
 //! A saved trace: what a run of an image touched, with the probes that made it do so. Written by
-//! `slimctl profile`, read by `slimctl build --from-profile` to re-slim a new build of the same
-//! app in seconds, without running it. Profiles merge as a union.
+//! `slimctl profile` (and `build --save-profile`), read by `slimctl build --from-profile` to
+//! re-slim a new build of the same app in seconds, without running it. Profiles merge as a union.
 use crate::compose::Stack;
-use crate::run::exec::ExecProbe;
-use crate::run::http::HttpProbe;
-use crate::run::probe_container::ProbeContainer;
-use crate::run::proto::{ProtoProbe, TcpProbe};
-use crate::run::ready::PortReady;
-use crate::run::touched::Touch;
-use crate::run::traced::{ProbePlan, TracedRun};
+use crate::run::touched::{Touch, Touched};
+use crate::run::{ProbePlan, Replay, TracedRun};
 use crate::select::{Reason, Seed};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 pub const VERSION: u32 = 1;
 
@@ -22,6 +18,7 @@ pub struct ProfileImage {
     pub id: crate::digest::Digest,
 }
 
+/// One path a run used: how, and by which process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Access {
     pub path: String,
@@ -50,33 +47,56 @@ pub struct Profile {
     pub written_in: Vec<Access>,
     pub commands: Vec<Vec<String>>,
     pub syscalls: BTreeSet<String>,
-    /// The requests the run answered (crawled ones included): verify replays them.
-    pub http_probes: Vec<HttpProbe>,
-    /// What each of those requests got while the profile was recorded.
+    /// The probes the run made, exactly as made: verify replays them.
+    #[serde(flatten)]
+    pub replay: Replay,
+    /// What each of the HTTP requests got while the profile was recorded.
     #[serde(default)]
     pub probe_results: Vec<ProbeOutcome>,
-    pub exec_probes: Vec<Vec<String>>,
     pub exit_code: Option<i64>,
-    /// The exposed ports as the run found them, and what each speaks.
-    #[serde(default)]
-    pub ports: Vec<PortReady>,
-    /// The protocol probes the run made (port and protocol; the login comes from the flags or
-    /// the image's environment again, never from the profile).
-    #[serde(default)]
-    pub proto_probes: Vec<ProtoProbe>,
-    #[serde(default)]
-    pub tcp_probes: Vec<TcpProbe>,
     /// The Compose stack the run started around the target (images by id, environment as the
     /// file gave it): a replay starts it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Stack>,
-    /// The user's test container (image by id), replayed by verify.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe_container: Option<ProbeContainer>,
 }
 
-fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
+/// A profile that cannot be used, named with its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read profile {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{} is not a slimctl profile: {source}", path.display())]
+    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("{}: profile version {version} is not supported (this slimctl reads version {VERSION})", path.display())]
+    Version { path: PathBuf, version: u32 },
+    #[error("cannot write profile {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// What a run used, as accesses: path, how, by whom.
+pub fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
     m.iter().map(|(p, t)| Access { path: p.clone(), how: t.how.to_owned(), by: t.by.clone() }).collect()
+}
+
+/// Seeds for the closure from what a run used and the directories it wrote into, as a trace or
+/// a profile gives them. All optional: a traced path may be no image file at all.
+pub fn seeds(used: &[Access], written_in: &[Access]) -> Vec<Seed> {
+    let used = used.iter().map(|a| Seed {
+        path: a.path.clone(),
+        reason: Reason::Traced { how: a.how.clone(), by: a.by.clone() },
+        optional: true,
+    });
+    let dirs = written_in.iter().map(|a| Seed {
+        path: a.path.clone(),
+        reason: Reason::WrittenIn { by: a.by.clone() },
+        optional: true,
+    });
+    used.chain(dirs).collect()
+}
+
+/// The seeds of a traced run.
+pub fn traced_seeds(t: &Touched) -> Vec<Seed> {
+    seeds(&accesses(&t.paths), &accesses(&t.written_in))
 }
 
 impl Profile {
@@ -97,14 +117,7 @@ impl Profile {
             written_in: accesses(&run.touched.written_in),
             commands: run.touched.commands.clone(),
             syscalls: r.syscalls.clone(),
-            http_probes: r
-                .http
-                .iter()
-                .map(|p| HttpProbe {
-                    port: Some(p.port),
-                    ..HttpProbe::parse(&format!("{}:{}", p.method, p.path)).unwrap_or_else(|_| HttpProbe::get(&p.path))
-                })
-                .collect(),
+            replay: Replay::of(plan, r),
             probe_results: r
                 .http
                 .iter()
@@ -116,80 +129,36 @@ impl Profile {
                     error: p.error.clone(),
                 })
                 .collect(),
-            exec_probes: r.exec.iter().filter(|e| e.source == "exec").map(|e| e.command.clone()).collect(),
             exit_code: r.exit_code.filter(|_| r.exited_by_itself),
-            ports: r.ready.clone(),
-            proto_probes: r
-                .proto
-                .iter()
-                .filter_map(|p| Some(ProtoProbe { port: p.port, proto: p.proto.parse().ok()? }))
-                .collect(),
-            tcp_probes: plan.tcp_probes.clone(),
             stack: stack.cloned(),
-            probe_container: plan.test_container.clone(),
         }
     }
 
-    pub fn read(path: &std::path::Path) -> Result<Profile, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<Profile, ProfileError> {
+        let bytes = std::fs::read(path).map_err(|source| ProfileError::Read { path: path.to_owned(), source })?;
         let p: Profile =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a slimctl profile: {e}", path.display()))?;
+            serde_json::from_slice(&bytes).map_err(|source| ProfileError::Parse { path: path.to_owned(), source })?;
         if p.version != VERSION {
-            return Err(format!(
-                "{}: profile version {} is not supported (this slimctl reads version {VERSION})",
-                path.display(),
-                p.version
-            ));
+            return Err(ProfileError::Version { path: path.to_owned(), version: p.version });
         }
         Ok(p)
     }
 
+    pub fn write(&self, path: &Path) -> Result<(), ProfileError> {
+        let json = serde_json::to_vec_pretty(self).expect("a profile is plain data");
+        std::fs::write(path, json).map_err(|source| ProfileError::Write { path: path.to_owned(), source })
+    }
+
     /// Seeds for the closure, as the traced run's would be.
     pub fn seeds(&self) -> Vec<Seed> {
-        let used = self.touched.iter().map(|a| Seed {
-            path: a.path.clone(),
-            reason: Reason::Traced { how: a.how.clone(), by: a.by.clone() },
-            optional: true,
-        });
-        let dirs = self.written_in.iter().map(|a| Seed {
-            path: a.path.clone(),
-            reason: Reason::WrittenIn { by: a.by.clone() },
-            optional: true,
-        });
-        used.chain(dirs).collect()
+        seeds(&self.touched, &self.written_in)
     }
 }
 
 /// The probes of several profiles' runs, replayed exactly (each request once, each command with
 /// the argv it ran with), on top of `base`'s settings: what verify runs without a new trace.
 pub fn replay_plan(profiles: &[Profile], base: &ProbePlan) -> ProbePlan {
-    let mut http_probes: Vec<HttpProbe> = Vec::new();
-    for p in profiles.iter().flat_map(|p| p.http_probes.iter()) {
-        if !http_probes.contains(p) {
-            http_probes.push(p.clone());
-        }
-    }
-    let exec = profiles.iter().flat_map(|p| p.exec_probes.iter()).map(|argv| ExecProbe::Argv(argv.clone())).collect();
-    let port_kinds = profiles.iter().flat_map(|p| p.ports.iter()).map(|r| (r.port, r.kind)).collect();
-    let mut proto_probes: Vec<ProtoProbe> = Vec::new();
-    let mut tcp_probes: Vec<TcpProbe> = Vec::new();
-    for p in profiles {
-        proto_probes.extend(p.proto_probes.iter().filter(|x| !proto_probes.contains(x)).copied().collect::<Vec<_>>());
-        tcp_probes.extend(p.tcp_probes.iter().filter(|x| !tcp_probes.contains(x)).cloned().collect::<Vec<_>>());
-    }
-    let test_container =
-        base.test_container.clone().or_else(|| profiles.iter().find_map(|p| p.probe_container.clone()));
-    ProbePlan {
-        http_probes,
-        exec,
-        port_kinds,
-        proto_probes,
-        tcp_probes,
-        test_container,
-        crawl: false,
-        lenient: true,
-        ..base.clone()
-    }
+    Replay::merge(profiles.iter().map(|p| &p.replay)).plan(base)
 }
 
 /// The stack the profiles' runs had (the first that had one).
@@ -200,6 +169,15 @@ pub fn merged_stack(profiles: &[Profile]) -> Option<Stack> {
 /// The syscalls any of the profiles' runs made.
 pub fn merged_syscalls(profiles: &[Profile]) -> BTreeSet<String> {
     profiles.iter().flat_map(|p| p.syscalls.iter().cloned()).collect()
+}
+
+/// What any of the profiles' runs used, first access per path.
+pub fn merged_used(profiles: &[Profile]) -> Vec<Access> {
+    let mut used: BTreeMap<&str, &Access> = BTreeMap::new();
+    for a in profiles.iter().flat_map(|p| &p.touched) {
+        used.entry(&a.path).or_insert(a);
+    }
+    used.into_values().cloned().collect()
 }
 
 /// The union of several profiles' seeds, first reason per path kept, in the order a single
@@ -217,9 +195,27 @@ pub fn merged_seeds(profiles: &[Profile]) -> Vec<Seed> {
     used.into_values().chain(dirs.into_values()).collect()
 }
 
+/// `slimctl profile`: a traced run of `image` (in the engine) under `plan`, while it is read,
+/// saved as a profile.
+pub async fn record(
+    image: &str,
+    run: &crate::run::RunTemplate,
+    plan: &ProbePlan,
+) -> Result<Profile, super::PipelineError> {
+    super::inspect::require_in_engine(image, "profiling")?;
+    let opened = super::inspect::open(image, None).await?;
+    let (docker, config) = opened.runnable("profiling")?;
+    let reading = opened.start_reading(Vec::new());
+    let spec = run.spec(&config.digest);
+    let traced = super::trace::trace_while_reading(&docker, &config, &spec, plan, reading).await?;
+    Ok(Profile::from_run(image, &traced.image.config.digest, &traced.run, plan, run.stack.as_deref()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::proto::ProtoProbe;
+    use crate::run::ready::PortReady;
 
     fn profile(paths: &[&str], dirs: &[&str]) -> Profile {
         let acc = |p: &&str| Access { path: p.to_string(), how: "open".into(), by: "app[1]".into() };
@@ -231,15 +227,10 @@ mod tests {
             written_in: dirs.iter().map(acc).collect(),
             commands: vec![],
             syscalls: BTreeSet::new(),
-            http_probes: vec![],
+            replay: Replay::default(),
             probe_results: vec![],
-            exec_probes: vec![],
             exit_code: None,
-            ports: vec![],
-            proto_probes: vec![],
-            tcp_probes: vec![],
             stack: None,
-            probe_container: None,
         }
     }
 
@@ -257,7 +248,7 @@ mod tests {
     fn a_replayed_exec_probe_runs_the_argv_that_ran() {
         let mut p = profile(&["/x"], &[]);
         let ran: Vec<String> = ["/bin/sh", "-c", "ls -l /"].map(String::from).to_vec();
-        p.exec_probes = vec![ran.clone()];
+        p.replay.exec_probes = vec![ran.clone()];
         let plan = replay_plan(&[p.clone(), p], &ProbePlan::default());
         assert_eq!(plan.exec.len(), 2, "each profile's command runs");
         for has_shell in [true, false] {
@@ -271,9 +262,9 @@ mod tests {
         use crate::run::proto::Proto;
         use crate::run::ready::PortKind;
         let mut p = profile(&["/x"], &[]);
-        p.ports = vec![PortReady { port: 5432, kind: PortKind::Postgres, ms: 900 }];
-        p.proto_probes = vec![ProtoProbe { port: 5432, proto: Proto::Postgres }];
-        p.tcp_probes = vec!["7000:PING\\r\\n:PONG".parse().unwrap()];
+        p.replay.ports = vec![PortReady { port: 5432, kind: PortKind::Postgres, ms: 900 }];
+        p.replay.proto_probes = vec![ProtoProbe { port: 5432, proto: Proto::Postgres }];
+        p.replay.tcp_probes = vec!["7000:PING\\r\\n:PONG".parse().unwrap()];
         let json = serde_json::to_string(&p).unwrap();
         assert!(!json.contains("password"), "no login in a profile: {json}");
         let back: Profile = serde_json::from_str(&json).unwrap();
@@ -290,9 +281,9 @@ mod tests {
         let mut p = profile(&["/x"], &[]);
         p.version = 99;
         std::fs::write(&f, serde_json::to_vec(&p).unwrap()).unwrap();
-        assert!(Profile::read(&f).unwrap_err().contains("version 99"));
+        assert!(Profile::read(&f).unwrap_err().to_string().contains("version 99"));
         std::fs::write(&f, b"{not json").unwrap();
-        assert!(Profile::read(&f).unwrap_err().contains("not a slimctl profile"));
+        assert!(Profile::read(&f).unwrap_err().to_string().contains("not a slimctl profile"));
         p.version = VERSION;
         std::fs::write(&f, serde_json::to_vec(&p).unwrap()).unwrap();
         assert_eq!(Profile::read(&f).unwrap().touched.len(), 1);

@@ -1,14 +1,27 @@
-//! The merged filesystem of an image: layers stacked bottom to top with whiteouts and opaque
-//! directories applied, as the container will see it.
+//! The index of an image's files: each layer read into a [`LayerIndex`] by one builder
+//! ([`layer`]) that both scanners feed (a tar stream: [`tar`]; a directory in the engine's
+//! storage: [`dir`]), with what the select stage needs of contents ([`elf`], [`facts`]); then
+//! the layers stacked bottom to top with whiteouts and opaque directories applied, as the
+//! container will see it ([`FileIndex`]), and paths resolved inside it ([`resolve`]).
 
-use super::entry::{parent, Entry};
-use super::layer::LayerIndex;
+pub mod dir;
+pub mod elf;
+pub mod entry;
+pub mod facts;
+pub mod layer;
+pub mod resolve;
+pub mod tar;
+
+use entry::{parent, Entry};
+use layer::LayerIndex;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
+/// One entry per path: the keys are boxed (no spare capacity) and the entries compact (see
+/// [`entry`]), since an image may hold a million paths.
 #[derive(Debug, Default, Clone)]
 pub struct FileIndex {
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<Box<str>, Entry>,
 }
 
 /// What one layer did to the filesystem below it.
@@ -24,7 +37,7 @@ pub struct LayerChanges {
 /// inefficiency, and all of its copies' bytes count as wasted.
 #[derive(Debug, Default)]
 pub struct WasteTracker {
-    paths: HashMap<String, PathWaste>,
+    paths: HashMap<Box<str>, PathWaste>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +56,7 @@ pub struct Inefficiency {
 
 impl WasteTracker {
     fn record(&mut self, path: &str, size: u64) {
-        let w = self.paths.entry(path.to_owned()).or_insert(PathWaste { appearances: 0, cumulative: 0, min: u64::MAX });
+        let w = self.paths.entry(path.into()).or_insert(PathWaste { appearances: 0, cumulative: 0, min: u64::MAX });
         w.appearances += 1;
         w.cumulative += size;
         w.min = w.min.min(size);
@@ -55,7 +68,11 @@ impl WasteTracker {
             .paths
             .iter()
             .filter(|(_, w)| w.appearances > 1 && w.cumulative > 0)
-            .map(|(p, w)| Inefficiency { path: p.clone(), appearances: w.appearances, cumulative_bytes: w.cumulative })
+            .map(|(p, w)| Inefficiency {
+                path: p.to_string(),
+                appearances: w.appearances,
+                cumulative_bytes: w.cumulative,
+            })
             .collect();
         v.sort_by(|a, b| b.cumulative_bytes.cmp(&a.cumulative_bytes).then_with(|| a.path.cmp(&b.path)));
         v
@@ -80,7 +97,7 @@ impl WasteTracker {
 /// The lexicographic range of every path strictly below `dir`.
 fn below(dir: &str) -> (Bound<String>, Bound<String>) {
     if dir == "/" {
-        (Bound::Excluded("/".to_owned()), Bound::Excluded("0".to_owned()))
+        (Bound::Excluded("/".to_owned()), Bound::Unbounded)
     } else {
         // '0' is the byte after '/', so "dir0" bounds every "dir/..." key.
         (Bound::Excluded(format!("{dir}/")), Bound::Excluded(format!("{dir}0")))
@@ -90,7 +107,7 @@ fn below(dir: &str) -> (Bound<String>, Bound<String>) {
 impl FileIndex {
     pub fn new() -> FileIndex {
         let mut entries = BTreeMap::new();
-        entries.insert("/".to_owned(), Entry::dir(0o755, 0));
+        entries.insert("/".into(), Entry::dir(0o755, 0));
         FileIndex { entries }
     }
 
@@ -106,20 +123,23 @@ impl FileIndex {
         self.entries.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
-        self.entries.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(p, e)| (&**p, e))
     }
 
     /// Every entry strictly below `dir`, in path order.
-    pub fn subtree<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
-        let range = if dir == "/" { (Bound::Excluded("/".to_owned()), Bound::Unbounded) } else { below(dir) };
-        self.entries.range::<String, _>(range)
+    pub fn subtree<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
+        let (lo, hi) = below(dir);
+        self.entries
+            .range::<str, _>((lo.as_ref().map(String::as_str), hi.as_ref().map(String::as_str)))
+            .map(|(p, e)| (&**p, e))
     }
 
     /// Every entry whose path starts with `prefix`, in path order.
-    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
         self.entries
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .map(|(p, e)| (&**p, e))
             .take_while(move |(p, _)| p.starts_with(prefix))
     }
 
@@ -129,7 +149,7 @@ impl FileIndex {
     }
 
     fn remove_subtree(&mut self, dir: &str, mut on_removed: impl FnMut(&str, &Entry)) -> u64 {
-        let doomed: Vec<String> = self.subtree(dir).map(|(p, _)| p.clone()).collect();
+        let doomed: Vec<Box<str>> = self.subtree(dir).map(|(p, _)| p.into()).collect();
         for p in &doomed {
             if let Some(e) = self.entries.remove(p) {
                 on_removed(p, &e);
@@ -151,7 +171,7 @@ impl FileIndex {
             });
         }
         for path in &layer.whiteouts {
-            let Some(old) = self.entries.remove(path) else { continue };
+            let Some(old) = self.entries.remove(path.as_str()) else { continue };
             let mut size = old.stored_bytes();
             if old.is_dir() {
                 changes.removed += self.remove_subtree(path, |_, e| size += e.stored_bytes());
@@ -172,7 +192,7 @@ impl FileIndex {
                 w.record(&path, entry.stored_bytes());
             }
             self.ensure_parents(&path, entry.layer);
-            match self.entries.get(&path).map(Entry::is_dir) {
+            match self.entries.get(&*path).map(Entry::is_dir) {
                 Some(was_dir) => {
                     // A directory keeps its children only if it stays a directory.
                     if was_dir && !entry.is_dir() {
@@ -191,7 +211,7 @@ impl FileIndex {
     }
 
     /// Archives may omit the directories leading to a file; the runtime creates them, so must we.
-    fn ensure_parents(&mut self, path: &str, layer: usize) {
+    fn ensure_parents(&mut self, path: &str, layer: u16) {
         let mut p = parent(path);
         let mut missing = Vec::new();
         while p != "/" && !self.entries.get(p).is_some_and(Entry::is_dir) {
@@ -199,20 +219,20 @@ impl FileIndex {
             p = parent(p);
         }
         for m in missing {
-            self.entries.insert(m, Entry::dir(0o755, layer));
+            self.entries.insert(m.into(), Entry::dir(0o755, layer));
         }
     }
 
     #[cfg(test)]
     pub fn insert_for_test(&mut self, path: &str, entry: Entry) {
         self.ensure_parents(path, entry.layer);
-        self.entries.insert(path.to_owned(), entry);
+        self.entries.insert(path.into(), entry);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::layer::{scan_layer, tests::layer_tar};
+    use super::tar::{scan_layer, tests::layer_tar};
     use super::*;
 
     fn stack(layers: &[Vec<u8>]) -> (FileIndex, WasteTracker, Vec<LayerChanges>) {
@@ -220,7 +240,7 @@ mod tests {
         let mut waste = WasteTracker::default();
         let mut changes = Vec::new();
         for (i, l) in layers.iter().enumerate() {
-            let li = scan_layer(&l[..], i, "t", &[]).unwrap();
+            let li = scan_layer(&l[..], i as u16, "t", &[]).unwrap();
             changes.push(idx.apply_layer(li, Some(&mut waste)));
         }
         (idx, waste, changes)
@@ -299,7 +319,7 @@ mod tests {
     #[test]
     fn subtree_is_exact() {
         let (idx, _, _) = stack(&[layer_tar(&[("ab/x", 'f', "1"), ("a/y", 'f', "2"), ("a-z/w", 'f', "3")])]);
-        let under: Vec<_> = idx.subtree("/a").map(|(p, _)| p.as_str()).collect();
+        let under: Vec<_> = idx.subtree("/a").map(|(p, _)| p).collect();
         assert_eq!(under, ["/a/y"]);
     }
 }
