@@ -10,6 +10,12 @@ fn from_hash(hash: &[u8]) -> Digest {
     hex.into()
 }
 
+/// Where the blob `digest` names lives in an OCI image layout, below its root: `blobs/ALG/HEX`.
+/// A parsed digest holds no `/` and no `..` (the OCI grammar), so the path stays in the layout.
+pub fn blob_path(digest: &Digest) -> std::path::PathBuf {
+    std::path::Path::new("blobs").join(digest.algorithm().as_ref()).join(digest.digest())
+}
+
 pub fn sha256_digest(bytes: &[u8]) -> Digest {
     from_hash(&Sha256::digest(bytes))
 }
@@ -47,6 +53,15 @@ impl<W: Write> Write for HashingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_lives_under_blobs_by_algorithm_and_hex() {
+        let d = sha256_digest(b"abc");
+        assert_eq!(blob_path(&d), std::path::Path::new("blobs/sha256").join(d.digest()));
+        for bad in ["sha256:../../etc/passwd", "sha256:a/b", "../x:abc", "sha256:"] {
+            assert!(bad.parse::<Digest>().is_err(), "{bad} must not parse");
+        }
+    }
 
     #[test]
     fn digests_of_bytes_and_of_a_stream_agree() {

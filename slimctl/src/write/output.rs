@@ -2,7 +2,7 @@
 //! a docker-archive tarball, or a registry (`push.rs`). All hold the same config and layer bytes.
 
 use super::manifest::SlimImage;
-use crate::digest::Digest;
+use crate::digest::blob_path;
 use crate::error::ImageError;
 use oci_spec::image::{
     DescriptorBuilder, ImageIndex, ImageIndexBuilder, MediaType, OciLayoutBuilder, Platform, SCHEMA_VERSION,
@@ -42,10 +42,6 @@ impl std::str::FromStr for Output {
     }
 }
 
-/// Where a blob lives in an OCI layout, below the layout's root.
-fn blob_path(digest: &Digest) -> PathBuf {
-    Path::new("blobs").join(digest.algorithm().as_ref()).join(digest.digest())
-}
 
 fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, size: u64, data: impl Read) -> std::io::Result<()> {
     let mut h = tar::Header::new_ustar();

@@ -202,16 +202,12 @@ pub fn manifest_from_members(
     ))
 }
 
-/// `sha256:HEX` → `blobs/sha256/HEX`, refusing anything that is not a plain digest (the digest
-/// becomes a path, so it must not carry separators).
+/// `sha256:HEX` → `blobs/sha256/HEX` ([`crate::digest::blob_path`]), refusing anything that is
+/// not a digest (the digest becomes a path).
 pub fn blob_key(digest: &str, what: &str) -> Result<String, ImageError> {
-    let (alg, hex) =
-        digest.split_once(':').ok_or_else(|| ImageError::corrupt(what, format!("bad digest {digest:?}")))?;
-    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
-    if !ok(alg) || !ok(hex) {
-        return Err(ImageError::corrupt(what, format!("bad digest {digest:?}")));
-    }
-    Ok(format!("blobs/{alg}/{hex}"))
+    let d: crate::digest::Digest =
+        digest.parse().map_err(|_| ImageError::corrupt(what, format!("bad digest {digest:?}")))?;
+    Ok(crate::digest::blob_path(&d).to_string_lossy().into_owned())
 }
 
 /// Follows an OCI index to this host's platform's image manifest (or the only one), then to its
