@@ -257,78 +257,8 @@ pub fn decode(rec: &[u8]) -> Result<Event, SensorError> {
     let h: EventHeader = read_record(rec).ok_or_else(|| SensorError::Decode("record shorter than a header".into()))?;
     let short = || SensorError::Decode(format!("record of kind {} too short ({} bytes)", h.kind, rec.len()));
     match h.kind {
-        abi::EV_FILE => {
-            let e: FileEvent = read_record(rec).ok_or_else(short)?;
-            let mut s = Strings { rest: &rec[std::mem::size_of::<FileEvent>()..] };
-            let path = s.string(e.path_len)?;
-            let path2 = s.string(e.path2_len)?;
-            let base = (e.base_len > 0 || needs_base(&e, path.as_deref())).then(|| s.take(e.base_len)).transpose()?;
-            let base2 = (e.base2_len > 0).then(|| s.take(e.base2_len)).transpose()?;
-            let base_incomplete = e.flags_ex & abi::EVF_BASE_TRUNCATED != 0;
-            let base2_incomplete = e.flags_ex & abi::EVF_BASE2_TRUNCATED != 0;
-            let base = base.filter(|_| !base_incomplete).map(walk_to_path);
-            let base2 = base2.filter(|_| !base2_incomplete).map(walk_to_path);
-            let op = FileOp::from_raw(e.op).ok_or_else(|| SensorError::Decode(format!("unknown file op {}", e.op)))?;
-
-            let abs = match (&path, op) {
-                // chdir: the walk is of the new cwd, already resolved; an absolute argument keeps its symlinks.
-                (Some(p), FileOp::Chdir) if e.ret == 0 && !p.starts_with('/') => base.clone(),
-                (Some(p), _) => absolute(p, base.as_deref()),
-                (None, _) => base.clone(),
-            };
-            let abs2 = match (&path2, op) {
-                (_, FileOp::Symlink) => None,
-                (Some(p), _) => absolute(p, base2.as_deref()),
-                (None, _) => None,
-            };
-            let incomplete = e.flags_ex & abi::EVF_PATH_FAULT != 0
-                || (abs.is_none() && (path.is_some() || op == FileOp::List || op == FileOp::Chdir))
-                || (path2.is_some() && op != FileOp::Symlink && abs2.is_none());
-            Ok(Event::File(FileAccess {
-                proc: proc_of(&e.h),
-                op,
-                syscall: syscall_name(e.nr),
-                path,
-                abs,
-                path2,
-                abs2,
-                dirfd: e.dirfd,
-                flags: e.flags,
-                mode: e.mode,
-                result: e.ret,
-                incomplete,
-            }))
-        }
-        abi::EV_EXEC => {
-            let e: ExecEvent = read_record(rec).ok_or_else(short)?;
-            let mut s = Strings { rest: &rec[std::mem::size_of::<ExecEvent>()..] };
-            let filename = s.string(e.filename_len)?.unwrap_or_default();
-            let interp = s.string(e.interp_len)?.unwrap_or_default();
-            let base = s.take(e.base_len)?;
-            let exe = s.take(e.exe_len)?;
-            let args = s.take(e.args_len)?;
-            let cgroup = s.string(e.cgroup_len)?.unwrap_or_default();
-            let base_ok = e.flags_ex & abi::EVF_BASE_TRUNCATED == 0;
-            let base = (!filename.starts_with('/') && base_ok).then(|| walk_to_path(base));
-            let exe_ok = e.flags_ex & abi::EVF_EXE_TRUNCATED == 0;
-            let args = args.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>();
-            // argv is NUL-terminated: the split leaves one empty tail
-            let args = match args.split_last() {
-                Some((last, rest)) if last.is_empty() => rest.to_vec(),
-                _ => args,
-            };
-            Ok(Event::Exec(Exec {
-                proc: proc_of(&e.h),
-                ppid: e.ppid,
-                abs: absolute(&filename, base.as_deref()),
-                filename,
-                interp,
-                exe: exe_ok.then(|| walk_to_path(exe)),
-                args,
-                cgroup,
-                incomplete: !base_ok || !exe_ok,
-            }))
-        }
+        abi::EV_FILE => decode_file(rec, &short),
+        abi::EV_EXEC => decode_exec(rec, &short),
         abi::EV_FORK => {
             let e: ForkEvent = read_record(rec).ok_or_else(short)?;
             Ok(Event::Fork(Fork { proc: proc_of(&e.h), ppid: e.ppid }))
@@ -339,6 +269,82 @@ pub fn decode(rec: &[u8]) -> Result<Event, SensorError> {
         }
         k => Err(SensorError::Decode(format!("unknown event kind {k}"))),
     }
+}
+
+/// A file access: its path(s) made absolute from the walks the kernel side recorded.
+fn decode_file(rec: &[u8], short: &dyn Fn() -> SensorError) -> Result<Event, SensorError> {
+    let e: FileEvent = read_record(rec).ok_or_else(short)?;
+    let mut s = Strings { rest: &rec[std::mem::size_of::<FileEvent>()..] };
+    let path = s.string(e.path_len)?;
+    let path2 = s.string(e.path2_len)?;
+    let base = (e.base_len > 0 || needs_base(&e, path.as_deref())).then(|| s.take(e.base_len)).transpose()?;
+    let base2 = (e.base2_len > 0).then(|| s.take(e.base2_len)).transpose()?;
+    let base_incomplete = e.flags_ex & abi::EVF_BASE_TRUNCATED != 0;
+    let base2_incomplete = e.flags_ex & abi::EVF_BASE2_TRUNCATED != 0;
+    let base = base.filter(|_| !base_incomplete).map(walk_to_path);
+    let base2 = base2.filter(|_| !base2_incomplete).map(walk_to_path);
+    let op = FileOp::from_raw(e.op).ok_or_else(|| SensorError::Decode(format!("unknown file op {}", e.op)))?;
+
+    let abs = match (&path, op) {
+        // chdir: the walk is of the new cwd, already resolved; an absolute argument keeps its symlinks.
+        (Some(p), FileOp::Chdir) if e.ret == 0 && !p.starts_with('/') => base.clone(),
+        (Some(p), _) => absolute(p, base.as_deref()),
+        (None, _) => base.clone(),
+    };
+    let abs2 = match (&path2, op) {
+        (_, FileOp::Symlink) => None,
+        (Some(p), _) => absolute(p, base2.as_deref()),
+        (None, _) => None,
+    };
+    let incomplete = e.flags_ex & abi::EVF_PATH_FAULT != 0
+        || (abs.is_none() && (path.is_some() || op == FileOp::List || op == FileOp::Chdir))
+        || (path2.is_some() && op != FileOp::Symlink && abs2.is_none());
+    Ok(Event::File(FileAccess {
+        proc: proc_of(&e.h),
+        op,
+        syscall: syscall_name(e.nr),
+        path,
+        abs,
+        path2,
+        abs2,
+        dirfd: e.dirfd,
+        flags: e.flags,
+        mode: e.mode,
+        result: e.ret,
+        incomplete,
+    }))
+}
+
+/// An exec: the file run, its interpreter, argv.
+fn decode_exec(rec: &[u8], short: &dyn Fn() -> SensorError) -> Result<Event, SensorError> {
+    let e: ExecEvent = read_record(rec).ok_or_else(short)?;
+    let mut s = Strings { rest: &rec[std::mem::size_of::<ExecEvent>()..] };
+    let filename = s.string(e.filename_len)?.unwrap_or_default();
+    let interp = s.string(e.interp_len)?.unwrap_or_default();
+    let base = s.take(e.base_len)?;
+    let exe = s.take(e.exe_len)?;
+    let args = s.take(e.args_len)?;
+    let cgroup = s.string(e.cgroup_len)?.unwrap_or_default();
+    let base_ok = e.flags_ex & abi::EVF_BASE_TRUNCATED == 0;
+    let base = (!filename.starts_with('/') && base_ok).then(|| walk_to_path(base));
+    let exe_ok = e.flags_ex & abi::EVF_EXE_TRUNCATED == 0;
+    let args = args.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>();
+    // argv is NUL-terminated: the split leaves one empty tail
+    let args = match args.split_last() {
+        Some((last, rest)) if last.is_empty() => rest.to_vec(),
+        _ => args,
+    };
+    Ok(Event::Exec(Exec {
+        proc: proc_of(&e.h),
+        ppid: e.ppid,
+        abs: absolute(&filename, base.as_deref()),
+        filename,
+        interp,
+        exe: exe_ok.then(|| walk_to_path(exe)),
+        args,
+        cgroup,
+        incomplete: !base_ok || !exe_ok,
+    }))
 }
 
 /// Whether the kernel computed a base for this event (an empty walk means "/").

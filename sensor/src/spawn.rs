@@ -15,28 +15,11 @@ pub struct HeldChild {
 /// The child exits 127 when the exec fails, 126 when the namespace cannot
 /// be created.
 pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
-    if argv.is_empty() {
-        return Err(SensorError::Target("no command given".into()));
-    }
-    // Resolved here, not by execvp in the child: the trace then starts at the command's exec
-    // instead of with our own PATH search.
-    let program = resolve_program(&argv[0])?;
-    let cprog = CString::new(program.as_os_str().as_encoded_bytes())
-        .map_err(|_| SensorError::Target("the command path contains a NUL byte".into()))?;
-    let cargs = c_strings(argv.iter().map(|a| a.as_bytes().to_vec()))
-        .ok_or_else(|| SensorError::Target("a command argument contains a NUL byte".into()))?;
-    // The environment is passed as it is now; an entry with a NUL byte cannot exist in it.
-    let cenv = c_strings(std::env::vars_os().map(|(k, v)| {
-        let mut kv = k.into_encoded_bytes();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_encoded_bytes());
-        kv
-    }))
-    .ok_or_else(|| SensorError::Target("an environment variable contains a NUL byte".into()))?;
+    let exec = ExecArgs::new(argv)?;
     // The child may not allocate (another thread may hold the allocator's lock at the fork):
     // every pointer it passes to execve is made here.
-    let argv_ptrs = null_terminated(&cargs);
-    let env_ptrs = null_terminated(&cenv);
+    let argv_ptrs = null_terminated(&exec.args);
+    let env_ptrs = null_terminated(&exec.env);
     let (ready_r, ready_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SensorError::io("creating a pipe", e.into()))?;
     let (go_r, go_w) =
@@ -48,37 +31,7 @@ pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
         ForkResult::Child => {
             drop(ready_r);
             drop(go_w);
-            let status: u8 = if unshare(CloneFlags::CLONE_NEWNS).is_err() {
-                1
-            } else {
-                // Keep mounts made inside from propagating back to the host.
-                let _ = nix::mount::mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-                    None::<&str>,
-                );
-                0
-            };
-            let _ = nix::unistd::write(&ready_w, &[status]);
-            if status != 0 {
-                // SAFETY: _exit is async-signal-safe and ends the child without running the
-                // parent's atexit handlers or flushing its copied stdio buffers.
-                unsafe { libc::_exit(126) };
-            }
-            let mut b = [0u8; 1];
-            let code = match nix::unistd::read(&go_r, &mut b) {
-                Ok(1) => {
-                    // SAFETY: the pointers come from CStrings and arrays built before the fork,
-                    // still alive in this copy of the address space, each array ending in null.
-                    unsafe { libc::execve(cprog.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
-                    127
-                }
-                _ => 125, // the sensor went away: do not run untraced
-            };
-            // SAFETY: as above; reached only when execve failed or the sensor went away.
-            unsafe { libc::_exit(code) }
+            held_child(&ready_w, &go_r, &exec.program, &argv_ptrs, &env_ptrs)
         }
         ForkResult::Parent { child } => {
             drop(ready_w);
@@ -96,6 +49,79 @@ pub fn spawn_held(argv: &[String]) -> Result<HeldChild> {
             Ok(HeldChild { pid: child, go: Some(go_w) })
         }
     }
+}
+
+/// What execve takes, made before the fork.
+struct ExecArgs {
+    program: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl ExecArgs {
+    fn new(argv: &[String]) -> Result<ExecArgs> {
+        if argv.is_empty() {
+            return Err(SensorError::Target("no command given".into()));
+        }
+        // Resolved here, not by execvp in the child: the trace then starts at the command's exec
+        // instead of with our own PATH search.
+        let program = resolve_program(&argv[0])?;
+        let program = CString::new(program.as_os_str().as_encoded_bytes())
+            .map_err(|_| SensorError::Target("the command path contains a NUL byte".into()))?;
+        let args = c_strings(argv.iter().map(|a| a.as_bytes().to_vec()))
+            .ok_or_else(|| SensorError::Target("a command argument contains a NUL byte".into()))?;
+        // The environment is passed as it is now; an entry with a NUL byte cannot exist in it.
+        let env = c_strings(std::env::vars_os().map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_encoded_bytes());
+            kv
+        }))
+        .ok_or_else(|| SensorError::Target("an environment variable contains a NUL byte".into()))?;
+        Ok(ExecArgs { program, args, env })
+    }
+}
+
+/// The forked child: enters its own mount namespace, says so on `ready`, waits for `go`, then
+/// execs. Allocates nothing and makes only async-signal-safe calls.
+fn held_child(
+    ready: &OwnedFd,
+    go: &OwnedFd,
+    program: &CString,
+    argv: &[*const libc::c_char],
+    env: &[*const libc::c_char],
+) -> ! {
+    let status: u8 = if unshare(CloneFlags::CLONE_NEWNS).is_err() {
+        1
+    } else {
+        // Keep mounts made inside from propagating back to the host.
+        let _ = nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        );
+        0
+    };
+    let _ = nix::unistd::write(ready, &[status]);
+    if status != 0 {
+        // SAFETY: _exit is async-signal-safe and ends the child without running the
+        // parent's atexit handlers or flushing its copied stdio buffers.
+        unsafe { libc::_exit(126) };
+    }
+    let mut b = [0u8; 1];
+    let code = match nix::unistd::read(go, &mut b) {
+        Ok(1) => {
+            // SAFETY: the pointers come from CStrings and arrays built before the fork,
+            // still alive in this copy of the address space, each array ending in null.
+            unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), env.as_ptr()) };
+            127
+        }
+        _ => 125, // the sensor went away: do not run untraced
+    };
+    // SAFETY: as above; reached only when execve failed or the sensor went away.
+    unsafe { libc::_exit(code) }
 }
 
 fn c_strings(items: impl Iterator<Item = Vec<u8>>) -> Option<Vec<CString>> {

@@ -6,7 +6,7 @@ use super::extract::Contents;
 use crate::digest::HashingWriter;
 use crate::image::{Entry, FileIndex, Kind};
 use crate::select::KeepSet;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 #[derive(Debug, Clone)]
@@ -35,16 +35,12 @@ pub fn write_layer<W: Write>(
     keep: &KeepSet,
     contents: &mut dyn Contents,
     source_date_epoch: Option<u64>,
-    overrides: &std::collections::BTreeMap<String, Vec<u8>>,
+    overrides: &BTreeMap<String, Vec<u8>>,
     out: W,
 ) -> std::io::Result<(LayerBlob, W)> {
     let mut builder = tar::Builder::new(HashingWriter::new(out));
     builder.mode(tar::HeaderMode::Complete);
-    // Content source → the first kept path (in path order) that carries it; the others link to it.
-    let mut first_holder: HashMap<(usize, String), String> = HashMap::new();
-    let mut files = 0u64;
-    let mut content_bytes = 0u64;
-
+    let mut w = LayerWriter { builder, contents, overrides, first_holder: HashMap::new(), files: 0, content_bytes: 0 };
     for path in keep.paths.keys() {
         if path == "/" {
             continue;
@@ -53,64 +49,84 @@ pub fn write_layer<W: Write>(
             return Err(std::io::Error::other(format!("{path}: kept but not in the index")));
         };
         let mtime = source_date_epoch.map_or(entry.mtime, |e| entry.mtime.min(e));
+        w.append(path, entry, mtime)?;
+    }
+    let (files, content_bytes) = (w.files, w.content_bytes);
+    let hashing = w.builder.into_inner()?;
+    let (digest, size, out) = hashing.finish();
+    Ok((LayerBlob { digest, size, files, content_bytes }, out))
+}
+
+/// The layer being written, entry by entry.
+struct LayerWriter<'a, W: Write> {
+    builder: tar::Builder<HashingWriter<W>>,
+    contents: &'a mut dyn Contents,
+    overrides: &'a BTreeMap<String, Vec<u8>>,
+    /// Content source → the first kept path (in path order) that carries it; the others link to
+    /// it.
+    first_holder: HashMap<(usize, String), String>,
+    files: u64,
+    content_bytes: u64,
+}
+
+impl<W: Write> LayerWriter<'_, W> {
+    fn append(&mut self, path: &str, entry: &Entry, mtime: u64) -> std::io::Result<()> {
         let mut h = header_for(entry, mtime);
         let name = &path[1..];
-
+        let b = &mut self.builder;
         if !entry.xattrs().is_empty() {
             let exts: Vec<(String, &[u8])> =
                 entry.xattrs().iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice())).collect();
-            builder.append_pax_extensions(exts.iter().map(|(k, v)| (k.as_str(), *v)))?;
+            b.append_pax_extensions(exts.iter().map(|(k, v)| (k.as_str(), *v)))?;
         }
-        files += 1;
+        self.files += 1;
         match &entry.kind {
             Kind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
-                builder.append_data(&mut h, format!("{name}/"), std::io::empty())?;
+                b.append_data(&mut h, format!("{name}/"), std::io::empty())
             }
             Kind::Symlink { target } => {
                 h.set_entry_type(tar::EntryType::Symlink);
-                builder.append_link(&mut h, name, &**target)?;
+                b.append_link(&mut h, name, &**target)
             }
-            Kind::File | Kind::Hardlink { .. } if overrides.contains_key(path) => {
+            Kind::File | Kind::Hardlink { .. } if self.overrides.contains_key(path) => {
                 // Rewritten content (the package database): same metadata, new bytes.
-                let data = &overrides[path];
+                let data = &self.overrides[path];
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(data.len() as u64);
-                builder.append_data(&mut h, name, &data[..])?;
-                content_bytes += data.len() as u64;
+                self.content_bytes += data.len() as u64;
+                b.append_data(&mut h, name, &data[..])
             }
-            Kind::File | Kind::Hardlink { .. } => {
-                let (layer, src) = entry.content_source(path).expect("files have content");
-                let key = (layer, src.to_owned());
-                if let Some(holder) = first_holder.get(&key) {
-                    h.set_entry_type(tar::EntryType::Link);
-                    builder.append_link(&mut h, name, &holder[1..])?;
-                } else {
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_size(entry.size);
-                    let reader = contents.open(path, entry)?;
-                    builder.append_data(&mut h, name, reader)?;
-                    content_bytes += entry.size;
-                    first_holder.insert(key, path.clone());
-                }
-            }
+            Kind::File | Kind::Hardlink { .. } => self.append_content(h, path, entry),
             Kind::Char { major, minor } | Kind::Block { major, minor } => {
-                h.set_entry_type(if matches!(entry.kind, Kind::Char { .. }) {
-                    tar::EntryType::Char
-                } else {
-                    tar::EntryType::Block
-                });
+                let char_dev = matches!(entry.kind, Kind::Char { .. });
+                h.set_entry_type(if char_dev { tar::EntryType::Char } else { tar::EntryType::Block });
                 h.set_device_major(*major)?;
                 h.set_device_minor(*minor)?;
-                builder.append_data(&mut h, name, std::io::empty())?;
+                b.append_data(&mut h, name, std::io::empty())
             }
             Kind::Fifo => {
                 h.set_entry_type(tar::EntryType::Fifo);
-                builder.append_data(&mut h, name, std::io::empty())?;
+                b.append_data(&mut h, name, std::io::empty())
             }
         }
     }
-    let hashing = builder.into_inner()?;
-    let (digest, size, out) = hashing.finish();
-    Ok((LayerBlob { digest, size, files, content_bytes }, out))
+
+    /// A file's content, the first time its source is kept; a hard link to that path after.
+    fn append_content(&mut self, mut h: tar::Header, path: &str, entry: &Entry) -> std::io::Result<()> {
+        let name = &path[1..];
+        let (layer, src) = entry.content_source(path).expect("files have content");
+        let key = (layer, src.to_owned());
+        if let Some(holder) = self.first_holder.get(&key) {
+            h.set_entry_type(tar::EntryType::Link);
+            return self.builder.append_link(&mut h, name, &holder[1..]);
+        }
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(entry.size);
+        let reader = self.contents.open(path, entry)?;
+        self.builder.append_data(&mut h, name, reader)?;
+        self.content_bytes += entry.size;
+        self.first_holder.insert(key, path.to_owned());
+        Ok(())
+    }
 }

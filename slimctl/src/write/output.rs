@@ -42,7 +42,6 @@ impl std::str::FromStr for Output {
     }
 }
 
-
 fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, size: u64, data: impl Read) -> std::io::Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_mode(0o644);

@@ -89,8 +89,6 @@ type Want = (String, &'static str, String, bool);
 
 fn wanted(cx: &Cx<'_>) -> Vec<Want> {
     let keep = cx.keep();
-    let any = |pred: &dyn Fn(&str) -> bool| keep.paths.keys().find(|p| pred(p)).cloned();
-    let name = |p: &str| p.rsplit('/').next().unwrap_or("").to_owned();
     let mut out = Vec::new();
     let mut add = |path: &str, what: &'static str, because: &str, subtree: bool| {
         // A directory kept as a parent still needs its subtree taken.
@@ -98,31 +96,53 @@ fn wanted(cx: &Cx<'_>) -> Vec<Want> {
             out.push((path.to_owned(), what, because.to_owned(), subtree));
         }
     };
-    let tls = any(&|p: &str| {
-        let n = name(p);
+    for kind in [tls, zoneinfo, locales, gconv, fonts, sasl, nss] {
+        kind(cx, &mut add);
+    }
+    out
+}
+
+/// Adds a path the rule wants: (path, what it is, the kept path that needs it, subtree).
+type Add<'a> = dyn FnMut(&str, &'static str, &str, bool) + 'a;
+
+/// The first kept path `pred` accepts.
+fn kept_where(cx: &Cx<'_>, pred: &dyn Fn(&str) -> bool) -> Option<String> {
+    cx.keep().paths.keys().find(|p| pred(p)).cloned()
+}
+
+fn file_name(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or("")
+}
+
+fn tls(cx: &Cx<'_>, add: &mut Add<'_>) {
+    let tls = kept_where(cx, &|p: &str| {
+        let n = file_name(p);
         n.starts_with("libssl.so")
             || n.starts_with("libgnutls.so")
             || n.starts_with("libmbedtls")
             || n.starts_with("libwolfssl")
             || n.starts_with("_ssl.")
     });
-    if let Some(lib) = tls {
-        for ca in [
-            "/etc/ssl/certs/ca-certificates.crt",
-            "/etc/ssl/cert.pem",
-            "/etc/pki/tls/certs/ca-bundle.crt",
-            "/etc/ssl/certs/ca-bundle.crt",
-            "/usr/lib/ssl/cert.pem",
-            "/usr/lib/ssl/certs",
-            "/etc/ssl/openssl.cnf",
-            "/usr/lib/ssl/openssl.cnf",
-        ] {
-            add(ca, "CA certificates / TLS config", &lib, false);
-        }
+    let Some(lib) = tls else { return };
+    for ca in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/ssl/cert.pem",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/certs/ca-bundle.crt",
+        "/usr/lib/ssl/cert.pem",
+        "/usr/lib/ssl/certs",
+        "/etc/ssl/openssl.cnf",
+        "/usr/lib/ssl/openssl.cnf",
+    ] {
+        add(ca, "CA certificates / TLS config", &lib, false);
     }
-    // A zone the app opened itself (not just /etc/localtime's target, which every libc reads).
+}
+
+/// A zone the app opened itself (not just /etc/localtime's target, which every libc reads).
+fn zoneinfo(cx: &Cx<'_>, add: &mut Add<'_>) {
     let localtime = cx.resolve("/etc/localtime").map(|r| r.path);
-    let zone = keep
+    let zone = cx
+        .keep()
         .paths
         .iter()
         .find(|(p, k)| {
@@ -137,38 +157,53 @@ fn wanted(cx: &Cx<'_>) -> Vec<Want> {
         add("/etc/localtime", "zoneinfo", &zone, false);
         add("/etc/timezone", "zoneinfo", &zone, false);
     }
-    if let Some(loc) = any(&|p: &str| p.starts_with("/usr/lib/locale/")) {
+}
+
+fn locales(cx: &Cx<'_>, add: &mut Add<'_>) {
+    if let Some(loc) = kept_where(cx, &|p: &str| p.starts_with("/usr/lib/locale/")) {
         add("/usr/lib/locale/locale-archive", "locale archive", &loc, false);
         add("/usr/lib/locale/C.utf8", "locale archive", &loc, true);
     }
-    if let Some(g) = any(&|p: &str| p.contains("/gconv/")) {
+}
+
+fn gconv(cx: &Cx<'_>, add: &mut Add<'_>) {
+    if let Some(g) = kept_where(cx, &|p: &str| p.contains("/gconv/")) {
         let dir = &g[..g.find("/gconv/").expect("matched above") + "/gconv".len()];
         for f in ["gconv-modules", "gconv-modules.cache", "gconv-modules.d"] {
             add(&format!("{dir}/{f}"), "gconv module lists", &g, f.ends_with(".d"));
         }
     }
-    if let Some(fc) = any(&|p: &str| name(p).starts_with("libfontconfig.so")) {
-        add("/etc/fonts", "fontconfig configuration", &fc, true);
-        let mut dirs: Vec<String> = Vec::new();
-        for (path, e) in cx.index().subtree("/etc/fonts") {
-            dirs.extend(e.facts_from(NAME).unwrap_or_default().iter().filter(|_| path.ends_with(".conf")).cloned());
-        }
-        dirs.sort();
-        dirs.dedup();
-        for d in dirs {
-            add(&d, "fonts fontconfig names", &fc, true);
-        }
+}
+
+fn fonts(cx: &Cx<'_>, add: &mut Add<'_>) {
+    let Some(fc) = kept_where(cx, &|p: &str| file_name(p).starts_with("libfontconfig.so")) else { return };
+    add("/etc/fonts", "fontconfig configuration", &fc, true);
+    let mut dirs: Vec<String> = Vec::new();
+    for (path, e) in cx.index().subtree("/etc/fonts") {
+        dirs.extend(e.facts_from(NAME).unwrap_or_default().iter().filter(|_| path.ends_with(".conf")).cloned());
     }
-    if let Some(sasl) = any(&|p: &str| name(p).starts_with("libsasl2.so")) {
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        add(&d, "fonts fontconfig names", &fc, true);
+    }
+}
+
+fn sasl(cx: &Cx<'_>, add: &mut Add<'_>) {
+    if let Some(sasl) = kept_where(cx, &|p: &str| file_name(p).starts_with("libsasl2.so")) {
         for dir in ["/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/sasl2", "/etc/sasl2"] {
             add(dir, "SASL mechanisms", &sasl, true);
         }
     }
+}
+
+fn nss(cx: &Cx<'_>, add: &mut Add<'_>) {
+    let keep = cx.keep();
     let nss_used = ["/etc/passwd", "/etc/group", "/etc/hosts", NSSWITCH, "/etc/resolv.conf"]
         .iter()
         .find(|p| keep.contains(p))
         .map(|p| p.to_string());
-    let libc = any(&|p: &str| name(p).starts_with("libc.so"));
+    let libc = kept_where(cx, &|p: &str| file_name(p).starts_with("libc.so"));
     if let (Some(used), Some(libc)) = (nss_used, libc) {
         add(NSSWITCH, "NSS configuration", &used, false);
         let services = cx.entry(NSSWITCH).and_then(|e| e.facts_from(NAME)).unwrap_or_default();
@@ -178,7 +213,6 @@ fn wanted(cx: &Cx<'_>) -> Vec<Want> {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
