@@ -287,3 +287,85 @@ fn exec_probes_replayed_from_a_profile_run_the_traced_commands() {
     assert_eq!(traced_checks, [("exec /bin/sh -c 'ls -l /usr/local/bin'".to_owned(), "match".to_owned())]);
     assert_eq!(exec_checks("from.json"), traced_checks, "the replay runs the very command the trace ran");
 }
+
+const ECHO_APP: &str = r#"import http.server, json
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    def answer(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.answer(200, {"ok": True})
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        token = self.headers.get("X-Token")
+        if not body or not token:
+            self.answer(400, {"error": "a body and an X-Token header, please"})
+        else:
+            self.answer(200, {"got": body, "token": token})
+
+http.server.HTTPServer(("", 8080), Echo).serve_forever()
+"#;
+
+/// A POST probe with a body and a header, saved in a profile, is replayed exactly: the
+/// original answers the re-slim's verify as it answered the traced run (a probe that lost its
+/// body would get a 400 from both images, and match).
+#[test]
+fn a_post_probe_keeps_its_body_and_headers_through_a_profile() {
+    let _turn = topic(module_path!());
+    let image = build_image(
+        "slimctl-e2e/post-echo:1",
+        &format!("FROM {BASE_IMAGE}\nCOPY app.py /app/app.py\nEXPOSE 8080\nCMD [\"python3\", \"/app/app.py\"]\n"),
+        &[("app.py", ECHO_APP)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let post = r#"{"method": "POST", "path": "/items", "body": "{\"n\": 42}", "headers": {"X-Token": "t0k3n"}}"#;
+    let traced = ImageGuard("slimctl-e2e/post-echo.slim:traced".into());
+    let out = slimctl(&[
+        "build",
+        &image.0,
+        "--tag",
+        &traced.0,
+        "--http-probe-cmd",
+        post,
+        "--save-profile",
+        &path("p.json"),
+        "--report",
+        &path("traced.json"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from = ImageGuard("slimctl-e2e/post-echo.slim:from".into());
+    let out = slimctl(&[
+        "build",
+        &image.0,
+        "--tag",
+        &from.0,
+        "--from-profile",
+        &path("p.json"),
+        "--report",
+        &path("from.json"),
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let post_check = |name: &str| -> Value {
+        let r: Value = serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap();
+        let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap().clone();
+        checks.into_iter().find(|c| c["what"] == "POST /items :8080").unwrap_or_else(|| panic!("{r:#}"))
+    };
+    for name in ["traced.json", "from.json"] {
+        let c = post_check(name);
+        assert_eq!(c["verdict"], "match", "{name}: {c:#}");
+        let original = c["original"].as_str().unwrap();
+        assert!(original.starts_with("200 ") && original.contains("t0k3n") && original.contains("42"), "{name}: {c:#}");
+    }
+    let saved: Value = serde_json::from_slice(&std::fs::read(dir.path().join("p.json")).unwrap()).unwrap();
+    let probe = &saved["http_probes"][0];
+    assert_eq!(probe["body"], "{\"n\": 42}", "{saved:#}");
+    assert_eq!(probe["headers"]["X-Token"], "t0k3n", "{saved:#}");
+}

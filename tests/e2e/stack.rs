@@ -273,6 +273,45 @@ fn sigint_while_the_stack_runs_removes_all_of_it() {
     let _ = Command::new("docker").args(["rmi", "slimctl-e2e/notes-web.sigint:1"]).output();
 }
 
+#[test]
+fn what_a_build_killed_outright_left_is_removed_by_the_next_run() {
+    let _turn = topic(module_path!());
+    let _serial = lock();
+    let _images = images();
+    let f = compose_file();
+    let mut child = Command::new(slimctl_bin())
+        .args(["build", "-f", f.to_str().unwrap(), "--probe-service", "tests", "--tag", "slimctl-e2e/notes-web.kill:1"])
+        .env("DB_IMAGE", DB)
+        .env("WEB_IMAGE", WEB)
+        .env("TESTS_IMAGE", TESTS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the target runs beside its database: nothing of slimctl's runs to clean up.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let web_running = || {
+        !docker(&["ps", "-q", "--filter", "label=slimctl", "--filter", &format!("ancestor={WEB}")]).trim().is_empty()
+    };
+    while !web_running() {
+        assert!(Instant::now() < deadline, "the target never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = leftovers();
+    for kind in ["ps", "network", "volume"] {
+        assert!(left.iter().any(|l| l.starts_with(kind)), "SIGKILL leaves its {kind} behind: {left:?}");
+    }
+    // The next run, whatever it does with the engine, removes them and says so.
+    let out = slimctl(&["xray", WEB]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("that killed runs left in the engine"), "{err}");
+    assert!(err.contains("network(s)") && err.contains("volume(s)"), "{err}");
+    assert!(leftovers().is_empty(), "left behind after the next run: {:?}", leftovers());
+}
+
 /// A small stack of the base image alone: `web` serves HTTP with python's http.server, `db`
 /// is whatever the test needs.
 fn small_stack(dir: &std::path::Path, db: &str) -> PathBuf {

@@ -328,3 +328,71 @@ fn a_trace_that_loses_events_runs_again_with_a_larger_ring() {
     assert_eq!(r["trace"]["counters"]["ring_full"], 0, "the trace used is complete");
     assert!(slimctl_containers(&img.0).is_empty());
 }
+
+/// Command strings split as a shell would: `--cmd 'bash -c "echo hello world"'` runs bash with
+/// the script `echo hello world`, and an `--exec` string in an image without a shell runs
+/// with its quoted words whole.
+#[test]
+fn command_strings_split_as_a_shell_would() {
+    let _turn = topic(module_path!());
+    let base = base_image();
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let archive = format!("docker-archive:{}", dir.path().join("slim.tar").display());
+    let out = slimctl(&[
+        "build",
+        base,
+        "--cmd",
+        r#"bash -c "echo hello world""#,
+        "--no-verify",
+        "--output",
+        &archive,
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = &report(&rep)["trace"];
+    assert_eq!(t["argv"], serde_json::json!(["bash", "-c", "echo hello world"]), "{t:#}");
+    assert_eq!(t["stdout"], "hello world\n", "{t:#}");
+    assert_eq!(t["exit_code"], 0);
+
+    // An image of one static program and nothing else: no /bin/sh to run the string.
+    let image = static_args_image(dir.path(), "slimctl-e2e/args-no-shell:1");
+    let out = slimctl(&[
+        "build",
+        &image.0,
+        "--exec",
+        r#"/args "hello world" 'it''s' plain"#,
+        "--no-verify",
+        "--output",
+        &archive,
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exec = &report(&rep)["trace"]["exec"][0];
+    assert_eq!(exec["command"], serde_json::json!(["/args", "hello world", "its", "plain"]), "{exec:#}");
+    assert_eq!(exec["exit_code"], 0, "{exec:#}");
+    assert_eq!(exec["output"].as_str().unwrap().trim(), "hello world|its|plain", "{exec:#}");
+}
+
+/// An image holding only `/args`, a static program that waits forever without arguments and
+/// prints its arguments joined by `|` with them.
+fn static_args_image(dir: &std::path::Path, tag: &str) -> ImageGuard {
+    let src = dir.join("args.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\nint main(int c, char **v) {\n  if (c < 2) for (;;) pause();\n  \
+         for (int i = 1; i < c; i++) printf(\"%s%s\", i > 1 ? \"|\" : \"\", v[i]);\n  printf(\"\\n\");\n  return 0;\n}\n",
+    )
+    .unwrap();
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = run(Command::new("gcc").args(["-static", "-O2", "-o"]).arg(root.join("args")).arg(&src));
+    assert!(out.status.success(), "gcc -static failed: {}", text(&out.stderr));
+    let tar = dir.join("root.tar");
+    let out = run(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    docker(&["import", "--change", r#"CMD ["/args"]"#, tar.to_str().unwrap(), tag]);
+    ImageGuard(tag.to_owned())
+}

@@ -90,7 +90,7 @@ pub async fn build(req: &BuildRequest, work: &Path) -> Result<BuildReport, Pipel
     let opened = inspect::open(&req.image, Some(work)).await?;
     // Loading needs the engine even when the input is a file.
     let docker = match (&req.output, &opened.docker) {
-        (Output::Engine, None) => Some(crate::engine::connect().await?),
+        (Output::Engine, None) => Some(super::inspect::connect().await?),
         (_, d) => d.clone(),
     };
     let tag = req.tag.clone().unwrap_or_else(|| slim_tag(&req.image, &opened.repo_tags));

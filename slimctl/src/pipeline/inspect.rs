@@ -22,6 +22,20 @@ pub struct Opened {
     pub run_config: Option<ImageConfig>,
 }
 
+/// Connects to the engine; the first connection of the process also removes what runs killed
+/// outright left there (their containers, networks and volumes), and says so.
+pub async fn connect() -> Result<bollard::Docker, PipelineError> {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let docker = crate::engine::connect().await?;
+    if !SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let orphans = crate::run::cleanup::sweep_orphans(&docker).await;
+        if orphans.any() {
+            eprintln!("slimctl: removed {orphans} that killed runs left in the engine");
+        }
+    }
+    Ok(docker)
+}
+
 /// Opens the image `reference` names. With `local_copy`, the first read of an engine image that
 /// cannot be read in place, or of a registry image, is kept there for later passes.
 pub async fn open(reference: &str, local_copy: Option<&Path>) -> Result<Opened, PipelineError> {
@@ -34,7 +48,7 @@ pub async fn open(reference: &str, local_copy: Option<&Path>) -> Result<Opened, 
     };
     match ImageRef::parse(reference) {
         ImageRef::Engine(name) => {
-            let docker = crate::engine::connect().await?;
+            let docker = connect().await?;
             let mut img = EngineImage::inspect(&docker, &name).await?.with_storage().await;
             if let Some(dir) = local_copy.filter(|_| !img.read_in_place()) {
                 img = img.with_local_copy(dir);

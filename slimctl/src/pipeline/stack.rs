@@ -37,7 +37,7 @@ pub async fn prepare(req: &StackRequest) -> Result<Prepared, PipelineError> {
     if !req.compose_files.is_empty() {
         let resolved =
             crate::compose::open(&req.compose_files, req.target_service.as_deref(), req.probe_service.as_deref())?;
-        let docker = crate::engine::connect().await?;
+        let docker = super::inspect::connect().await?;
         let mut stack: Stack = resolved.stack;
         out.target_image = Some(stack.target_run.image.clone());
         let target = stack.target.clone();
@@ -65,7 +65,7 @@ pub async fn prepare(req: &StackRequest) -> Result<Prepared, PipelineError> {
         out.stack = Some(Arc::new(stack));
     }
     if let Some(image) = &req.probe_container {
-        let docker = crate::engine::connect().await?;
+        let docker = super::inspect::connect().await?;
         let image_id = image_id(&docker, "probe container", image).await?;
         // On a stack it joins the target's networks, to reach it by its service name.
         let networks = out.stack.as_ref().map(|s| s.target_run.networks.clone()).unwrap_or_default();

@@ -109,8 +109,7 @@ impl Container {
                 )
             })
             .collect();
-        let mut labels = HashMap::new();
-        labels.insert(super::LABEL.to_owned(), spec.run_id.clone());
+        let labels = cleanup::labels(&spec.run_id);
         let host_config = HostConfig {
             privileged: Some(false),
             port_bindings: Some(bindings),

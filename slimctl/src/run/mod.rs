@@ -29,8 +29,7 @@ pub use report::TraceReport;
 pub use template::RunTemplate;
 pub use traced::{trace_run, Traced, TracedRun};
 
-/// Label on every container slimctl creates; its value is the run id.
-pub const LABEL: &str = "slimctl";
+pub use cleanup::LABEL;
 
 /// An exit code as a user reads it: `exit 0`, `killed by signal 9` (the engine reports a process
 /// killed by signal N as 128+N), `still running` (no code yet).

@@ -11,7 +11,7 @@ use crate::compose::{Condition, Dependency, MountKind, ServiceRun, Stack};
 use crate::engine::EngineError;
 use crate::image::source::engine::EngineImage;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How often a dependency's state is asked while waiting for it.
@@ -89,7 +89,7 @@ impl StackUp {
     }
 
     async fn start_all(&mut self, run_id: &str, timeout: Duration) -> Result<(), RunError> {
-        let labels = HashMap::from([(super::LABEL.to_owned(), run_id.to_owned())]);
+        let labels = cleanup::labels(run_id);
         let stack = self.stack.clone();
         for n in &stack.networks {
             let name = match &n.external {
