@@ -4,13 +4,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use slimctl::image::layer::scan_layer;
+use slimctl::image::index::resolve::resolve;
+use slimctl::image::index::tar::scan_layer;
 use slimctl::image::FileIndex;
-use slimctl::select::resolve::resolve;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(layer) = scan_layer(data, 0, "fuzz", &[]) else { return };
-    let mut queries: Vec<String> = layer.entries.iter().map(|(p, _)| p.clone()).collect();
+    let mut queries: Vec<String> = layer.entries.iter().map(|(p, _)| p.to_string()).collect();
     queries.extend(["/", "..", "../../etc/passwd", "/proc/self/root"].map(String::from));
     let mut index = FileIndex::new();
     index.apply_layer(layer, None);
