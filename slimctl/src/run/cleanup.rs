@@ -144,11 +144,15 @@ pub async fn sweep_orphans(docker: &Docker) -> Orphans {
         ..Default::default()
     };
     if let Ok(list) = docker.list_containers(Some(opts)).await {
-        doomed.extend(list.into_iter().filter(|c| orphaned(c.labels.as_ref())).filter_map(|c| c.id).map(Created::Container));
+        doomed.extend(
+            list.into_iter().filter(|c| orphaned(c.labels.as_ref())).filter_map(|c| c.id).map(Created::Container),
+        );
     }
     let opts = bollard::query_parameters::ListNetworksOptions { filters: Some(filter.clone()) };
     if let Ok(list) = docker.list_networks(Some(opts)).await {
-        doomed.extend(list.into_iter().filter(|n| orphaned(n.labels.as_ref())).filter_map(|n| n.name).map(Created::Network));
+        doomed.extend(
+            list.into_iter().filter(|n| orphaned(n.labels.as_ref())).filter_map(|n| n.name).map(Created::Network),
+        );
     }
     let opts = bollard::query_parameters::ListVolumesOptions { filters: Some(filter) };
     if let Ok(list) = docker.list_volumes(Some(opts)).await {
