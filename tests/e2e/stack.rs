@@ -279,8 +279,11 @@ fn what_a_build_killed_outright_left_is_removed_by_the_next_run() {
     let _serial = lock();
     let _images = images();
     let f = compose_file();
+    // Its own TMPDIR: the work dir the kill leaves is this test's to see removed, not another's.
+    let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(slimctl_bin())
         .args(["build", "-f", f.to_str().unwrap(), "--probe-service", "tests", "--tag", "slimctl-e2e/notes-web.kill:1"])
+        .env("TMPDIR", tmp.path())
         .env("DB_IMAGE", DB)
         .env("WEB_IMAGE", WEB)
         .env("TESTS_IMAGE", TESTS)
@@ -303,13 +306,15 @@ fn what_a_build_killed_outright_left_is_removed_by_the_next_run() {
     for kind in ["ps", "network", "volume"] {
         assert!(left.iter().any(|l| l.starts_with(kind)), "SIGKILL leaves its {kind} behind: {left:?}");
     }
-    // The next run, whatever it does with the engine, removes them and says so.
-    let out = slimctl(&["xray", WEB]);
+    // The next run, whatever it does with the engine, removes them and its work dir, and says so.
+    let out = run(Command::new(slimctl_bin()).args(["xray", WEB]).env("TMPDIR", tmp.path()));
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("that killed runs left in the engine"), "{err}");
     assert!(err.contains("network(s)") && err.contains("volume(s)"), "{err}");
+    assert!(err.contains("removed 1 work dir(s) that killed runs left"), "{err}");
     assert!(leftovers().is_empty(), "left behind after the next run: {:?}", leftovers());
+    assert_tmp_empty(tmp.path(), &["xray after a killed stack build"]);
 }
 
 /// A small stack of the base image alone: `web` serves HTTP with python's http.server, `db`

@@ -77,6 +77,17 @@ impl Command {
             Command::Profile(_) => false,
         }
     }
+
+    /// What the arguments alone refute, checked before anything runs (even the sweep of what
+    /// killed runs left), so a typo costs nothing and prints one line.
+    fn check(&self) -> Result<(), Failure> {
+        match self {
+            Command::Build(a) => {
+                a.tag.as_deref().map(slimctl::naming::output_tag).transpose().map(drop).map_err(Failure::usage)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A failure with the exit code it deserves.
@@ -161,6 +172,9 @@ pub async fn run(cli: Cli) -> u8 {
         insecure: cli.insecure_registry.clone(),
         platform: cli.platform.clone(),
     });
+    if let Err(f) = cli.command.check() {
+        return report_failure(&cli, f);
+    }
     let work = match work_dir() {
         Ok(w) => w,
         Err(f) => {
@@ -195,15 +209,17 @@ pub async fn run(cli: Cli) -> u8 {
     drop(work);
     match result {
         Ok(code) => code,
-        Err(f) => {
-            eprintln!("slimctl: error: {}", f.message);
-            // A CI job reading --json output gets the failure in the same form.
-            if cli.command.json() {
-                println!("{}", serde_json::to_string_pretty(&f.json()).unwrap_or_default());
-            }
-            f.code
-        }
+        Err(f) => report_failure(&cli, f),
     }
+}
+
+fn report_failure(cli: &Cli, f: Failure) -> u8 {
+    eprintln!("slimctl: error: {}", f.message);
+    // A CI job reading --json output gets the failure in the same form.
+    if cli.command.json() {
+        println!("{}", serde_json::to_string_pretty(&f.json()).unwrap_or_default());
+    }
+    f.code
 }
 
 fn parse_creds(s: &str) -> Result<(String, String), String> {
