@@ -116,6 +116,11 @@ pub fn is_local() -> bool {
     matches!(transport(&endpoint().0), Ok(Transport::Unix(_)))
 }
 
+/// bollard's timeout bounds a whole request, body included: exporting an image of 400k files
+/// streams for minutes (measured: over 120 s on fuse-overlayfs). Steps that must not wait long
+/// (version negotiation, probes, a container's start) have their own limits.
+const REQUEST_TIMEOUT_S: u64 = 3600;
+
 /// Connects to the engine (see [`endpoint`]) and negotiates the API version. Docker and podman's
 /// Docker-compatible service are both engines here.
 pub async fn connect() -> Result<Docker, EngineError> {
@@ -127,8 +132,8 @@ pub async fn connect() -> Result<Docker, EngineError> {
         source: Some(source),
     };
     let docker = match transport(&endpoint) {
-        Ok(Transport::Unix(path)) => Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION),
-        Ok(Transport::Http(url)) => Docker::connect_with_http(&url, 120, bollard::API_DEFAULT_VERSION),
+        Ok(Transport::Unix(path)) => Docker::connect_with_unix(&path, REQUEST_TIMEOUT_S, bollard::API_DEFAULT_VERSION),
+        Ok(Transport::Http(url)) => Docker::connect_with_http(&url, REQUEST_TIMEOUT_S, bollard::API_DEFAULT_VERSION),
         Err(detail) => return Err(EngineError::Unreachable { endpoint: shown, detail, source: None }),
     }
     .map_err(unreachable)?;

@@ -225,6 +225,7 @@ impl Image {
                 changes,
             });
         }
+        index.compact();
         Ok(Image {
             name: what,
             config,

@@ -23,7 +23,7 @@ pub fn seeds(round: &Round, next: u32) -> Vec<Seed> {
         .filter(|m| round.added.contains(&m.path))
         .map(|m| Seed {
             path: m.path.clone(),
-            reason: Reason::Healed { by: m.by.clone(), round: next },
+            reason: Reason::Healed { by: m.by.clone().into(), round: next },
             optional: true,
         })
         .collect()

@@ -83,12 +83,12 @@ pub fn accesses(m: &BTreeMap<String, Touch>) -> Vec<Access> {
 pub fn seeds(used: &[Access], written_in: &[Access]) -> Vec<Seed> {
     let used = used.iter().map(|a| Seed {
         path: a.path.clone(),
-        reason: Reason::Traced { how: a.how.clone(), by: a.by.clone() },
+        reason: Reason::Traced { how: a.how.clone().into(), by: a.by.clone().into() },
         optional: true,
     });
     let dirs = written_in.iter().map(|a| Seed {
         path: a.path.clone(),
-        reason: Reason::WrittenIn { by: a.by.clone() },
+        reason: Reason::WrittenIn { by: a.by.clone().into() },
         optional: true,
     });
     used.chain(dirs).collect()

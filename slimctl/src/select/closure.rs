@@ -11,7 +11,7 @@ use crate::image::index::entry::{join, parent};
 use crate::image::index::facts::FactSource;
 use crate::image::index::resolve::{resolve, ResolveError, Resolved};
 use crate::image::{Entry, FileIndex, ImageConfig, Kind};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Facts as indexed, for closures built without a stored image.
@@ -54,7 +54,6 @@ pub struct Cx<'a> {
     path_dirs: Vec<String>,
     excludes: Vec<String>,
     queue: VecDeque<Work>,
-    examined: HashSet<String>,
     /// The image's packages, for libraries a package loads by path first.
     packages: &'a [Package],
     missing_libs: Vec<MissingLib>,
@@ -140,6 +139,13 @@ impl<'a> Cx<'a> {
     }
 
     fn push(&mut self, path: String, cwd: &str, reason: Reason, subtree: bool, optional: bool) {
+        // A file followed already (a canonical path, since only those are examined) would only
+        // gain the reason: give it now rather than queue the work. The modules of an included
+        // tree import the same few modules; queued, their wants grew with the tree.
+        if !subtree && self.out.keep.examined(&path) && self.index.get(&path).is_some_and(|e| !e.is_symlink()) {
+            self.out.keep.add(&path, reason);
+            return;
+        }
         self.queue.push_back(Work { path, cwd: cwd.to_owned(), reason, subtree, optional });
     }
 
@@ -175,7 +181,6 @@ impl<'a> ClosureBuilder<'a> {
                 path_dirs: config.path_dirs(),
                 excludes: Vec::new(),
                 queue: VecDeque::new(),
-                examined: HashSet::new(),
                 packages: &[],
                 missing_libs: Vec::new(),
                 out: Closure::default(),
@@ -222,7 +227,7 @@ impl<'a> ClosureBuilder<'a> {
         let config = cx.config;
         let workdir = config.workdir();
         if let Some(argv0) = config.argv().first().cloned() {
-            let reason = Reason::Entrypoint { argv0: argv0.clone() };
+            let reason = Reason::Entrypoint { argv0: argv0.clone().into() };
             match cx.find_program(&argv0, &workdir) {
                 Some(p) => cx.want(p, reason),
                 None => cx.out.unresolved.push(Unresolved {
@@ -235,7 +240,7 @@ impl<'a> ClosureBuilder<'a> {
         if let Some(user) = config.user() {
             for db in ["/etc/passwd", "/etc/group"] {
                 if cx.index.get(db).is_some() || cx.resolve(db).is_some() {
-                    cx.want(db, Reason::UserDatabase { user: user.clone() });
+                    cx.want(db, Reason::UserDatabase { user: user.clone().into() });
                 }
             }
         }
@@ -253,7 +258,7 @@ impl<'a> ClosureBuilder<'a> {
     /// Explicit includes: a directory brings its whole subtree.
     pub fn includes(mut self, paths: impl IntoIterator<Item = String>) -> Self {
         for p in paths {
-            self.cx.push(p.clone(), "/", Reason::Included { path: p }, true, false);
+            self.cx.push(p.clone(), "/", Reason::Included { path: p.into() }, true, false);
         }
         self
     }
@@ -304,7 +309,7 @@ impl<'a> ClosureBuilder<'a> {
         if cx.out.keep.paths.keys().any(|p| loadable(p)) {
             return;
         }
-        let reason = Reason::ElfNeeded { of: m.requester.clone(), soname: m.soname.clone() };
+        let reason = Reason::ElfNeeded { of: m.requester.clone().into(), soname: m.soname.clone().into() };
         let owner = cx.packages.iter().find(|p| p.files.binary_search(&m.requester).is_ok());
         if let Some(lib) = owner.and_then(|p| p.files.iter().find(|f| loadable(f))) {
             cx.want(lib.clone(), reason);
@@ -322,7 +327,7 @@ impl<'a> ClosureBuilder<'a> {
                     // The links walked before the miss are still real; keep them for the record.
                     if !matches!(e, ResolveError::Loop { .. }) {
                         for s in e.symlinks().to_vec() {
-                            self.cx.mark(&s, Reason::SymlinkOnPath { to: work.path.clone() });
+                            self.cx.mark(&s, Reason::SymlinkOnPath { to: work.path.clone().into() });
                         }
                     }
                     if work.optional {
@@ -341,11 +346,11 @@ impl<'a> ClosureBuilder<'a> {
                 continue;
             }
             for s in &r.symlinks {
-                self.cx.mark(s, Reason::SymlinkOnPath { to: r.path.clone() });
+                self.cx.mark(s, Reason::SymlinkOnPath { to: r.path.clone().into() });
             }
             self.cx.mark(&r.path, work.reason.clone());
             let subtree = work.subtree.then(|| match work.reason {
-                Reason::Included { .. } => Reason::InIncludedDir { dir: r.path.clone() },
+                Reason::Included { .. } => Reason::InIncludedDir { dir: r.path.clone().into() },
                 // A subtree a coverage rule takes is that rule's.
                 other => other,
             });
@@ -357,7 +362,7 @@ impl<'a> ClosureBuilder<'a> {
     /// target, its ELF interpreter and libraries, what the rules see in it, its `#!`
     /// interpreter.
     fn examine(&mut self, path: &str, subtree: Option<Reason>) {
-        if !self.cx.examined.insert(path.to_owned()) && subtree.is_none() {
+        if !self.cx.out.keep.examine_once(path) && subtree.is_none() {
             return;
         }
         let index = self.cx.index;
@@ -377,7 +382,7 @@ impl<'a> ClosureBuilder<'a> {
                 self.cx.push(
                     target.to_string(),
                     parent(path),
-                    Reason::SymlinkTarget { of: path.to_owned() },
+                    Reason::SymlinkTarget { of: path.to_owned().into() },
                     false,
                     false,
                 );
@@ -397,15 +402,18 @@ impl<'a> ClosureBuilder<'a> {
         let Some(elf) = entry.elf() else { return };
         let cx = &mut self.cx;
         if let Some(interp) = &elf.interp {
-            cx.want(interp.clone(), Reason::ElfInterpreter { of: path.to_owned() });
+            cx.want(interp.clone(), Reason::ElfInterpreter { of: path.to_owned().into() });
         }
         for soname in &elf.needed {
             match cx.libs.find(cx.index, soname, elf, path) {
                 Some(found) => {
                     for l in &found.symlinks {
-                        cx.mark(l, Reason::SymlinkOnPath { to: found.path.clone() });
+                        cx.mark(l, Reason::SymlinkOnPath { to: found.path.clone().into() });
                     }
-                    cx.want(found.path, Reason::ElfNeeded { of: path.to_owned(), soname: soname.clone() });
+                    cx.want(
+                        found.path,
+                        Reason::ElfNeeded { of: path.to_owned().into(), soname: soname.clone().into() },
+                    );
                 }
                 None => cx.missing_libs.push(MissingLib { soname: soname.clone(), requester: path.to_owned() }),
             }
@@ -418,7 +426,7 @@ impl<'a> ClosureBuilder<'a> {
         let Some(line) = entry.shebang().filter(|_| entry.mode & 0o111 != 0) else { return };
         let mut words = line.split_whitespace();
         let Some(interp) = words.next() else { return };
-        let reason = Reason::ScriptInterpreter { of: path.to_owned() };
+        let reason = Reason::ScriptInterpreter { of: path.to_owned().into() };
         // `#!/usr/bin/env python3`: env runs the named program from PATH.
         if interp.ends_with("/env") {
             if let Some(prog) = words.find(|w| !w.starts_with('-')).and_then(|w| self.cx.find_program(w, "/")) {
@@ -476,7 +484,7 @@ mod tests {
             .get(p)
             .unwrap_or_else(|| panic!("{p} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>()))
             .reasons
-            .clone()
+            .to_vec()
     }
 
     #[test]
@@ -486,8 +494,8 @@ mod tests {
         let c = ClosureBuilder::new(&idx, &cfg).config_seeds().build();
         assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
         // PATH lookup of "sh": /usr/bin/sh found; /bin is a link to usr/bin.
-        assert!(matches!(&reasons(&c, "/usr/bin/sh")[0], Reason::SymlinkOnPath { to } if to == "/usr/bin/dash"));
-        assert!(matches!(&reasons(&c, "/usr/bin/dash")[0], Reason::Entrypoint { argv0 } if argv0 == "sh"));
+        assert!(matches!(&reasons(&c, "/usr/bin/sh")[0], Reason::SymlinkOnPath { to } if &**to == "/usr/bin/dash"));
+        assert!(matches!(&reasons(&c, "/usr/bin/dash")[0], Reason::Entrypoint { argv0 } if &**argv0 == "sh"));
         // PT_INTERP /lib64/ld-linux-x86-64.so.2 → /usr/lib64/... → /lib/... → /usr/lib/...
         for link in ["/lib64", "/usr/lib64/ld-linux-x86-64.so.2", "/lib"] {
             assert!(c.keep.contains(link), "{link}");
@@ -498,7 +506,7 @@ mod tests {
         ));
         assert!(reasons(&c, "/usr/lib/x86_64-linux-gnu/libc.so.6")
             .iter()
-            .any(|r| matches!(r, Reason::ElfNeeded { soname, .. } if soname == "libc.so.6")));
+            .any(|r| matches!(r, Reason::ElfNeeded { soname, .. } if &**soname == "libc.so.6")));
         assert!(matches!(&reasons(&c, "/usr/lib")[0], Reason::Parent { .. }));
         assert!(!c.keep.contains("/etc/passwd"), "no USER, no passwd");
         assert!(!c.keep.contains("/usr/share/doc/big"));
@@ -554,7 +562,7 @@ mod tests {
         let inventory = crate::select::packages::inventory(&idx);
         let c = ClosureBuilder::new(&idx, &cfg).packages(&inventory).seeds([traced(LIBJAVA)]).build();
         assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
-        assert!(matches!(&reasons(&c, LIBJVM)[0], Reason::ElfNeeded { soname, .. } if soname == "libjvm.so"));
+        assert!(matches!(&reasons(&c, LIBJVM)[0], Reason::ElfNeeded { soname, .. } if &**soname == "libjvm.so"));
         // Neither: a real miss, reported.
         let idx = jdk(false);
         let c = ClosureBuilder::new(&idx, &cfg).seeds([traced(LIBJAVA)]).build();

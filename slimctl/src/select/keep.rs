@@ -2,7 +2,12 @@
 
 use crate::image::index::entry::parent;
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
+
+/// Text in a reason: shared, since one reason is often recorded for many paths (every file of an
+/// included tree, every module an import statement reaches) and cloned for each.
+pub type Text = std::sync::Arc<str>;
 
 /// Why a path is in the slim image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -10,67 +15,67 @@ use std::collections::BTreeMap;
 pub enum Reason {
     /// Asked for with `--include`.
     Included {
-        path: String,
+        path: Text,
     },
     /// Inside a directory that was asked for.
     InIncludedDir {
-        dir: String,
+        dir: Text,
     },
     /// ENTRYPOINT/CMD program, found through the image's PATH.
     Entrypoint {
-        argv0: String,
+        argv0: Text,
     },
     /// The config's USER needs the user and group databases.
     UserDatabase {
-        user: String,
+        user: Text,
     },
     WorkingDir,
     Volume,
     /// A symlink followed while resolving another kept path.
     SymlinkOnPath {
-        to: String,
+        to: Text,
     },
     /// Where a kept symlink points.
     SymlinkTarget {
-        of: String,
+        of: Text,
     },
     Parent {
-        of: String,
+        of: Text,
     },
     /// PT_INTERP of a kept ELF file.
     ElfInterpreter {
-        of: String,
+        of: Text,
     },
     /// DT_NEEDED of a kept ELF file.
     ElfNeeded {
-        of: String,
-        soname: String,
+        of: Text,
+        soname: Text,
     },
     /// The `#!` interpreter of a kept script.
     ScriptInterpreter {
-        of: String,
+        of: Text,
     },
     /// Used by the traced container: `how` is the access (open, exec, stat, list, ...), `by`
     /// the process (`comm[pid]`).
     Traced {
-        how: String,
-        by: String,
+        how: Text,
+        by: Text,
     },
     /// A directory the traced container created files in (what it created is not copied).
     WrittenIn {
-        by: String,
+        by: Text,
     },
     /// Looked up and not found by the slim image in verify round `round`, present in the original.
     Healed {
-        by: String,
+        by: Text,
         round: u32,
     },
     /// A coverage rule's prediction: `what` (a module, a command, a data set) is reachable from
     /// the kept path `of` although no probe reached it.
     Rule {
         rule: &'static str,
-        what: String,
-        of: String,
+        what: Text,
+        of: Text,
     },
     /// The package database, rewritten to list only the packages that keep files.
     PackageMetadata,
@@ -127,10 +132,15 @@ const MAX_REASONS: usize = 3;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Kept {
-    pub reasons: Vec<Reason>,
+    /// Most paths have one reason: it is held inline, not in an allocation of its own (an image
+    /// may keep a million paths).
+    pub reasons: SmallVec<[Reason; 1]>,
     /// Reasons beyond the ones listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub more: u32,
+    /// Whether the closure followed what this path needs already.
+    #[serde(skip)]
+    pub(crate) examined: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -161,17 +171,26 @@ impl KeepSet {
     pub fn keep_with_parents(&mut self, path: &str, reason: Reason) -> bool {
         let new = self.add(path, reason);
         if new {
-            let mut child = path.to_owned();
-            let mut p = parent(path).to_owned();
+            let (mut child, mut p) = (path, parent(path));
             while p != "/" {
-                if !self.add(&p, Reason::Parent { of: child.clone() }) {
+                if !self.add(p, Reason::Parent { of: child.into() }) {
                     break;
                 }
-                child = p.clone();
-                p = parent(&p).to_owned();
+                (child, p) = (p, parent(p));
             }
         }
         new
+    }
+
+    /// Marks `path` examined by the closure; returns whether it was not yet (a path not kept
+    /// counts as not examined).
+    pub(crate) fn examine_once(&mut self, path: &str) -> bool {
+        self.paths.get_mut(path).is_none_or(|k| !std::mem::replace(&mut k.examined, true))
+    }
+
+    /// Whether the closure followed what `path` needs already.
+    pub(crate) fn examined(&self, path: &str) -> bool {
+        self.paths.get(path).is_some_and(|k| k.examined)
     }
 
     /// Records `reason` for `path`. Returns whether the path was new.
@@ -186,7 +205,7 @@ impl KeepSet {
                 false
             }
             None => {
-                self.paths.insert(path.to_owned(), Kept { reasons: vec![reason], more: 0 });
+                self.paths.insert(path.to_owned(), Kept { reasons: smallvec::smallvec![reason], ..Kept::default() });
                 true
             }
         }
@@ -220,7 +239,7 @@ mod tests {
         let mut k = KeepSet::default();
         assert!(k.keep_with_parents("/a/b/c", Reason::WorkingDir));
         assert_eq!(k.paths.keys().collect::<Vec<_>>(), ["/a", "/a/b", "/a/b/c"]);
-        assert_eq!(k.paths["/a"].reasons, [Reason::Parent { of: "/a/b".into() }]);
+        assert_eq!(&k.paths["/a"].reasons[..], [Reason::Parent { of: "/a/b".into() }]);
         for i in 0..5 {
             k.add("/a/b/c", Reason::Healed { by: "x".into(), round: i });
         }

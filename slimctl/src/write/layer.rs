@@ -6,7 +6,7 @@ use super::extract::Contents;
 use crate::digest::HashingWriter;
 use crate::image::{Entry, FileIndex, Kind};
 use crate::select::KeepSet;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 
 #[derive(Debug, Clone)]
@@ -40,7 +40,15 @@ pub fn write_layer<W: Write>(
 ) -> std::io::Result<(LayerBlob, W)> {
     let mut builder = tar::Builder::new(HashingWriter::new(out));
     builder.mode(tar::HeaderMode::Complete);
-    let mut w = LayerWriter { builder, contents, overrides, first_holder: HashMap::new(), files: 0, content_bytes: 0 };
+    let mut w = LayerWriter {
+        builder,
+        contents,
+        overrides,
+        shared: shared_contents(index, keep),
+        first_holder: HashMap::new(),
+        files: 0,
+        content_bytes: 0,
+    };
     for path in keep.paths.keys() {
         if path == "/" {
             continue;
@@ -62,8 +70,10 @@ struct LayerWriter<'a, W: Write> {
     builder: tar::Builder<HashingWriter<W>>,
     contents: &'a mut dyn Contents,
     overrides: &'a BTreeMap<String, Vec<u8>>,
-    /// Content source → the first kept path (in path order) that carries it; the others link to
-    /// it.
+    /// Content sources that a kept hard link shares: only those can have a second holder.
+    shared: HashSet<(usize, String)>,
+    /// Shared content source → the first kept path (in path order) that carries it; the others
+    /// link to it.
     first_holder: HashMap<(usize, String), String>,
     files: u64,
     content_bytes: u64,
@@ -117,7 +127,8 @@ impl<W: Write> LayerWriter<'_, W> {
         let name = &path[1..];
         let (layer, src) = entry.content_source(path).expect("files have content");
         let key = (layer, src.to_owned());
-        if let Some(holder) = self.first_holder.get(&key) {
+        let shared = self.shared.contains(&key);
+        if let Some(holder) = self.first_holder.get(&key).filter(|_| shared) {
             h.set_entry_type(tar::EntryType::Link);
             return self.builder.append_link(&mut h, name, &holder[1..]);
         }
@@ -126,7 +137,69 @@ impl<W: Write> LayerWriter<'_, W> {
         let reader = self.contents.open(path, entry)?;
         self.builder.append_data(&mut h, name, reader)?;
         self.content_bytes += entry.size;
-        self.first_holder.insert(key, path.to_owned());
+        // Remembered only where a link may follow: one path copy per kept file would cost
+        // more than the index itself.
+        if shared {
+            self.first_holder.insert(key, path.to_owned());
+        }
         Ok(())
+    }
+}
+
+/// The content sources of the kept hard links (a file they share may be kept under several
+/// names; everything else has one holder).
+fn shared_contents(index: &FileIndex, keep: &KeepSet) -> HashSet<(usize, String)> {
+    keep.paths
+        .keys()
+        .filter_map(|p| {
+            let e = index.get(p)?;
+            matches!(e.kind, Kind::Hardlink { .. }).then(|| e.content_source(p)).flatten()
+        })
+        .map(|(layer, src)| (layer, src.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::index::tar::{scan_layer, tests::layer_tar};
+
+    /// Contents from the test layer's own bytes, by content path.
+    struct Bodies(HashMap<&'static str, &'static str>);
+
+    impl Contents for Bodies {
+        fn open(&mut self, path: &str, entry: &Entry) -> std::io::Result<Box<dyn std::io::Read + '_>> {
+            let (_, src) = entry.content_source(path).unwrap();
+            Ok(Box::new(self.0[src].as_bytes()))
+        }
+    }
+
+    #[test]
+    fn a_shared_content_is_written_once_and_other_files_whole() {
+        let mut index = FileIndex::new();
+        let layer = layer_tar(&[("app/z", 'f', "zz"), ("app/a", 'h', "app/z"), ("app/m", 'f', "mm")]);
+        index.apply_layer(scan_layer(&layer[..], 0, "t", &[]).unwrap(), None);
+        let keep = KeepSet::of_paths(["/app", "/app/a", "/app/m", "/app/z"]);
+        let mut bodies = Bodies(HashMap::from([("/app/z", "zz"), ("/app/m", "mm")]));
+        let (blob, out) = write_layer(&index, &keep, &mut bodies, None, &BTreeMap::new(), Vec::new()).unwrap();
+        let mut seen = Vec::new();
+        for e in tar::Archive::new(&out[..]).entries().unwrap() {
+            let mut e = e.unwrap();
+            let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut e, &mut body).unwrap();
+            seen.push((e.path().unwrap().to_string_lossy().into_owned(), e.header().entry_type(), link, body));
+        }
+        use tar::EntryType::{Directory, Link, Regular};
+        let want = [
+            ("app/", Directory, None, ""),
+            // The link comes first in path order: it carries the content, its target links to it.
+            ("app/a", Regular, None, "zz"),
+            ("app/m", Regular, None, "mm"),
+            ("app/z", Link, Some("app/a"), ""),
+        ];
+        let got: Vec<_> = seen.iter().map(|(p, t, l, b)| (p.as_str(), *t, l.as_deref(), b.as_str())).collect();
+        assert_eq!(got, want);
+        assert_eq!((blob.files, blob.content_bytes), (4, 4));
     }
 }

@@ -105,6 +105,9 @@ impl FactWorker {
     }
 }
 
+/// Files whose deferred facts stay cached.
+const FACT_CACHE_MAX: usize = 4096;
+
 /// Facts read on demand, by (layer, path of the content, reader).
 type FactCache = std::collections::HashMap<(usize, String, usize), Arc<[String]>>;
 
@@ -173,6 +176,11 @@ impl FactSource {
             }
         };
         let facts: Arc<[String]> = self.readers[i].read(path, bytes).into();
+        // The closure asks once per file and rule, and a few files (package `__init__`s) again:
+        // a bounded cache serves those without holding an included tree's facts all at once.
+        if cache.len() >= FACT_CACHE_MAX {
+            cache.clear();
+        }
         cache.insert(key, facts.clone());
         Some(facts)
     }

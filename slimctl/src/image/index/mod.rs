@@ -15,6 +15,7 @@ pub mod tar;
 use entry::{parent, Entry};
 use layer::LayerIndex;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
 use std::ops::Bound;
 
 /// One entry per path: the keys are boxed (no spare capacity) and the entries compact (see
@@ -37,7 +38,13 @@ pub struct LayerChanges {
 /// inefficiency, and all of its copies' bytes count as wasted.
 #[derive(Debug, Default)]
 pub struct WasteTracker {
-    paths: HashMap<Box<str>, PathWaste>,
+    /// By a 128-bit hash of the path, with keys drawn at random for this run (so an image cannot
+    /// be made to collide): most paths appear once, and a copy of every path would cost as much
+    /// as the index's own.
+    paths: HashMap<u128, PathWaste>,
+    /// The names of the paths seen twice or more, the only ones reported by name.
+    names: HashMap<u128, Box<str>>,
+    keys: (RandomState, RandomState),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,11 +62,23 @@ pub struct Inefficiency {
 }
 
 impl WasteTracker {
+    fn key(&self, path: &str) -> u128 {
+        (u128::from(self.keys.0.hash_one(path)) << 64) | u128::from(self.keys.1.hash_one(path))
+    }
+
+    fn seen(&self, path: &str) -> bool {
+        self.paths.contains_key(&self.key(path))
+    }
+
     fn record(&mut self, path: &str, size: u64) {
-        let w = self.paths.entry(path.into()).or_insert(PathWaste { appearances: 0, cumulative: 0, min: u64::MAX });
+        let key = self.key(path);
+        let w = self.paths.entry(key).or_insert(PathWaste { appearances: 0, cumulative: 0, min: u64::MAX });
         w.appearances += 1;
         w.cumulative += size;
         w.min = w.min.min(size);
+        if w.appearances == 2 {
+            self.names.insert(key, path.into());
+        }
     }
 
     /// Paths seen in two or more layers, largest waste first.
@@ -68,8 +87,8 @@ impl WasteTracker {
             .paths
             .iter()
             .filter(|(_, w)| w.appearances > 1 && w.cumulative > 0)
-            .map(|(p, w)| Inefficiency {
-                path: p.to_string(),
+            .map(|(k, w)| Inefficiency {
+                path: self.names.get(k).map(|n| n.to_string()).unwrap_or_default(),
                 appearances: w.appearances,
                 cumulative_bytes: w.cumulative,
             })
@@ -180,7 +199,7 @@ impl FileIndex {
             if let Some(w) = waste.as_deref_mut() {
                 // A directory that no lower layer declared (only implied by its files) still
                 // appeared below: the whiteout is its second appearance.
-                if !w.paths.contains_key(path.as_str()) {
+                if !w.seen(path) {
                     w.record(path, 0);
                 }
                 w.record(path, size);
@@ -208,6 +227,13 @@ impl FileIndex {
             self.entries.insert(path, entry);
         }
         changes
+    }
+
+    /// Rebuilds the map with full nodes. Layers list their paths in order, mostly, and a B-tree
+    /// filled in order leaves each node about half empty: measured on 400k paths, 190 bytes a
+    /// path where 105 suffice.
+    pub fn compact(&mut self) {
+        self.entries = std::mem::take(&mut self.entries).into_iter().collect();
     }
 
     /// Archives may omit the directories leading to a file; the runtime creates them, so must we.

@@ -62,8 +62,10 @@ impl Rule for AppTree {
         // Each application root, with the first file of it the app used.
         let mut roots: BTreeMap<String, String> = BTreeMap::new();
         for (path, kept) in &cx.keep().paths {
-            let used =
-                kept.reasons.iter().any(|r| matches!(r, Reason::Traced { how, .. } if how == "open" || how == "exec"));
+            let used = kept
+                .reasons
+                .iter()
+                .any(|r| matches!(r, Reason::Traced { how, .. } if &**how == "open" || &**how == "exec"));
             let file = cx.index().get(path).is_some_and(|e| !e.is_dir());
             if used && file && !owned.contains(path.as_str()) {
                 if let Some(root) = app_root(path) {
@@ -79,7 +81,8 @@ impl Rule for AppTree {
                 .filter(|(p, e)| e.is_dir() || !owned.contains(p))
                 .map(|(p, _)| p.to_owned())
                 .collect();
-            let reason = Reason::Rule { rule: NAME, what: format!("application tree {root}"), of: because };
+            let reason =
+                Reason::Rule { rule: NAME, what: format!("application tree {root}").into(), of: because.into() };
             for p in tree {
                 cx.want_if_present(p, reason.clone(), false);
             }

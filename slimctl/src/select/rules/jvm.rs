@@ -231,8 +231,11 @@ impl Rule for JvmNatives {
         // first time an API needs it: small, and wanted whole.
         for lib in &jdk_libs {
             let conf = join(parent(lib), "conf");
-            let reason =
-                Reason::Rule { rule: NAME, what: "the JDK's configuration".into(), of: join(lib, "server/libjvm.so") };
+            let reason = Reason::Rule {
+                rule: NAME,
+                what: "the JDK's configuration".into(),
+                of: join(lib, "server/libjvm.so").into(),
+            };
             cx.want_if_present(conf, reason, true);
         }
         let mut wanted: Vec<(String, String, String)> = Vec::new();
@@ -257,7 +260,7 @@ impl Rule for JvmNatives {
             }
         }
         for (lib, what, of) in wanted {
-            cx.want_if_present(lib, Reason::Rule { rule: NAME, what, of }, false);
+            cx.want_if_present(lib, Reason::Rule { rule: NAME, what: what.into(), of: of.into() }, false);
         }
     }
 }

@@ -62,7 +62,7 @@ impl Rule for NodeRequires {
                 package_candidates(&dir, spec).iter().find_map(|c| node_file(cx, c, 0))
             };
             let Some(files) = found else { continue };
-            let reason = Reason::Rule { rule: NAME, what: format!("module {spec}"), of: path.to_owned() };
+            let reason = Reason::Rule { rule: NAME, what: format!("module {spec}").into(), of: path.to_owned().into() };
             for f in files {
                 cx.want(f, reason.clone());
             }

@@ -160,7 +160,7 @@ impl Rule for PerlRequires {
             let Some((root, file)) = dirs.iter().map(|d| (d, join(d, &rel))).find(|(_, f)| cx.is_file(f)) else {
                 continue;
             };
-            let reason = Reason::Rule { rule: NAME, what: format!("module {name}"), of: path.to_owned() };
+            let reason = Reason::Rule { rule: NAME, what: format!("module {name}").into(), of: path.to_owned().into() };
             if kind == "M" {
                 // An XS module's compiled half, which XSLoader finds in @INC by the module's name.
                 let last = name.rsplit("::").next().unwrap_or(name);

@@ -80,7 +80,10 @@ impl Rule for PhpIncludes {
         let dir = parent(path).to_owned();
         for lit in literals.iter() {
             let Some(found) = locate(cx, lit, &dir) else { continue };
-            cx.want(found, Reason::Rule { rule: NAME, what: format!("PHP file {lit}"), of: path.to_owned() });
+            cx.want(
+                found,
+                Reason::Rule { rule: NAME, what: format!("PHP file {lit}").into(), of: path.to_owned().into() },
+            );
         }
     }
 }

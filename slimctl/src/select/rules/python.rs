@@ -149,7 +149,10 @@ impl Rule for PythonImports {
                 .map(|(p, _)| p.to_owned())
                 .collect();
             for d in data {
-                cx.want(d, Reason::Rule { rule: NAME, what: "sysconfig's data module".into(), of: path.to_owned() });
+                cx.want(
+                    d,
+                    Reason::Rule { rule: NAME, what: "sysconfig's data module".into(), of: path.to_owned().into() },
+                );
             }
         }
         for raw in imports.iter().filter(|r| !r.starts_with(CODEC) && !r.starts_with(ALIAS)) {
@@ -169,7 +172,8 @@ impl Rule for PythonImports {
             let Some((module, search)) = target(&imp.module, &file_dir, &dirs) else { continue };
             // Optional imports (try/except ImportError) are common: a module not found is not an error.
             let Some(files) = find_module(cx, &module, &search) else { continue };
-            let reason = Reason::Rule { rule: NAME, what: format!("module {}", imp.module), of: path.to_owned() };
+            let reason =
+                Reason::Rule { rule: NAME, what: format!("module {}", imp.module).into(), of: path.to_owned().into() };
             for f in files {
                 if !cx.keep().contains(&f) {
                     self.found_statically.insert(f.clone());
@@ -266,7 +270,8 @@ impl PythonImports {
                 let Some(files) = find_module(cx, &format!("encodings.{module}"), std::slice::from_ref(&lib)) else {
                     continue;
                 };
-                let reason = Reason::Rule { rule: NAME, what: format!("codec {name}"), of: path.to_owned() };
+                let reason =
+                    Reason::Rule { rule: NAME, what: format!("codec {name}").into(), of: path.to_owned().into() };
                 for f in files {
                     cx.want(f, reason.clone());
                 }
@@ -423,7 +428,7 @@ mod tests {
         }
         let hashlib = &c.keep.paths["/usr/lib/python3.11/hashlib.py"].reasons[0];
         assert!(
-            matches!(hashlib, Reason::Rule { rule: "python-imports", what, of } if what == "module hashlib" && of == "/app/app.py"),
+            matches!(hashlib, Reason::Rule { rule: "python-imports", what, of } if &**what == "module hashlib" && &**of == "/app/app.py"),
             "{hashlib:?}"
         );
         // hashlib was found statically: its function-level `import doctest` is not followed.

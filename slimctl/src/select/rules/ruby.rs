@@ -133,7 +133,10 @@ impl Rule for RubyRequires {
                 _ => feature_in(cx, &[join(&dir, "lib"), dir.clone()], lit).or_else(|| feature_in(cx, &load_path, lit)),
             };
             if let Some(f) = found {
-                cx.want(f, Reason::Rule { rule: NAME, what: format!("library {lit}"), of: path.to_owned() });
+                cx.want(
+                    f,
+                    Reason::Rule { rule: NAME, what: format!("library {lit}").into(), of: path.to_owned().into() },
+                );
             }
         }
     }

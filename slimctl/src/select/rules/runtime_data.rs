@@ -78,7 +78,7 @@ impl Rule for RuntimeData {
     }
     fn on_complete(&mut self, cx: &mut Cx<'_>) {
         for (path, what, because, subtree) in wanted(cx) {
-            let reason = Reason::Rule { rule: NAME, what: what.to_owned(), of: because };
+            let reason = Reason::Rule { rule: NAME, what: what.to_owned().into(), of: because.into() };
             cx.want_if_present(path, reason, subtree);
         }
     }

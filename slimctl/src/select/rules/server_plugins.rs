@@ -75,7 +75,8 @@ impl Rule for ServerPlugins {
                 cx.index().subtree(&ext_dir).filter(|(p, _)| p.ends_with(".sql")).map(|(p, _)| p.to_owned()).collect();
             for (control, modules) in controls {
                 let ext = control.rsplit('/').next().unwrap_or("").trim_end_matches(".control").to_owned();
-                let reason = Reason::Rule { rule: NAME, what: format!("extension {ext}"), of: server.clone() };
+                let reason =
+                    Reason::Rule { rule: NAME, what: format!("extension {ext}").into(), of: server.clone().into() };
                 let prefix = format!("{ext_dir}/{ext}--");
                 for s in scripts.iter().filter(|s| s.starts_with(&prefix)) {
                     cx.want_if_present(s.clone(), reason.clone(), false);

@@ -80,7 +80,11 @@ impl Rule for ShellCommands {
             match calls::decode(fact) {
                 Some(_) if library => {}
                 Some(calls::Call::Shell(line)) => {
-                    let reason = |what: &str| Reason::Rule { rule: NAME, what: what.to_owned(), of: path.to_owned() };
+                    let reason = |what: &str| Reason::Rule {
+                        rule: NAME,
+                        what: what.to_owned().into(),
+                        of: path.to_owned().into(),
+                    };
                     if let Some(sh) = cx.find_program("sh", "/") {
                         cx.want(sh, reason("the shell of a command line"));
                     }
@@ -108,7 +112,7 @@ fn want_program(cx: &mut Cx<'_>, word: &str, of: &str) {
         cx.find_program(word, "/")
     };
     if let Some(p) = found {
-        cx.want(p, Reason::Rule { rule: NAME, what: format!("command {word}"), of: of.to_owned() });
+        cx.want(p, Reason::Rule { rule: NAME, what: format!("command {word}").into(), of: of.to_owned().into() });
     }
 }
 

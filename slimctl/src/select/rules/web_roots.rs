@@ -176,7 +176,7 @@ impl Rule for WebRoots {
             }
         }
         for (root, config) in wanted {
-            let reason = Reason::Rule { rule: NAME, what: format!("web root {root}"), of: config };
+            let reason = Reason::Rule { rule: NAME, what: format!("web root {root}").into(), of: config.into() };
             cx.want_if_present(root, reason, true);
         }
     }
