@@ -6,6 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args = <cli::Cli as clap::Parser>::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -19,4 +20,16 @@ fn main() -> ExitCode {
     // do not wait for them.
     runtime.shutdown_background();
     ExitCode::from(code)
+}
+
+/// glibc gives each thread that allocates an arena of its own, and the index is built by several
+/// threads: their half-used arenas added a fifth to the peak of a 400k-path build (256 MB against
+/// 210 MB with two arenas, measured). Two still keep the threads from queueing on one lock.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first in main, before any thread exists; mallopt only sets a tuning value
+    // of the allocator and reports failure by its return value (ignored: the default stays).
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
