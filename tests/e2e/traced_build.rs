@@ -301,8 +301,10 @@ fn a_trace_that_loses_events_runs_again_with_a_larger_ring() {
     let _turn = topic(module_path!());
     let img = image_from_base(
         "slimctl-e2e/burst:1",
-        // Four readers at once: a 4 KiB ring overflows however quickly the reader is scheduled.
-        "CMD [\"sh\", \"-c\", \"find / -xdev -type f 2>/dev/null | head -6000 | xargs -P 4 -n 100 cat > /dev/null; cat /etc/hostname\"]",
+        // One process opening a file 100,000 times with no fork between (a shell builtin's
+        // redirect): hundreds of thousands of events a second, far more than a 4 KiB ring holds
+        // between two wake-ups of the reader, however quickly it is scheduled.
+        "CMD [\"sh\", \"-c\", \"i=0; while [ $i -lt 100000 ]; do read x < /etc/hostname; i=$((i+1)); done; cat /etc/hostname\"]",
     );
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("report.json");
