@@ -6,7 +6,7 @@ use super::extract::Contents;
 use crate::digest::HashingWriter;
 use crate::image::{Entry, FileIndex, Kind};
 use crate::select::KeepSet;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 #[derive(Debug, Clone)]
@@ -40,15 +40,8 @@ pub fn write_layer<W: Write>(
 ) -> std::io::Result<(LayerBlob, W)> {
     let mut builder = tar::Builder::new(HashingWriter::new(out));
     builder.mode(tar::HeaderMode::Complete);
-    let mut w = LayerWriter {
-        builder,
-        contents,
-        overrides,
-        shared: shared_contents(index, keep),
-        first_holder: HashMap::new(),
-        files: 0,
-        content_bytes: 0,
-    };
+    let mut w =
+        LayerWriter { builder, contents, overrides, holders: shared_contents(index, keep), files: 0, content_bytes: 0 };
     for path in keep.paths.keys() {
         if path == "/" {
             continue;
@@ -66,21 +59,20 @@ pub fn write_layer<W: Write>(
 }
 
 /// The layer being written, entry by entry.
-struct LayerWriter<'a, W: Write> {
+struct LayerWriter<'a, 'c, W: Write> {
     builder: tar::Builder<HashingWriter<W>>,
-    contents: &'a mut dyn Contents,
+    contents: &'c mut dyn Contents,
     overrides: &'a BTreeMap<String, Vec<u8>>,
-    /// Content sources that a kept hard link shares: only those can have a second holder.
-    shared: HashSet<(usize, String)>,
-    /// Shared content source → the first kept path (in path order) that carries it; the others
-    /// link to it.
-    first_holder: HashMap<(usize, String), String>,
+    /// The content sources that a kept hard link shares (only those can have a second holder),
+    /// each with the first kept path (in path order) that carries it, once written: the others
+    /// link to it. Keys and paths borrow from the index and the keep-set.
+    holders: HashMap<(usize, &'a str), Option<&'a str>>,
     files: u64,
     content_bytes: u64,
 }
 
-impl<W: Write> LayerWriter<'_, W> {
-    fn append(&mut self, path: &str, entry: &Entry, mtime: u64) -> std::io::Result<()> {
+impl<'a, W: Write> LayerWriter<'a, '_, W> {
+    fn append(&mut self, path: &'a str, entry: &'a Entry, mtime: u64) -> std::io::Result<()> {
         let mut h = header_for(entry, mtime);
         let name = &path[1..];
         let b = &mut self.builder;
@@ -123,12 +115,10 @@ impl<W: Write> LayerWriter<'_, W> {
     }
 
     /// A file's content, the first time its source is kept; a hard link to that path after.
-    fn append_content(&mut self, mut h: tar::Header, path: &str, entry: &Entry) -> std::io::Result<()> {
+    fn append_content(&mut self, mut h: tar::Header, path: &'a str, entry: &'a Entry) -> std::io::Result<()> {
         let name = &path[1..];
-        let (layer, src) = entry.content_source(path).expect("files have content");
-        let key = (layer, src.to_owned());
-        let shared = self.shared.contains(&key);
-        if let Some(holder) = self.first_holder.get(&key).filter(|_| shared) {
+        let key = entry.content_source(path).expect("files have content");
+        if let Some(Some(holder)) = self.holders.get(&key) {
             h.set_entry_type(tar::EntryType::Link);
             return self.builder.append_link(&mut h, name, &holder[1..]);
         }
@@ -137,10 +127,8 @@ impl<W: Write> LayerWriter<'_, W> {
         let reader = self.contents.open(path, entry)?;
         self.builder.append_data(&mut h, name, reader)?;
         self.content_bytes += entry.size;
-        // Remembered only where a link may follow: one path copy per kept file would cost
-        // more than the index itself.
-        if shared {
-            self.first_holder.insert(key, path.to_owned());
+        if let Some(slot) = self.holders.get_mut(&key) {
+            *slot = Some(path);
         }
         Ok(())
     }
@@ -148,14 +136,14 @@ impl<W: Write> LayerWriter<'_, W> {
 
 /// The content sources of the kept hard links (a file they share may be kept under several
 /// names; everything else has one holder).
-fn shared_contents(index: &FileIndex, keep: &KeepSet) -> HashSet<(usize, String)> {
+fn shared_contents<'a>(index: &'a FileIndex, keep: &'a KeepSet) -> HashMap<(usize, &'a str), Option<&'a str>> {
     keep.paths
         .keys()
         .filter_map(|p| {
             let e = index.get(p)?;
             matches!(e.kind, Kind::Hardlink { .. }).then(|| e.content_source(p)).flatten()
         })
-        .map(|(layer, src)| (layer, src.to_owned()))
+        .map(|key| (key, None))
         .collect()
 }
 

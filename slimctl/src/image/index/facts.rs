@@ -111,10 +111,12 @@ const FACT_CACHE_MAX: usize = 4096;
 /// Facts read on demand, by (layer, path of the content, reader).
 type FactCache = std::collections::HashMap<(usize, String, usize), Arc<[String]>>;
 
-/// Where deferred facts are read.
+/// Where deferred facts are read. The stored copy is read with `pread`, not mapped: the closure
+/// of a large tree reads a small file here and there all over the copy, and each page fault
+/// would map its neighbours too, so the mapped pages of a whole image would count as ours.
 enum Bytes {
     None,
-    Map(memmap2::Mmap),
+    File(std::fs::File),
     Dirs(Arc<crate::image::source::storage::LayerDirs>),
 }
 
@@ -141,7 +143,10 @@ impl FactSource {
         let bytes = match &image.store {
             crate::image::Store::None => return Ok(FactSource::indexed()),
             crate::image::Store::Dirs(dirs) => Bytes::Dirs(dirs.clone()),
-            crate::image::Store::File(path) => Bytes::Map(crate::image::map_stored(path)?),
+            crate::image::Store::File(path) => Bytes::File(
+                std::fs::File::open(path)
+                    .map_err(|source| crate::error::ImageError::Read { path: path.clone(), source })?,
+            ),
         };
         Ok(FactSource { bytes, readers: image.readers.clone(), cache: Default::default() })
     }
@@ -161,21 +166,20 @@ impl FactSource {
         if let Some(f) = cache.get(&key) {
             return Some(f.clone());
         }
-        let read;
-        let bytes: &[u8] = match &self.bytes {
+        let bytes = match &self.bytes {
             Bytes::None => return None,
-            Bytes::Map(map) => {
-                let start = usize::try_from(entry.stored_at?).ok()?;
-                map.get(start..start.checked_add(usize::try_from(entry.size).ok()?)?)?
+            Bytes::File(file) => {
+                let mut buf = vec![0; usize::try_from(entry.size).ok()?];
+                std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, entry.stored_at?).ok()?;
+                buf
             }
             Bytes::Dirs(dirs) => {
                 let mut buf = Vec::with_capacity(entry.size as usize);
                 std::io::Read::read_to_end(&mut dirs.open_file(layer, src).ok()?, &mut buf).ok()?;
-                read = buf;
-                &read
+                buf
             }
         };
-        let facts: Arc<[String]> = self.readers[i].read(path, bytes).into();
+        let facts: Arc<[String]> = self.readers[i].read(path, &bytes).into();
         // The closure asks once per file and rule, and a few files (package `__init__`s) again:
         // a bounded cache serves those without holding an included tree's facts all at once.
         if cache.len() >= FACT_CACHE_MAX {
