@@ -1,0 +1,2 @@
+def fmt(exc):
+    return "%s: %s" % (type(exc).__name__, exc)
