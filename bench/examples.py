@@ -40,8 +40,9 @@ EXAMPLES = [
     ("ruby-web", []),
     ("perl-report", []),
     ("java-service", []),
+    ("python-lazy", []),
 ]
-STAGES = ["inspect", "run+trace", "select", "collect", "write", "output", "verify"]
+STAGES = ["inspect", "run+trace", "sweep", "select", "collect", "write", "output", "verify"]
 
 
 def sh(cmd, **kw):

@@ -2,7 +2,8 @@
 //!
 //! Data flows one way, one folder per stage, each a leaf below the one that uses it: [`image`]
 //! (inspect: config + file index) → [`run`] (run and trace, with the sensor crate) → [`select`]
-//! (the keep-set) → [`write`] (the slim image) → [`verify`]. [`pipeline`] drives them, one
+//! (the keep-set) → [`sweep`] (what the rules reached, loaded for real) → [`write`] (the slim
+//! image) → [`verify`]. [`pipeline`] drives them, one
 //! function per step; the command line only parses, calls it and prints.
 
 pub mod argv;
@@ -18,6 +19,7 @@ pub mod progress;
 pub mod run;
 pub mod seccomp;
 pub mod select;
+pub mod sweep;
 pub mod units;
 pub mod verify;
 pub mod workdir;

@@ -1,11 +1,11 @@
-//! The shape of the crate, checked: data flows one way (image → run → select → write → verify),
-//! each stage imports only the stages before it, `pipeline` strings them together, and the
-//! command line talks to `pipeline` alone. A file that breaks this fails here with its line.
+//! The shape of the crate, checked: data flows one way (image → run → select → sweep → write →
+//! verify), each stage imports only the stages before it, `pipeline` strings them together, and
+//! the command line talks to `pipeline` alone. A file that breaks this fails here with its line.
 
 use std::path::{Path, PathBuf};
 
 /// The stages in order: each may use only the ones before it.
-const STAGES: &[&str] = &["image", "run", "select", "write", "verify"];
+const STAGES: &[&str] = &["image", "run", "select", "sweep", "write", "verify"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

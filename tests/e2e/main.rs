@@ -12,6 +12,7 @@ mod registry;
 mod sensor_container;
 mod services;
 mod stack;
+mod sweep;
 mod traced_build;
 mod verify;
 mod xray;

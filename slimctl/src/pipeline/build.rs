@@ -30,6 +30,8 @@ pub struct BuildRequest {
     pub select: SelectPlan,
     /// Keep a shell and basic tools for debugging.
     pub include_shell: bool,
+    /// Load what the coverage rules reached in the original (and in verify, the slim image).
+    pub sweep: bool,
     pub source_date_epoch: Option<u64>,
     pub run: RunTemplate,
     /// The traced run's probes; none: no run (`--no-trace`).
@@ -102,7 +104,7 @@ pub async fn build(req: &BuildRequest, work: &Path) -> Result<BuildReport, Pipel
             let mut job = parts.read(reading, started).await?;
             let built = job.select_and_write().await?;
             job.output(&built).await?;
-            return Ok(job.report(built, None, None));
+            return Ok(job.report(built, None, None, &[]));
         }
         Some(probes) if !req.profiles.is_empty() => {
             let mut job = parts.read(reading, started).await?;
@@ -279,6 +281,7 @@ impl Job<'_> {
         mut observed: Observed,
         seccomp: Option<String>,
     ) -> Result<BuildReport, PipelineError> {
+        let swept = if self.req.sweep { super::sweep::sweep_original(&mut self).await? } else { Vec::new() };
         let verify = self.req.verify.on && self.can_verify().await;
         observed.replay.http_probes.extend(self.req.verify.extra_http.iter().cloned());
         let mut rounds: Vec<Round> = Vec::new();
@@ -289,7 +292,7 @@ impl Job<'_> {
             let built = self.select_and_write().await?;
             self.output(&built).await?;
             if !verify {
-                return Ok(self.report(built, trace, None));
+                return Ok(self.report(built, trace, None, &swept));
             }
             let started = Instant::now();
             let docker = self.engine()?.clone();
@@ -309,7 +312,7 @@ impl Job<'_> {
                 paths: &built.closure.keep,
                 bytes: built.slim.layer.content_bytes,
             };
-            let mut round = verifier.round(number, slim, originals).await?;
+            let mut round = verifier.round(number, slim, originals, &swept).await?;
             self.stages.since("verify", started);
             let rounds_left = self.req.verify.heal && number < self.req.verify.max_rounds;
             round.added = heal::additions(&round, &self.plan.select.seeds, rounds_left);
@@ -319,9 +322,16 @@ impl Job<'_> {
                     remove_image(&docker, &old).await;
                 }
                 let report = VerifyReport::new(rounds, originals.runs());
-                return Ok(self.report(built, trace, Some(report)));
+                return Ok(self.report(built, trace, Some(report), &swept));
             }
-            self.plan.select.seeds.extend(heal::seeds(&round, number + 1));
+            let healed = heal::seeds(&round, number + 1);
+            for (path, exclude) in heal::over_excludes(&healed, &self.plan.select.excludes) {
+                eprintln!(
+                    "warning: keeping {path} although --exclude {exclude} drops it: the slim image needs it (verify \
+                     round {number}); with --no-fix excludes stay absolute"
+                );
+            }
+            self.plan.select.seeds.extend(healed);
             rounds.push(round);
             superseded.push(built.slim.config_digest.to_string());
         }
@@ -352,11 +362,18 @@ impl Job<'_> {
     }
 
     /// The report of the build.
-    fn report(self, built: Built, trace: Option<TraceReport>, verify: Option<VerifyReport>) -> BuildReport {
+    fn report(
+        self,
+        built: Built,
+        trace: Option<TraceReport>,
+        verify: Option<VerifyReport>,
+        swept: &[crate::sweep::SweepRun],
+    ) -> BuildReport {
         let output = output::describe(&self.req.output, &self.tag);
         let mut report = BuildReport::new(built, output, Some(self.tag), self.stages.0);
         report.trace = trace;
         report.verify = verify;
+        report.sweep = swept.iter().map(crate::sweep::SweepRun::report).collect();
         report
     }
 }

@@ -5,13 +5,15 @@ use crate::select::{Reason, Seed};
 use crate::verify::{outcome, Outcome, Round};
 use std::collections::HashSet;
 
-/// The paths the next round adds: what the slim image missed and no seed names yet; none when
-/// it behaves, or no round is left (healing off, or the last round).
+/// The paths the next round adds: what the slim image missed and no round healed yet (a path
+/// seeded otherwise may have been dropped by an exclude, which healing overrides); none when it
+/// behaves, or no round is left (healing off, or the last round).
 pub fn additions(round: &Round, seeds: &[Seed], rounds_left: bool) -> Vec<String> {
     if !rounds_left || outcome(&round.checks, &round.missing) != Outcome::Differs {
         return Vec::new();
     }
-    let seeded: HashSet<&str> = seeds.iter().map(|s| s.path.as_str()).collect();
+    let seeded: HashSet<&str> =
+        seeds.iter().filter(|s| matches!(s.reason, Reason::Healed { .. })).map(|s| s.path.as_str()).collect();
     round.missing.iter().map(|m| m.path.clone()).filter(|p| !seeded.contains(p.as_str())).collect()
 }
 
@@ -25,6 +27,21 @@ pub fn seeds(round: &Round, next: u32) -> Vec<Seed> {
             path: m.path.clone(),
             reason: Reason::Healed { by: m.by.clone().into(), round: next },
             optional: true,
+        })
+        .collect()
+}
+
+/// The healed seeds an exclude would drop, with that exclude: healing keeps them anyway (a
+/// round proved the slim image needs them), and says so.
+pub fn over_excludes<'a>(healed: &'a [Seed], excludes: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    healed
+        .iter()
+        .filter_map(|s| {
+            let under = |ex: &&String| {
+                let ex = ex.trim_end_matches('/');
+                ex.is_empty() || s.path == ex || s.path.strip_prefix(ex).is_some_and(|r| r.starts_with('/'))
+            };
+            excludes.iter().find(under).map(|ex| (s.path.as_str(), ex.as_str()))
         })
         .collect()
 }
@@ -55,14 +72,21 @@ mod tests {
 
     #[test]
     fn a_round_that_differs_adds_what_is_missing_and_not_seeded() {
-        let seeded = [Seed { path: "/app/a".into(), reason: Reason::WorkingDir, optional: true }];
+        let healed = Reason::Healed { by: "app[1]".into(), round: 1 };
+        let seeded = [
+            Seed { path: "/app/a".into(), reason: healed, optional: true },
+            Seed { path: "/app/b".into(), reason: Reason::WorkingDir, optional: true },
+        ];
         let mut r = round(Verdict::Mismatch, &["/app/a", "/app/b"]);
         r.added = additions(&r, &seeded, true);
-        assert_eq!(r.added, ["/app/b"]);
+        assert_eq!(r.added, ["/app/b"], "a path seeded but not kept (excluded) may still be healed");
         let next = seeds(&r, 1);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].reason, Reason::Healed { by: "app[1]".into(), round: 1 });
         assert!(additions(&r, &seeded, false).is_empty(), "no round left");
         assert!(additions(&round(Verdict::Match, &[]), &seeded, true).is_empty(), "it behaves");
+        let excludes = ["/app/".to_owned(), "/srv".to_owned()];
+        assert_eq!(over_excludes(&next, &excludes), [("/app/b", "/app/")]);
+        assert!(over_excludes(&next, &["/ap".to_owned()]).is_empty(), "a prefix of a name is no parent");
     }
 }

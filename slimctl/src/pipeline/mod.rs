@@ -1,7 +1,7 @@
 //! The pipeline, one step per stage, each a function with typed input and output:
 //!
 //! inspect ([`inspect`]) → run+trace ([`trace`], or saved profiles: [`profile`]) → select →
-//! write ([`slim`]) → output ([`output`]) → verify round ([`verify`]) → heal ([`heal`]),
+//! sweep ([`sweep`]) → write ([`slim`]) → output ([`output`]) → verify round ([`verify`]) → heal ([`heal`]),
 //! strung together for `slimctl build` by [`build`]; [`verify::verify_images`] is
 //! `slimctl verify`. The stages themselves live below ([`crate::image`], [`crate::run`],
 //! [`crate::select`], [`crate::write`], [`crate::verify`]); the command line talks to this
@@ -16,6 +16,7 @@ pub mod profile;
 pub mod report;
 pub mod slim;
 pub mod stack;
+pub mod sweep;
 pub mod trace;
 pub mod verify;
 

@@ -58,6 +58,9 @@ pub struct BuildReport {
     pub bytes_by_reason: BTreeMap<String, u64>,
     /// Packages of the original (dpkg, apk, Python, Node) and how much of each the slim image keeps.
     pub packages: PackagesSummary,
+    /// The sweep: what the coverage rules reached, loaded in the original (one per runtime).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<crate::sweep::SweepReport>,
     /// Verify rounds: checks, missing files, what each round added.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
@@ -93,6 +96,7 @@ impl BuildReport {
             stages,
             unresolved: built.closure.unresolved.clone(),
             trace: None,
+            sweep: Vec::new(),
             verify: None,
             packages: {
                 let changes = &built.closure.packages;

@@ -7,7 +7,8 @@ use crate::digest::Digest;
 use crate::image::Image;
 use crate::run::{ProbeFailure, ProbePlan, RunTemplate, TraceReport, TracedRun};
 use crate::select::KeepSet;
-use crate::verify::{failure_logs, mismatched, missing_files, used_but_absent, Round, Runner};
+use crate::sweep::{run_driver, SweepRun};
+use crate::verify::{failure_logs, mismatched, missing_files, used_but_absent, Check, Missing, Round, Runner};
 
 /// The original's runs under the verify probes: the first (a build's traced run, when verify has
 /// no probes of its own), and a second one made only when an answer differs, to tell an answer
@@ -68,11 +69,12 @@ impl Verifier<'_> {
         number: u32,
         slim: SlimUnderTest<'_>,
         originals: &mut Originals,
+        swept: &[SweepRun],
     ) -> Result<Round, PipelineError> {
         let slim_run = self.runner.slim(self.run.spec(slim.id), self.replay).await?;
         let spec = self.run.spec(&self.original.config.digest);
         let first = &originals.first.report;
-        let checks = self.runner.checks(spec, self.replay, first, &mut originals.second, &slim_run.report).await?;
+        let mut checks = self.runner.checks(spec, self.replay, first, &mut originals.second, &slim_run.report).await?;
         let index = &self.original.index;
         let mut missing = missing_files(&slim_run.touched, index, slim.paths);
         if mismatched(&checks) {
@@ -80,8 +82,39 @@ impl Verifier<'_> {
             let absent = used_but_absent(used, index, slim.paths, &missing);
             missing.extend(absent);
         }
+        for original in swept {
+            let (sweep_checks, sweep_missing) = self.sweep(original, &slim).await?;
+            checks.extend(sweep_checks);
+            for m in sweep_missing {
+                if !missing.iter().any(|k| k.path == m.path) {
+                    missing.push(m);
+                }
+            }
+        }
         let slim_logs = failure_logs(&originals.first.report, &slim_run.report);
         Ok(Round { round: number, slim_bytes: slim.bytes, checks, missing, added: Vec::new(), slim_logs })
+    }
+}
+
+impl Verifier<'_> {
+    /// The sweep's driver in the slim image, beside the original's run of it: the files the
+    /// slim run looked for that the original has, and each item that stopped loading.
+    async fn sweep(
+        &self,
+        original: &SweepRun,
+        slim: &SlimUnderTest<'_>,
+    ) -> Result<(Vec<Check>, Vec<Missing>), PipelineError> {
+        let bar = crate::progress::spinner("verify: sweeping the slim image");
+        let spec = self.run.spec(slim.id);
+        let seccomp = self.runner.seccomp.as_deref();
+        let run = run_driver(self.runner.docker, self.runner.config, &spec, original.driver.clone(), seccomp).await;
+        bar.finish_and_clear();
+        let run = run?;
+        let index = &self.original.index;
+        let mut missing = missing_files(&run.touched, index, slim.paths);
+        let (checks, absent) = super::sweep::slim_checks(original, &run, index, slim.paths);
+        missing.extend(absent.into_iter().filter(|m| !missing.iter().any(|k| k.path == m.path)).collect::<Vec<_>>());
+        Ok((checks, missing))
     }
 }
 
@@ -130,6 +163,6 @@ pub async fn verify_images(req: &VerifyRequest) -> Result<Verified, PipelineErro
     let mut originals = Originals { first, second: None, made: 1 };
     let paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
     let under_test = SlimUnderTest { id: &slim.config.digest, paths: &paths, bytes: slim.index.visible_bytes() };
-    let round = verifier.round(0, under_test, &mut originals).await?;
+    let round = verifier.round(0, under_test, &mut originals, &[]).await?;
     Ok(Verified { report: crate::verify::VerifyReport::new(vec![round], originals.runs()), probe_errors })
 }

@@ -41,6 +41,11 @@ pub struct Touched {
     pub create_failed: BTreeMap<String, Touch>,
     /// Commands executed, in order: argv.
     pub commands: Vec<Vec<String>>,
+    /// Paths first used after a mark ([`MARK_PREFIX`]), with the mark: what a driver that
+    /// marks each of its steps used for each.
+    pub marked: BTreeMap<String, String>,
+    /// The mark last looked up, until the next.
+    mark: Option<String>,
     pids: BTreeSet<u32>,
     stats: TraceStats,
 }
@@ -48,6 +53,10 @@ pub struct Touched {
 fn parent(path: &str) -> &str {
     crate::image::index::entry::parent(path.trim_end_matches('/'))
 }
+
+/// A program under the sensor marks the start of a step by looking up
+/// `/.slimctl-mark/STEP`, a path no image has (the sweep's driver does, before each item).
+pub const MARK_PREFIX: &str = "/.slimctl-mark/";
 
 /// Records the first use of `path`. The "comm[pid]" label is only formatted then: most events
 /// touch a path already recorded.
@@ -94,11 +103,21 @@ impl Touched {
                     .into_iter()
                     .flatten()
                 {
-                    first_use(&mut self.paths, path, "exec", p);
+                    self.use_path(path, "exec", p);
                 }
             }
             Event::Fork(_) | Event::Exit(_) => {}
         }
+    }
+
+    /// The first use of an image path, marked with the step under way.
+    fn use_path(&mut self, path: &str, how: &'static str, p: &Proc) {
+        if let Some(mark) = &self.mark {
+            if !self.paths.contains_key(path) {
+                self.marked.insert(path.to_owned(), mark.clone());
+            }
+        }
+        first_use(&mut self.paths, path, how, p);
     }
 
     fn add_file(&mut self, f: &FileAccess) {
@@ -112,8 +131,12 @@ impl Touched {
         // the app asked for it (a realpath walks every component so): it is used.
         if f.op == FileOp::Readlink && f.result == -EINVAL {
             if let Some(abs) = f.abs.as_deref() {
-                first_use(&mut self.paths, abs, "readlink", &f.proc);
+                self.use_path(abs, "readlink", &f.proc);
             }
+            return;
+        }
+        if let Some(step) = f.abs.as_deref().and_then(|a| a.strip_prefix(MARK_PREFIX)) {
+            self.mark = (!step.is_empty()).then(|| step.to_owned());
             return;
         }
         if !f.ok() {
@@ -141,19 +164,19 @@ impl Touched {
             // The new name does not exist in the image; its directory must.
             FileOp::Mkdir | FileOp::Mknod | FileOp::Symlink => first_use(&mut self.written_in, parent(abs), how, p),
             FileOp::Rename | FileOp::Link => {
-                first_use(&mut self.paths, abs, how, p);
+                self.use_path(abs, how, p);
                 if let Some(to) = f.abs2.as_deref() {
                     // an existing file replaced by a rename was in use too
-                    first_use(&mut self.paths, to, how, p);
+                    self.use_path(to, how, p);
                     first_use(&mut self.written_in, parent(to), how, p);
                 }
             }
             FileOp::Open if f.creates() => {
                 // O_CREAT: maybe an image file opened for writing, maybe a new one.
-                first_use(&mut self.paths, abs, how, p);
+                self.use_path(abs, how, p);
                 first_use(&mut self.written_in, parent(abs), how, p);
             }
-            _ => first_use(&mut self.paths, abs, how, p),
+            _ => self.use_path(abs, how, p),
         }
     }
 
@@ -192,6 +215,23 @@ mod tests {
         assert_eq!(t.paths["/etc/app.conf"], Touch { how: "open", by: "app[7]".into() });
         assert_eq!(t.stats().failed, 1);
         assert_eq!(t.missing.keys().collect::<Vec<_>>(), vec!["/usr/lib/python3/foo.so"]);
+    }
+
+    #[test]
+    fn paths_first_used_after_a_mark_carry_it_and_the_mark_is_no_path() {
+        let mut t = Touched::default();
+        t.add(&file(FileOp::Open, "/usr/lib/python3.11/os.py", 3, 0));
+        t.add(&file(FileOp::Stat, "/.slimctl-mark/0", -2, 0));
+        t.add(&file(FileOp::Open, "/usr/lib/python3.11/decimal.py", 3, 0));
+        t.add(&file(FileOp::Open, "/usr/lib/python3.11/os.py", 3, 0)); // used before: not the step's
+        t.add(&file(FileOp::Stat, "/.slimctl-mark/1", -2, 0));
+        t.add(&file(FileOp::Open, "/usr/lib/python3.11/numbers.py", 3, 0));
+        t.add(&file(FileOp::Stat, "/.slimctl-mark/", -2, 0)); // the end: no step under way
+        t.add(&file(FileOp::Open, "/etc/at-exit", 3, 0));
+        let marked: Vec<(&str, &str)> = t.marked.iter().map(|(p, m)| (p.as_str(), m.as_str())).collect();
+        assert_eq!(marked, [("/usr/lib/python3.11/decimal.py", "0"), ("/usr/lib/python3.11/numbers.py", "1")]);
+        assert!(t.missing.is_empty(), "marks are no missing files: {:?}", t.missing);
+        assert_eq!(t.paths.len(), 4);
     }
 
     #[test]

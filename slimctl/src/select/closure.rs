@@ -6,6 +6,7 @@
 use super::keep::{KeepSet, Reason, Seed, Unresolved};
 use super::ldso::LibSearch;
 use super::packages::{Package, PackageChange};
+use super::reached::Reached;
 use super::rules::{self, Rule};
 use crate::image::index::entry::{join, parent};
 use crate::image::index::facts::FactSource;
@@ -27,6 +28,9 @@ pub struct Closure {
     pub overrides: BTreeMap<String, Vec<u8>>,
     /// How much of each package of the image the keep-set holds (filled by [`super::select`]).
     pub packages: Vec<PackageChange>,
+    /// What the coverage rules reached without the run loading it (a module found statically):
+    /// what the sweep loads to check.
+    pub reached: std::collections::BTreeSet<Reached>,
 }
 
 struct Work {
@@ -57,6 +61,9 @@ pub struct Cx<'a> {
     /// The image's packages, for libraries a package loads by path first.
     packages: &'a [Package],
     missing_libs: Vec<MissingLib>,
+    /// The files the traced run used (seeds, resolved): known before any rule looks, whatever
+    /// order the work is done in.
+    used_by_run: std::collections::HashSet<String>,
     out: Closure,
 }
 
@@ -98,6 +105,17 @@ impl<'a> Cx<'a> {
     /// Wants `path` kept if the image has it; with `subtree`, a directory with all it holds.
     pub fn want_if_present(&mut self, path: impl Into<String>, reason: Reason, subtree: bool) {
         self.push(path.into(), "/", reason, subtree, true);
+    }
+
+    /// Whether the traced run used `path` (canonical): a rule tells what the app ran from what
+    /// it only found by reading.
+    pub fn used_by_run(&self, path: &str) -> bool {
+        self.used_by_run.contains(path)
+    }
+
+    /// Records that a rule reached `item` without the run loading it: the sweep loads it.
+    pub fn reach(&mut self, item: Reached) {
+        self.out.reached.insert(item);
     }
 
     /// `path` resolved inside the image, following every symlink.
@@ -155,9 +173,15 @@ impl<'a> Cx<'a> {
         })
     }
 
+    /// Whether `path` stays out for `reason`: an exclude wins over everything but healing (a
+    /// verify round proved the slim image needs that very file).
+    fn kept_out(&self, path: &str, reason: &Reason) -> bool {
+        path != "/" && !matches!(reason, Reason::Healed { .. }) && self.excluded(path)
+    }
+
     /// Marks a canonical path kept, with its parents. Returns whether it was new.
     fn mark(&mut self, path: &str, reason: Reason) -> bool {
-        if path != "/" && self.excluded(path) {
+        if self.kept_out(path, &reason) {
             return false;
         }
         self.out.keep.keep_with_parents(path, reason)
@@ -183,6 +207,7 @@ impl<'a> ClosureBuilder<'a> {
                 queue: VecDeque::new(),
                 packages: &[],
                 missing_libs: Vec::new(),
+                used_by_run: Default::default(),
                 out: Closure::default(),
             },
             rules: rules::all(),
@@ -265,6 +290,11 @@ impl<'a> ClosureBuilder<'a> {
 
     pub fn seeds(mut self, seeds: impl IntoIterator<Item = Seed>) -> Self {
         for s in seeds {
+            if matches!(s.reason, Reason::Traced { .. }) {
+                if let Ok(r) = resolve(self.cx.index, &s.path, "/", true) {
+                    self.cx.used_by_run.insert(r.path);
+                }
+            }
             self.cx.push(s.path, "/", s.reason, false, s.optional);
         }
         self
@@ -342,7 +372,7 @@ impl<'a> ClosureBuilder<'a> {
                     continue;
                 }
             };
-            if self.cx.excluded(&r.path) {
+            if self.cx.kept_out(&r.path, &work.reason) {
                 continue;
             }
             for s in &r.symlinks {
@@ -584,6 +614,14 @@ mod tests {
         assert_eq!(c.unresolved.len(), 1);
         assert_eq!(c.unresolved[0].path, "/nope");
         assert!(matches!(c.unresolved[0].wanted_by, Reason::Included { .. }));
+        // A file a verify round proved needed is kept through an exclude.
+        let healed = Seed {
+            path: "/usr/share/doc/big".into(),
+            reason: Reason::Healed { by: "app[1]".into(), round: 1 },
+            optional: true,
+        };
+        let c = ClosureBuilder::new(&idx, &cfg).exclude(["/usr/share/doc/".to_owned()]).seeds([healed]).build();
+        assert!(c.keep.contains("/usr/share/doc/big"));
 
         let c = ClosureBuilder::new(&idx, &cfg).includes(["/app".to_owned()]).build();
         assert!(matches!(&reasons(&c, "/app/module.py")[0], Reason::InIncludedDir { .. }));

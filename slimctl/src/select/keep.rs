@@ -77,6 +77,11 @@ pub enum Reason {
         what: Text,
         of: Text,
     },
+    /// Touched while the sweep loaded `what` (`import decimal`) in the original image: a
+    /// coverage rule reached it, and loading it showed what it needs.
+    Sweep {
+        what: Text,
+    },
     /// The package database, rewritten to list only the packages that keep files.
     PackageMetadata,
 }
@@ -89,6 +94,7 @@ impl Reason {
             Reason::Rule { rule, .. } => return format!("coverage:{rule}").into(),
             Reason::Traced { .. } | Reason::WrittenIn { .. } => "traced",
             Reason::Healed { .. } => "healed",
+            Reason::Sweep { .. } => "sweep",
             Reason::PackageMetadata => "package-metadata",
             Reason::Included { .. } | Reason::InIncludedDir { .. } => "included",
             Reason::Entrypoint { .. } | Reason::UserDatabase { .. } | Reason::WorkingDir | Reason::Volume => "config",
@@ -122,6 +128,7 @@ impl std::fmt::Display for Reason {
             Reason::WrittenIn { by } => write!(f, "written into by {by}"),
             Reason::Healed { by, round } => write!(f, "missing in the slim image for {by} (added in round {round})"),
             Reason::Rule { rule, what, of } => write!(f, "{what}, reachable from {of} (rule {rule})"),
+            Reason::Sweep { what } => write!(f, "loaded by the sweep's {what}"),
             Reason::PackageMetadata => write!(f, "package database, rewritten to the kept packages"),
         }
     }

@@ -8,10 +8,12 @@ pub mod closure;
 pub mod keep;
 pub mod ldso;
 pub mod packages;
+pub mod reached;
 pub mod rules;
 
 pub use closure::{Closure, ClosureBuilder};
 pub use keep::{KeepSet, Kept, Reason, Seed, Unresolved};
+pub use reached::{Reached, Runtime};
 
 use crate::image::index::facts::FactSource;
 use crate::image::Image;

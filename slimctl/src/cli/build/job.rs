@@ -52,6 +52,7 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
         image: args.image.clone(),
         select,
         include_shell: args.include_shell,
+        sweep: !args.no_sweep,
         source_date_epoch: source_date_epoch()?,
         run: args.run.template(prepared)?,
         probes: probe_plan(args, prepared)?,

@@ -41,6 +41,11 @@ pub struct BuildArgs {
     pub include_shell: bool,
     #[command(flatten)]
     pub rules: super::ruleargs::RuleArgs,
+    /// Do not sweep: by default the modules the coverage rules found by reading code (not seen
+    /// loaded by the run) are loaded in the original under the sensor, and what they touch is
+    /// kept; verify then loads them in the slim image too.
+    #[arg(long)]
+    pub no_sweep: bool,
     /// Do not write a package database (dpkg status) listing the packages the slim image keeps
     /// files of (default: written, so that scanners see what is inside).
     #[arg(long)]

@@ -10,6 +10,7 @@ use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
+use crate::select::reached::Reached;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -171,17 +172,86 @@ impl Rule for PythonImports {
             }
             let Some((module, search)) = target(&imp.module, &file_dir, &dirs) else { continue };
             // Optional imports (try/except ImportError) are common: a module not found is not an error.
-            let Some(files) = find_module(cx, &module, &search) else { continue };
+            let Some(files) = find_module(cx, &module, &search) else {
+                if imp.maybe && !library {
+                    self.reach_attribute(cx, &module, &search);
+                }
+                continue;
+            };
             let reason =
                 Reason::Rule { rule: NAME, what: format!("module {}", imp.module).into(), of: path.to_owned().into() };
+            let module_file = files.iter().rfind(|f| !f.ends_with(".pyc")).cloned();
             for f in files {
-                if !cx.keep().contains(&f) {
+                if !cx.keep().contains(&f) && !cx.used_by_run(&f) {
                     self.found_statically.insert(f.clone());
                 }
                 cx.want(f, reason.clone());
             }
+            if let Some(file) = module_file.filter(|f| self.found_statically.contains(f)) {
+                self.reach_module(cx, &file);
+            }
         }
     }
+}
+
+impl PythonImports {
+    /// The sweep loads what this rule found in the interpreter's library (never the app's own
+    /// modules: importing those may start the app again).
+    fn reach_module(&mut self, cx: &mut Cx<'_>, file: &str) {
+        let library = self.library_dirs(cx);
+        if let Some(name) = module_name(file, &library) {
+            cx.reach(Reached::python(name));
+        }
+    }
+
+    /// `from X import Y` in the app's code, where `Y` is no submodule: a name of library module
+    /// `X`, which the sweep takes (a PEP 562 `__getattr__` loads modules when a name is first
+    /// taken).
+    fn reach_attribute(&mut self, cx: &mut Cx<'_>, dotted: &str, search: &[String]) {
+        let Some((parent_module, attr)) = dotted.rsplit_once('.') else { return };
+        let Some(files) = find_module(cx, parent_module, search) else { return };
+        let library = self.library_dirs(cx);
+        let named = files.iter().rfind(|f| !f.ends_with(".pyc")).and_then(|f| module_name(f, &library));
+        if let Some(name) = named {
+            cx.reach(Reached::python(format!("{name}.{attr}")));
+        }
+    }
+
+    /// sys.path without the app's own entries (PYTHONPATH).
+    fn library_dirs(&mut self, cx: &Cx<'_>) -> Vec<String> {
+        let app = pythonpath(cx);
+        self.sys_path(cx).iter().filter(|d| !app.contains(d)).cloned().collect()
+    }
+}
+
+/// The dotted name under which `file` (a module's source, package `__init__.py` or compiled
+/// extension) is imported from the search path `dirs` (the deepest directory holding it wins:
+/// site-packages sits inside the standard library's directory).
+fn module_name(file: &str, dirs: &[String]) -> Option<String> {
+    let dir = dirs.iter().filter(|d| file.starts_with(&format!("{d}/"))).max_by_key(|d| d.len())?;
+    let rel = &file[dir.len() + 1..];
+    let rel = if let Some(pkg) = rel.strip_suffix("/__init__.py") {
+        pkg.to_owned()
+    } else if let Some(m) = rel.strip_suffix(".py") {
+        m.to_owned()
+    } else if rel.ends_with(".so") {
+        // NAME.cpython-311-x86_64-linux-gnu.so, NAME.abi3.so, NAME.so
+        let (d, base) = rel.rsplit_once('/').map_or(("", rel), |(d, b)| (d, b));
+        let stem = base.split('.').next()?;
+        if d.is_empty() {
+            stem.to_owned()
+        } else {
+            format!("{d}/{stem}")
+        }
+    } else {
+        return None;
+    };
+    let parts: Vec<&str> = rel.split('/').collect();
+    let identifier = |p: &&str| {
+        p.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    parts.iter().all(identifier).then(|| parts.join("."))
 }
 
 /// The module an import names and where to look for it: a relative import in its package's
@@ -431,6 +501,9 @@ mod tests {
             matches!(hashlib, Reason::Rule { rule: "python-imports", what, of } if &**what == "module hashlib" && &**of == "/app/app.py"),
             "{hashlib:?}"
         );
+        // The sweep loads what the rule found in the library, never the app's own modules.
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(reached, ["_hashlib", "hashlib", "json", "json.decoder", "re"]);
         // hashlib was found statically: its function-level `import doctest` is not followed.
         assert!(!c.keep.contains("/usr/lib/python3.11/doctest.py"));
         assert!(!c.keep.contains("/usr/lib/python3.11/unused.py"));
@@ -467,6 +540,48 @@ mod tests {
         assert!(!c.keep.contains("/usr/lib/python3.11/encodings/koi8_r.py"), "a codec nobody names");
         assert_eq!(super::normalize_codec("Latin-1"), "latin_1");
         assert_eq!(super::normalize_codec("  UTF--8 "), "utf_8");
+    }
+
+    #[test]
+    fn a_name_the_app_takes_from_a_library_module_is_swept_as_an_attribute() {
+        let idx = files_index(&[
+            ("app/app.py", "from json import loads\nfrom .local import thing\n"),
+            ("app/local.py", ""),
+            ("usr/lib/python3.11/json/__init__.py", ""),
+            ("usr/lib/python3.11/site-packages/ext/__init__.py", "from ._speed import run\n"),
+            ("usr/lib/python3.11/site-packages/ext/_speed.cpython-311-x86_64-linux-gnu.so", "not really ELF"),
+        ]);
+        let cfg = config("/app/app.py");
+        let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/app/app.py")]).build();
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(reached, ["json", "json.loads"], "the app's own module is not swept");
+        assert_eq!(
+            super::module_name(
+                "/usr/lib/python3.11/site-packages/ext/_speed.cpython-311-x86_64-linux-gnu.so",
+                &["/usr/lib/python3.11".into(), "/usr/lib/python3.11/site-packages".into()]
+            )
+            .as_deref(),
+            Some("ext._speed")
+        );
+        assert_eq!(super::module_name("/usr/lib/python3.11/my-tool/x.py", &["/usr/lib/python3.11".into()]), None);
+    }
+
+    /// A library module the run loaded may have any of its functions called: its lazy imports
+    /// are kept, even when the importer that names it is examined before its own seed.
+    #[test]
+    fn a_module_the_run_loaded_is_not_taken_for_one_found_by_reading() {
+        let idx = files_index(&[
+            ("app/app.py", "import errlib\n"),
+            ("usr/lib/python3.11/errlib.py", "def describe(e):\n    import errlib_render\n"),
+            ("usr/lib/python3.11/errlib_render.py", ""),
+        ]);
+        let cfg = config("/app/app.py");
+        let c = ClosureBuilder::new(&idx, &cfg)
+            .seeds([traced("/app/app.py"), traced("/usr/lib/python3.11/errlib.py")])
+            .build();
+        assert!(c.keep.contains("/usr/lib/python3.11/errlib_render.py"));
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(reached, ["errlib_render"], "the run loaded errlib itself");
     }
 
     #[test]

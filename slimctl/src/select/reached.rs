@@ -1,0 +1,34 @@
+//! What the coverage rules reached by reading code, not by watching it run: a module a kept
+//! source imports. A rule's reading is a guess; the sweep ([`crate::sweep`]) turns it into a
+//! fact by loading each item in the original image.
+
+use serde::Serialize;
+
+/// The language runtime that loads an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    Python,
+}
+
+/// One item a runtime can load by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Reached {
+    pub runtime: Runtime,
+    /// Dotted module name (`xml.etree.ElementTree`); for `from X import Y` where `Y` may be a
+    /// name rather than a submodule, `X.Y` (the sweep then takes the attribute).
+    pub name: String,
+}
+
+impl Reached {
+    pub fn python(name: impl Into<String>) -> Reached {
+        Reached { runtime: Runtime::Python, name: name.into() }
+    }
+
+    /// How the sweep's report names the item: `import decimal`.
+    pub fn what(&self) -> String {
+        match self.runtime {
+            Runtime::Python => format!("import {}", self.name),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! A runtime's driver: the program that loads each item, and what it says of them.
+
+use crate::select::{Reached, Runtime};
+use std::collections::BTreeMap;
+
+/// Python's driver (see the file: it imports nothing itself, so every file seen after a mark
+/// is the item's).
+const PYTHON: &str = include_str!("python_driver.py");
+
+/// The line prefix of the driver's reports on stdout (whatever else the loads print is not).
+const REPORT: &str = "\u{1e}slimctl-sweep ";
+
+#[derive(Debug, Clone)]
+pub struct Driver {
+    pub runtime: Runtime,
+    /// The interpreter as the traced run executed it.
+    pub interpreter: String,
+    pub items: Vec<Reached>,
+}
+
+/// What the driver said: which items failed, and whether it got through all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Its first report is in the output kept (the output's start was not cut off).
+    pub started: bool,
+    /// It reported on every item.
+    pub done: bool,
+    /// Item position → the error its load raised.
+    pub failed: BTreeMap<usize, String>,
+}
+
+impl Outcome {
+    /// Whether item `i` loaded; None when the driver did not get that far or its report is lost.
+    pub fn loaded(&self, i: usize) -> Option<bool> {
+        (self.started && self.done).then(|| !self.failed.contains_key(&i))
+    }
+}
+
+impl Driver {
+    /// The container's entrypoint and command: the interpreter running the driver on the items.
+    pub fn argv(&self) -> (Vec<String>, Vec<String>) {
+        match self.runtime {
+            Runtime::Python => (
+                vec![self.interpreter.clone(), "-c".into(), PYTHON.into()],
+                self.items.iter().map(|i| i.name.clone()).collect(),
+            ),
+        }
+    }
+
+    /// The driver's reports in the container's stdout.
+    pub fn parse(&self, stdout: &str) -> Outcome {
+        let mut out = Outcome::default();
+        for line in stdout.lines() {
+            let Some(rest) = line.strip_prefix(REPORT) else { continue };
+            let mut words = rest.splitn(3, ' ');
+            match (words.next(), words.next().and_then(|n| n.parse::<usize>().ok()), words.next()) {
+                (Some("start"), Some(n), _) => out.started = n == self.items.len(),
+                (Some("done"), Some(n), _) => out.done = n == self.items.len(),
+                (Some("failed"), Some(i), error) if i < self.items.len() => {
+                    out.failed.insert(i, error.unwrap_or("").to_owned());
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_driver_runs_on_the_items_and_its_reports_are_read_back() {
+        let d = Driver {
+            runtime: Runtime::Python,
+            interpreter: "/usr/bin/python3".into(),
+            items: vec![Reached::python("decimal"), Reached::python("nosuch"), Reached::python("json.loads")],
+        };
+        let (entrypoint, cmd) = d.argv();
+        assert_eq!(entrypoint[..2], ["/usr/bin/python3", "-c"]);
+        assert_eq!(cmd, ["decimal", "nosuch", "json.loads"]);
+        let stdout = "noise a module printed\n\u{1e}slimctl-sweep start 3\n\
+                      \u{1e}slimctl-sweep failed 1 ModuleNotFoundError: No module named 'nosuch'\n\
+                      \u{1e}slimctl-sweep done 3\n";
+        let o = d.parse(stdout);
+        assert_eq!((o.loaded(0), o.loaded(1), o.loaded(2)), (Some(true), Some(false), Some(true)));
+        assert_eq!(o.failed[&1], "ModuleNotFoundError: No module named 'nosuch'");
+        let cut = d.parse("\u{1e}slimctl-sweep start 3\n");
+        assert_eq!(cut.loaded(0), None, "a driver that never finished proves nothing");
+    }
+
+    /// The real driver, on the host's Python: what it reports of a module, a missing module, an
+    /// attribute and a missing attribute.
+    #[test]
+    fn the_python_driver_reports_what_failed() {
+        let out = std::process::Command::new("python3")
+            .args(["-c", PYTHON, "json", "nosuch_module_xyz", "json.loads", "json.no_such_name"])
+            .output()
+            .expect("python3 on the host (every machine this builds on has it)");
+        let d = Driver {
+            runtime: Runtime::Python,
+            interpreter: "python3".into(),
+            items: ["json", "nosuch_module_xyz", "json.loads", "json.no_such_name"]
+                .into_iter()
+                .map(Reached::python)
+                .collect(),
+        };
+        let o = d.parse(&String::from_utf8_lossy(&out.stdout));
+        assert!(o.started && o.done, "{o:?}");
+        assert_eq!(o.failed.keys().copied().collect::<Vec<_>>(), [1, 3], "{o:?}");
+        assert!(o.failed[&3].starts_with("AttributeError"), "{o:?}");
+    }
+}
