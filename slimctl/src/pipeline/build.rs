@@ -80,6 +80,9 @@ pub struct Job<'a> {
     pub tag: String,
     pub plan: BuildPlan,
     pub stages: Stages,
+    /// The closure of `plan` as it stands, when a step computed it already (the sweep): the
+    /// next write takes it instead of selecting again.
+    pub selected: Option<crate::select::Closure>,
 }
 
 /// Builds one image as `req` says, its work files in `work`. The report says what came out;
@@ -142,6 +145,7 @@ impl<'a> Parts<'a> {
             tag: self.tag,
             plan: BuildPlan { select, source_date_epoch: self.req.source_date_epoch },
             stages,
+            selected: None,
         }
     }
 
@@ -256,8 +260,9 @@ impl Job<'_> {
     pub async fn select_and_write(&mut self) -> Result<Built, PipelineError> {
         let (source, original, plan) = (self.source.clone(), self.original.clone(), self.plan.clone());
         let (work, mut stages) = (self.work.to_owned(), std::mem::take(&mut self.stages));
+        let selected = self.selected.take();
         let (built, stages) = tokio::task::spawn_blocking(move || {
-            let built = build_from(source.as_ref(), original, &plan, &work, &mut stages);
+            let built = build_from(source.as_ref(), original, &plan, selected, &work, &mut stages);
             (built, stages)
         })
         .await

@@ -59,18 +59,23 @@ pub fn build(
 ) -> Result<Built, PipelineError> {
     let readers = crate::select::rules::readers(&crate::select::rules::all_except(&plan.select.rules_off));
     let original = stages.time("inspect", || Image::open(source, false, &readers))?;
-    build_from(source, std::sync::Arc::new(original), plan, work_dir, stages)
+    build_from(source, std::sync::Arc::new(original), plan, None, work_dir, stages)
 }
 
-/// select → write for an image already inspected (a traced build inspects before running).
+/// select → write for an image already inspected (a traced build inspects before running);
+/// `selected`: the closure of `plan`, when a step before computed it already.
 pub fn build_from(
     source: &dyn ImageSource,
     original: std::sync::Arc<Image>,
     plan: &BuildPlan,
+    selected: Option<Closure>,
     work_dir: &Path,
     stages: &mut Stages,
 ) -> Result<Built, PipelineError> {
-    let closure = stages.time("select", || select(&original, &plan.select))?;
+    let closure = match selected {
+        Some(c) => c,
+        None => stages.time("select", || select(&original, &plan.select))?,
+    };
 
     // Contents are read where the image is stored, or else collected by a second pass.
     let in_storage = InStorage::of(&original);

@@ -13,15 +13,24 @@ use std::time::Instant;
 /// Runs the sweep for `job`'s current seeds and adds what it touched to them. Returns the
 /// original's runs, which verify compares the slim image's with.
 pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, PipelineError> {
+    if !crate::sweep::runtimes_run(&job.plan.select.seeds) {
+        return Ok(Vec::new());
+    }
     let started = Instant::now();
     let (original, plan) = (job.original.clone(), job.plan.select.clone());
     let closure = tokio::task::spawn_blocking(move || select(&original, &plan))
         .await
         .map_err(|source| PipelineError::Worker { what: "selecting for the sweep", source })??;
+    job.stages.since("select", started);
+    let started = Instant::now();
     let drivers = crate::sweep::plan(&closure.reached, &job.plan.select.seeds);
-    let Some(docker) = job.docker.clone().filter(|_| !drivers.is_empty()) else { return Ok(Vec::new()) };
+    let Some(docker) = job.docker.clone().filter(|_| !drivers.is_empty()) else {
+        job.selected = Some(closure);
+        return Ok(Vec::new());
+    };
     let spec = job.req.run.spec(&job.original.config.digest);
     let mut runs = Vec::new();
+    let mut added = 0;
     for driver in drivers {
         let bar = crate::progress::spinner(&format!(
             "sweep: loading {} {:?} module(s) the rules found in the original",
@@ -41,14 +50,22 @@ pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, Pipeline
         }
         // Only what the rules missed: what they keep already stays theirs in the report.
         let index = &job.original.index;
-        let new = seeds(&run).into_iter().filter(|s| {
-            crate::image::index::resolve::resolve(index, &s.path, "/", true)
-                .is_ok_and(|r| !closure.keep.contains(&r.path))
-        });
+        let new: Vec<_> = seeds(&run)
+            .into_iter()
+            .filter(|s| {
+                crate::image::index::resolve::resolve(index, &s.path, "/", true)
+                    .is_ok_and(|r| !closure.keep.contains(&r.path))
+            })
+            .collect();
+        added += new.len();
         job.plan.select.seeds.extend(new);
         runs.push(run);
     }
     job.stages.since("sweep", started);
+    // Nothing new to keep: the closure stands, and the write takes it.
+    if added == 0 {
+        job.selected = Some(closure);
+    }
     Ok(runs)
 }
 

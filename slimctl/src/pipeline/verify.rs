@@ -71,7 +71,16 @@ impl Verifier<'_> {
         originals: &mut Originals,
         swept: &[SweepRun],
     ) -> Result<Round, PipelineError> {
-        let slim_run = self.runner.slim(self.run.spec(slim.id), self.replay).await?;
+        // The sweep's driver runs beside the probes, in a container of its own.
+        let sweeps = async {
+            let mut out = Vec::new();
+            for original in swept {
+                out.push(self.sweep(original, &slim).await?);
+            }
+            Ok::<_, PipelineError>(out)
+        };
+        let (slim_run, sweeps) = tokio::join!(self.runner.slim(self.run.spec(slim.id), self.replay), sweeps);
+        let (slim_run, sweeps) = (slim_run?, sweeps?);
         let spec = self.run.spec(&self.original.config.digest);
         let first = &originals.first.report;
         let mut checks = self.runner.checks(spec, self.replay, first, &mut originals.second, &slim_run.report).await?;
@@ -82,8 +91,7 @@ impl Verifier<'_> {
             let absent = used_but_absent(used, index, slim.paths, &missing);
             missing.extend(absent);
         }
-        for original in swept {
-            let (sweep_checks, sweep_missing) = self.sweep(original, &slim).await?;
+        for (sweep_checks, sweep_missing) in sweeps {
             checks.extend(sweep_checks);
             for m in sweep_missing {
                 if !missing.iter().any(|k| k.path == m.path) {

@@ -35,6 +35,11 @@ pub fn plan(reached: &BTreeSet<Reached>, seeds: &[Seed]) -> Vec<Driver> {
     out
 }
 
+/// Whether the run executed an interpreter the sweep has a driver for (else nothing to plan).
+pub fn runtimes_run(seeds: &[Seed]) -> bool {
+    [Runtime::Python].into_iter().any(|r| interpreter(r, seeds).is_some())
+}
+
 /// The interpreter of `runtime` the run executed (the first, when it ran several).
 fn interpreter(runtime: Runtime, seeds: &[Seed]) -> Option<String> {
     let is = |base: &str| match runtime {
