@@ -116,9 +116,13 @@ pub async fn build(req: &BuildRequest, work: &Path) -> Result<BuildReport, Pipel
         }
         Some(probes) => parts.trace(&opened, reading, probes).await?,
     };
-    let seccomp = job.write_seccomp(&observed.syscalls)?;
     job.plan.select.seeds = observed.seeds.clone();
-    job.verify_and_heal(observed, seccomp).await
+    let swept = if req.sweep { super::sweep::sweep_original(&mut job).await? } else { Vec::new() };
+    // What the sweep's loads call is what the app calls once it reaches that code.
+    let mut syscalls = observed.syscalls.clone();
+    syscalls.extend(swept.iter().flat_map(|r| r.syscalls.iter().cloned()));
+    let seccomp = job.write_seccomp(&syscalls)?;
+    job.verify_and_heal(observed, seccomp, swept).await
 }
 
 /// What a job has before its image is read.
@@ -285,8 +289,8 @@ impl Job<'_> {
         mut self,
         mut observed: Observed,
         seccomp: Option<String>,
+        swept: Vec<crate::sweep::SweepRun>,
     ) -> Result<BuildReport, PipelineError> {
-        let swept = if self.req.sweep { super::sweep::sweep_original(&mut self).await? } else { Vec::new() };
         let verify = self.req.verify.on && self.can_verify().await;
         observed.replay.http_probes.extend(self.req.verify.extra_http.iter().cloned());
         let mut rounds: Vec<Round> = Vec::new();

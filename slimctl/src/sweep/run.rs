@@ -23,6 +23,8 @@ pub struct SweepRun {
     /// The container's last output, when the driver did not finish.
     pub logs_tail: String,
     pub exit_code: Option<i64>,
+    /// The system calls the run made (the seccomp profile allows them too).
+    pub syscalls: std::collections::BTreeSet<String>,
     pub seconds: f64,
 }
 
@@ -81,6 +83,7 @@ pub async fn run_driver(
         touched: run.touched,
         logs_tail,
         exit_code: run.report.exit_code,
+        syscalls: run.report.syscalls,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
