@@ -68,6 +68,8 @@ pub struct Observed {
     pub first_original: Option<TracedRun>,
     /// The traced run's report (none when built from profiles).
     pub trace: Option<TraceReport>,
+    /// The profile to save (`--save-profile`), once the sweep has added its part.
+    pub profile: Option<Profile>,
 }
 
 /// One image, opened and read: what the steps after inspect work on.
@@ -102,7 +104,7 @@ pub async fn build(req: &BuildRequest, work: &Path) -> Result<BuildReport, Pipel
     let readers = rules::readers(&rules::all_except(&req.select.rules_off));
     let reading = opened.start_reading(readers);
     let parts = Parts { req, work, source: opened.source.clone(), docker, tag };
-    let (mut job, observed) = match &req.probes {
+    let (mut job, mut observed) = match &req.probes {
         None => {
             let mut job = parts.read(reading, started).await?;
             let built = job.select_and_write().await?;
@@ -119,8 +121,13 @@ pub async fn build(req: &BuildRequest, work: &Path) -> Result<BuildReport, Pipel
     job.plan.select.seeds = observed.seeds.clone();
     let swept = if req.sweep { super::sweep::sweep_original(&mut job).await? } else { Vec::new() };
     // What the sweep's loads call is what the app calls once it reaches that code.
+    let swept_calls: BTreeSet<String> = swept.iter().flat_map(|r| r.syscalls.iter().cloned()).collect();
     let mut syscalls = observed.syscalls.clone();
-    syscalls.extend(swept.iter().flat_map(|r| r.syscalls.iter().cloned()));
+    syscalls.extend(swept_calls.iter().cloned());
+    if let (Some(path), Some(mut profile)) = (&req.save_profile, observed.profile.take()) {
+        profile.add_sweep(&job.plan.select.seeds[observed.seeds.len()..], &swept_calls);
+        profile.write(path)?;
+    }
     let seccomp = job.write_seccomp(&syscalls)?;
     job.verify_and_heal(observed, seccomp, swept).await
 }
@@ -182,12 +189,14 @@ impl<'a> Parts<'a> {
         for e in probe_errors(&traced.report) {
             eprintln!("warning: probe error (failed on the original while traced): {e}");
         }
-        if let Some(path) = &req.save_profile {
+        // Saved once the sweep has added its part.
+        let profile = req.save_profile.as_ref().map(|_| {
             let stack = req.run.stack.as_deref();
-            Profile::from_run(&req.image, &job.original.config.digest, &traced, probes, stack).write(path)?;
-        }
+            Profile::from_run(&req.image, &job.original.config.digest, &traced, probes, stack)
+        });
         let replay = Replay::of(probes, &traced.report).plan(probes);
         let observed = Observed {
+            profile,
             seeds: profile::traced_seeds(&traced.touched),
             syscalls: traced.report.syscalls.clone(),
             replay,
@@ -244,6 +253,7 @@ impl Job<'_> {
             replay: profile::replay_plan(&profiles, probes),
             first_original: None,
             trace: None,
+            profile: None,
         }
     }
 

@@ -58,6 +58,18 @@ pub struct Profile {
     /// file gave it): a replay starts it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<Stack>,
+    /// What the build's sweep added (the files a load of a reached module touched that the
+    /// rules did not keep): a re-slim from the profile keeps them without an engine to sweep in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swept: Vec<SweptPath>,
+}
+
+/// A file the sweep kept, with the load that touched it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SweptPath {
+    pub path: String,
+    /// `import decimal`
+    pub what: String,
 }
 
 /// A profile that cannot be used, named with its file.
@@ -131,6 +143,7 @@ impl Profile {
                 .collect(),
             exit_code: r.exit_code.filter(|_| r.exited_by_itself),
             stack: stack.cloned(),
+            swept: Vec::new(),
         }
     }
 
@@ -149,9 +162,25 @@ impl Profile {
         std::fs::write(path, json).map_err(|source| ProfileError::Write { path: path.to_owned(), source })
     }
 
-    /// Seeds for the closure, as the traced run's would be.
+    /// Seeds for the closure, as the traced run's (and its sweep's) would be.
     pub fn seeds(&self) -> Vec<Seed> {
-        seeds(&self.touched, &self.written_in)
+        let mut out = seeds(&self.touched, &self.written_in);
+        out.extend(self.swept.iter().map(|s| Seed {
+            path: s.path.clone(),
+            reason: Reason::Sweep { what: s.what.clone().into() },
+            optional: true,
+        }));
+        out
+    }
+
+    /// Records what the build's sweep added (its seeds) and the system calls its loads made.
+    pub fn add_sweep(&mut self, added: &[Seed], syscalls: &BTreeSet<String>) {
+        for s in added {
+            if let Reason::Sweep { what } = &s.reason {
+                self.swept.push(SweptPath { path: s.path.clone(), what: what.to_string() });
+            }
+        }
+        self.syscalls.extend(syscalls.iter().cloned());
     }
 }
 
@@ -231,7 +260,24 @@ mod tests {
             probe_results: vec![],
             exit_code: None,
             stack: None,
+            swept: vec![],
         }
+    }
+
+    #[test]
+    fn what_the_sweep_added_is_saved_and_seeds_a_re_slim() {
+        let mut p = profile(&["/usr/bin/python3"], &[]);
+        let added = [Seed {
+            path: "/usr/lib/python3.11/numbers.py".into(),
+            reason: Reason::Sweep { what: "import decimal".into() },
+            optional: true,
+        }];
+        p.add_sweep(&added, &BTreeSet::from(["setitimer".to_owned()]));
+        let back: Profile = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        let seeds = back.seeds();
+        assert_eq!(seeds[1].path, "/usr/lib/python3.11/numbers.py");
+        assert_eq!(seeds[1].reason, Reason::Sweep { what: "import decimal".into() });
+        assert!(back.syscalls.contains("setitimer"));
     }
 
     #[test]
