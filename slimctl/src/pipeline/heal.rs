@@ -1,6 +1,7 @@
 //! Step heal: what a round's slim image looked for and the original has goes into the next
 //! round's seeds (with its closure), while rounds are left and it does not behave.
 
+use crate::select::closure::covering_exclude;
 use crate::select::{Reason, Seed};
 use crate::verify::{outcome, Outcome, Round};
 use std::collections::HashSet;
@@ -34,16 +35,7 @@ pub fn seeds(round: &Round, next: u32) -> Vec<Seed> {
 /// The healed seeds an exclude would drop, with that exclude: healing keeps them anyway (a
 /// round proved the slim image needs them), and says so.
 pub fn over_excludes<'a>(healed: &'a [Seed], excludes: &'a [String]) -> Vec<(&'a str, &'a str)> {
-    healed
-        .iter()
-        .filter_map(|s| {
-            let under = |ex: &&String| {
-                let ex = ex.trim_end_matches('/');
-                ex.is_empty() || s.path == ex || s.path.strip_prefix(ex).is_some_and(|r| r.starts_with('/'))
-            };
-            excludes.iter().find(under).map(|ex| (s.path.as_str(), ex.as_str()))
-        })
-        .collect()
+    healed.iter().filter_map(|s| covering_exclude(&s.path, excludes).map(|ex| (s.path.as_str(), ex.as_str()))).collect()
 }
 
 #[cfg(test)]

@@ -168,9 +168,7 @@ impl<'a> Cx<'a> {
     }
 
     fn excluded(&self, path: &str) -> bool {
-        self.excludes.iter().any(|ex| {
-            ex == "/" || path == ex || (path.starts_with(ex.as_str()) && path.as_bytes().get(ex.len()) == Some(&b'/'))
-        })
+        covering_exclude(path, &self.excludes).is_some()
     }
 
     /// Whether `path` stays out for `reason`: an exclude wins over everything but healing (a
@@ -186,6 +184,15 @@ impl<'a> Cx<'a> {
         }
         self.out.keep.keep_with_parents(path, reason)
     }
+}
+
+/// The first of `excludes` (as `--exclude` takes them: a trailing `/` or none) that drops
+/// `path`: the path itself or a directory above it.
+pub fn covering_exclude<'e>(path: &str, excludes: &'e [String]) -> Option<&'e String> {
+    excludes.iter().find(|ex| {
+        let ex = ex.trim_end_matches('/');
+        ex.is_empty() || path == ex || path.strip_prefix(ex).is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 pub struct ClosureBuilder<'a> {
