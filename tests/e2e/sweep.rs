@@ -43,7 +43,8 @@ fn kept_for(r: &Value, path: &str) -> Value {
 #[test]
 fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     let _turn = topic(module_path!());
-    let image = build_example("python-lazy", "slimctl-e2e/python-lazy:1");
+    // A tag of its own: the tests of a topic run at once, and each removes its image.
+    let image = build_example("python-lazy", "slimctl-e2e/python-lazy:sweep");
     let paths = ["/total", "/parse?n=x"];
     let original = answers(&image.0, &paths);
     assert!(original[0].0.contains(" 200") && original[0].1.contains("10.5"), "{original:?}");
@@ -77,7 +78,7 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
 #[test]
 fn verify_loads_the_swept_modules_in_the_slim_image_and_healing_keeps_what_they_need() {
     let _turn = topic(module_path!());
-    let image = build_example("python-lazy", "slimctl-e2e/python-lazy:1");
+    let image = build_example("python-lazy", "slimctl-e2e/python-lazy:verify");
     let (_slim, r, out) = build(&image.0, "slimctl-e2e/python-lazy.slim:excluded", &["--exclude", TABLES, "--no-fix"]);
     let stdout = text(&out.stdout);
     // What the rules kept of the package and what the sweep planned: why, should it not fail.

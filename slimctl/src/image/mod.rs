@@ -67,6 +67,9 @@ pub struct Image {
     pub store: Store,
     /// The content readers it was opened with ([`Entry::lazy`] names them by position).
     pub readers: Vec<std::sync::Arc<dyn facts::ContentReader>>,
+    /// Where deferred facts are read, made once: every select of a build (the sweep's, the
+    /// write's, each healing round's) asks the same files, and reading them is most of a select.
+    fact_source: std::sync::OnceLock<facts::FactSource>,
 }
 
 impl Image {
@@ -235,7 +238,18 @@ impl Image {
             waste,
             store: Store::None,
             readers: Vec::new(),
+            fact_source: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The image's deferred facts, read where it is stored; shared by every caller, so a fact
+    /// read once (and still in the source's bounded cache) is not read again.
+    pub fn facts(&self) -> Result<&facts::FactSource, ImageError> {
+        if let Some(f) = self.fact_source.get() {
+            return Ok(f);
+        }
+        let made = facts::FactSource::of(self)?;
+        Ok(self.fact_source.get_or_init(|| made))
     }
 
     /// Whether the image has `/bin/sh` (through its symlinks): what decides how command strings

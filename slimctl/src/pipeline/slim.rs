@@ -37,7 +37,11 @@ impl Stages {
 
     /// Records the stage `name` as running from `started` until now (for stages that await).
     pub fn since(&mut self, name: &'static str, started: Instant) {
-        self.0.push(Stage { name, seconds: started.elapsed().as_secs_f64() });
+        self.add(name, started.elapsed());
+    }
+
+    pub fn add(&mut self, name: &'static str, took: std::time::Duration) {
+        self.0.push(Stage { name, seconds: took.as_secs_f64() });
     }
 }
 

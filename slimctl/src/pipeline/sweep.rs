@@ -6,40 +6,62 @@ use super::build::Job;
 use super::error::PipelineError;
 use crate::image::FileIndex;
 use crate::select::{select, KeepSet};
-use crate::sweep::{run_driver, seeds, SweepRun};
+use crate::sweep::{run_driver_fed, seeds, SweepRun};
 use crate::verify::{Check, Missing, Verdict};
 use std::time::Instant;
+use tokio::sync::oneshot;
 
 /// Runs the sweep for `job`'s current seeds and adds what it touched to them. Returns the
-/// original's runs, which verify compares the slim image's with.
+/// original's runs, which verify compares the slim image's with. Each driver's container starts
+/// while select computes what it loads: the interpreter waits on stdin for its items.
 pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, PipelineError> {
-    if !crate::sweep::runtimes_run(&job.plan.select.seeds) {
+    let runtimes = crate::sweep::interpreters(&job.plan.select.seeds);
+    if runtimes.is_empty() {
         return Ok(Vec::new());
     }
     let started = Instant::now();
     let (original, plan) = (job.original.clone(), job.plan.select.clone());
-    let closure = tokio::task::spawn_blocking(move || select(&original, &plan))
-        .await
-        .map_err(|source| PipelineError::Worker { what: "selecting for the sweep", source })??;
-    job.stages.since("select", started);
-    let started = Instant::now();
-    let drivers = crate::sweep::plan(&closure.reached, &job.plan.select.seeds);
-    let Some(docker) = job.docker.clone().filter(|_| !drivers.is_empty()) else {
+    let selecting = tokio::task::spawn_blocking(move || select(&original, &plan));
+    let Some(docker) = job.docker.clone() else {
+        let closure =
+            selecting.await.map_err(|source| PipelineError::Worker { what: "selecting for the sweep", source })??;
+        job.stages.since("select", started);
         job.selected = Some(closure);
         return Ok(Vec::new());
     };
     let spec = job.req.run.spec(&job.original.config.digest);
-    let mut runs = Vec::new();
+    let config = &job.original.config;
+    let mut senders = Vec::new();
+    let mut drivers = Vec::new();
+    for (runtime, interpreter) in runtimes {
+        let (tx, items) = oneshot::channel();
+        senders.push((runtime, tx));
+        drivers.push(run_driver_fed(&docker, config, &spec, (runtime, interpreter), items, None));
+    }
+    let bar = crate::progress::spinner("sweep: loading the modules the rules found, in the original");
+    let deliver = async {
+        let closure = selecting.await;
+        let selected = Instant::now();
+        // A failed select sends nothing: the drivers read no items and end.
+        if let Ok(Ok(c)) = &closure {
+            for (runtime, tx) in senders {
+                let _ = tx.send(crate::sweep::items(&c.reached, runtime));
+            }
+        }
+        (closure, selected)
+    };
+    let (runs, (closure, selected)) = tokio::join!(futures_util::future::join_all(drivers), deliver);
+    bar.finish_and_clear();
+    job.stages.add("select", selected - started);
+    job.stages.since("sweep", selected);
+    let closure = closure.map_err(|source| PipelineError::Worker { what: "selecting for the sweep", source })??;
+    let mut swept = Vec::new();
     let mut added = 0;
-    for driver in drivers {
-        let bar = crate::progress::spinner(&format!(
-            "sweep: loading {} {:?} module(s) the rules found in the original",
-            driver.items.len(),
-            driver.runtime
-        ));
-        let run = run_driver(&docker, &job.original.config, &spec, driver, None).await;
-        bar.finish_and_clear();
+    for run in runs {
         let run = run?;
+        if run.driver.items.is_empty() {
+            continue;
+        }
         if !run.outcome.done {
             eprintln!(
                 "warning: the sweep's {} driver did not finish ({}); what it loaded is kept, the rest is not checked{}",
@@ -59,14 +81,13 @@ pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, Pipeline
             .collect();
         added += new.len();
         job.plan.select.seeds.extend(new);
-        runs.push(run);
+        swept.push(run);
     }
-    job.stages.since("sweep", started);
     // Nothing new to keep: the closure stands, and the write takes it.
     if added == 0 {
         job.selected = Some(closure);
     }
-    Ok(runs)
+    Ok(swept)
 }
 
 /// The slim image's loads beside the original's: an item that loaded in the original and

@@ -42,6 +42,8 @@ pub struct RunSpec {
     pub no_publish: bool,
     /// The stack the target needs: started before it, removed after it (a Compose file).
     pub stack: Option<std::sync::Arc<crate::compose::Stack>>,
+    /// Input for the container's stdin, written once known; without it stdin is closed.
+    pub stdin: Option<super::stdin::StdinFeed>,
 }
 
 /// One network a container joins, and its names there.
@@ -88,7 +90,7 @@ fn endpoint(n: &NetworkAttach) -> bollard::models::EndpointSettings {
     }
 }
 
-fn engine(action: &str, source: bollard::errors::Error) -> RunError {
+pub(super) fn engine(action: &str, source: bollard::errors::Error) -> RunError {
     EngineError::failed(action, source).into()
 }
 
@@ -147,6 +149,9 @@ impl Container {
             networking_config,
             healthcheck,
             volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
+            open_stdin: spec.stdin.is_some().then_some(true),
+            stdin_once: spec.stdin.is_some().then_some(true),
+            attach_stdin: spec.stdin.is_some().then_some(true),
             ..Default::default()
         };
         let name = format!("slimctl-{}", spec.run_id);

@@ -60,6 +60,9 @@ pub async fn exercise(
     stack: Option<&StackUp>,
 ) -> Result<Exercised, RunError> {
     let (config, spec, plan, has_shell) = (run.config, run.spec, run.plan, run.has_shell);
+    if let Some(feed) = &spec.stdin {
+        feed.attach(c).await?;
+    }
     // Under verify, a slim image that cannot even start is a finding, not an error.
     c.start().await.map_err(|e| if plan.lenient { ProbeFailure::NotStarted(Box::new(e)).into() } else { e })?;
     let started = Instant::now();

@@ -17,6 +17,7 @@ pub mod ready;
 pub mod replay;
 pub mod report;
 pub mod stack;
+pub mod stdin;
 pub mod template;
 pub mod touched;
 pub mod traced;

@@ -4,7 +4,7 @@
 //! nothing: what was absent stays absent in the slim image.
 use sensor::event::{Event, FileAccess, FileOp, Proc};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touch {
@@ -41,11 +41,15 @@ pub struct Touched {
     pub create_failed: BTreeMap<String, Touch>,
     /// Commands executed, in order: argv.
     pub commands: Vec<Vec<String>>,
-    /// Paths first used after a mark ([`MARK_PREFIX`]), with the mark: what a driver that
-    /// marks each of its steps used for each.
-    pub marked: BTreeMap<String, String>,
-    /// The mark last looked up, until the next.
-    mark: Option<String>,
+    /// Paths used during a numbered step ([`MARK_PREFIX`]) and not before any, with the first
+    /// step in step order that used them: what a driver that marks each of its steps used for
+    /// each. Steps may run in several processes at once; the first in order is the one a
+    /// single process taking them in order would have charged (a later step finds the path's
+    /// module loaded already).
+    pub marked: BTreeMap<String, u32>,
+    /// Each process's step under way: the mark it last looked up, until its next. A child
+    /// starts in its parent's step (what an item's load runs is the item's).
+    marks: HashMap<u32, u32>,
     pids: BTreeSet<u32>,
     stats: TraceStats,
 }
@@ -106,15 +110,28 @@ impl Touched {
                     self.use_path(path, "exec", p);
                 }
             }
-            Event::Fork(_) | Event::Exit(_) => {}
+            Event::Fork(f) => {
+                if let Some(step) = self.marks.get(&f.ppid).copied() {
+                    self.marks.insert(p.pid, step);
+                }
+            }
+            // Pids are reused: a process's step ends with it (its main thread's exit).
+            Event::Exit(_) if p.tid == p.pid => {
+                self.marks.remove(&p.pid);
+            }
+            Event::Exit(_) => {}
         }
     }
 
     /// The first use of an image path, marked with the step under way.
     fn use_path(&mut self, path: &str, how: &'static str, p: &Proc) {
-        if let Some(mark) = &self.mark {
-            if !self.paths.contains_key(path) {
-                self.marked.insert(path.to_owned(), mark.clone());
+        if let Some(&step) = self.marks.get(&p.pid) {
+            match self.marked.get_mut(path) {
+                Some(first) => *first = (*first).min(step),
+                None if !self.paths.contains_key(path) => {
+                    self.marked.insert(path.to_owned(), step);
+                }
+                None => {}
             }
         }
         first_use(&mut self.paths, path, how, p);
@@ -136,7 +153,11 @@ impl Touched {
             return;
         }
         if let Some(step) = f.abs.as_deref().and_then(|a| a.strip_prefix(MARK_PREFIX)) {
-            self.mark = (!step.is_empty()).then(|| step.to_owned());
+            // `/.slimctl-mark/` alone (or anything but a step number) ends the step.
+            match step.parse::<u32>() {
+                Ok(step) => self.marks.insert(p.pid, step),
+                Err(_) => self.marks.remove(&p.pid),
+            };
             return;
         }
         if !f.ok() {
@@ -228,10 +249,35 @@ mod tests {
         t.add(&file(FileOp::Open, "/usr/lib/python3.11/numbers.py", 3, 0));
         t.add(&file(FileOp::Stat, "/.slimctl-mark/", -2, 0)); // the end: no step under way
         t.add(&file(FileOp::Open, "/etc/at-exit", 3, 0));
-        let marked: Vec<(&str, &str)> = t.marked.iter().map(|(p, m)| (p.as_str(), m.as_str())).collect();
-        assert_eq!(marked, [("/usr/lib/python3.11/decimal.py", "0"), ("/usr/lib/python3.11/numbers.py", "1")]);
+        let marked: Vec<(&str, u32)> = t.marked.iter().map(|(p, m)| (p.as_str(), *m)).collect();
+        assert_eq!(marked, [("/usr/lib/python3.11/decimal.py", 0), ("/usr/lib/python3.11/numbers.py", 1)]);
         assert!(t.missing.is_empty(), "marks are no missing files: {:?}", t.missing);
         assert_eq!(t.paths.len(), 4);
+    }
+
+    fn by(pid: u32, op: FileOp, abs: &str) -> Event {
+        Event::File(FileAccess::absolute(proc(pid), op, abs, 0, if abs.contains("mark") { -2 } else { 3 }))
+    }
+
+    #[test]
+    fn each_process_has_its_own_step_and_a_child_starts_in_its_parents() {
+        let mut t = Touched::default();
+        t.add(&by(9, FileOp::Open, "/lib/startup.py"));
+        t.add(&by(10, FileOp::Stat, "/.slimctl-mark/2"));
+        t.add(&by(11, FileOp::Stat, "/.slimctl-mark/1"));
+        t.add(&by(10, FileOp::Open, "/lib/a.py"));
+        t.add(&by(10, FileOp::Open, "/lib/shared.py"));
+        t.add(&by(11, FileOp::Open, "/lib/b.py"));
+        t.add(&by(11, FileOp::Open, "/lib/startup.py")); // used before any step: no step's
+        t.add(&Event::Fork(sensor::event::Fork { proc: proc(12), ppid: 11 }));
+        t.add(&by(12, FileOp::Open, "/bin/helper"));
+        t.add(&by(12, FileOp::Open, "/lib/shared.py")); // step 1 used it too: first in order
+        t.add(&by(10, FileOp::Stat, "/.slimctl-mark/"));
+        t.add(&by(10, FileOp::Open, "/lib/after.py"));
+        t.add(&by(11, FileOp::Open, "/lib/c.py"));
+        let marked: Vec<(&str, u32)> = t.marked.iter().map(|(p, m)| (p.as_str(), *m)).collect();
+        let want = [("/bin/helper", 1), ("/lib/a.py", 2), ("/lib/b.py", 1), ("/lib/c.py", 1), ("/lib/shared.py", 1)];
+        assert_eq!(marked, want);
     }
 
     #[test]

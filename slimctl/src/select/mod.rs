@@ -15,7 +15,6 @@ pub use closure::{Closure, ClosureBuilder};
 pub use keep::{KeepSet, Kept, Reason, Seed, Unresolved};
 pub use reached::{Reached, Runtime};
 
-use crate::image::index::facts::FactSource;
 use crate::image::Image;
 
 /// What to select from.
@@ -57,9 +56,8 @@ impl SelectError {
 /// asked for something that cannot be delivered.
 pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> {
     let inventory = packages::inventory(&image.index);
-    let facts = FactSource::of(image)?;
     let mut closure = ClosureBuilder::new(&image.index, &image.config)
-        .facts(&facts)
+        .facts(image.facts()?)
         .rules(rules::all_except(&plan.rules_off))
         .packages(&inventory)
         .exclude(plan.excludes.iter().cloned())

@@ -37,14 +37,17 @@ impl Outcome {
 }
 
 impl Driver {
-    /// The container's entrypoint and command: the interpreter running the driver on the items.
-    pub fn argv(&self) -> (Vec<String>, Vec<String>) {
-        match self.runtime {
-            Runtime::Python => (
-                vec![self.interpreter.clone(), "-c".into(), PYTHON.into()],
-                self.items.iter().map(|i| i.name.clone()).collect(),
-            ),
+    /// The container's entrypoint: the interpreter running the driver of `runtime`, which reads
+    /// its items on stdin (so the container can start before they are known).
+    pub fn entrypoint(runtime: Runtime, interpreter: &str) -> Vec<String> {
+        match runtime {
+            Runtime::Python => vec![interpreter.to_owned(), "-c".into(), PYTHON.into()],
         }
+    }
+
+    /// What the driver reads on stdin: one item a line.
+    pub fn input(&self) -> Vec<u8> {
+        self.items.iter().flat_map(|i| [i.name.as_bytes(), b"\n"]).flatten().copied().collect()
     }
 
     /// The driver's reports in the container's stdout.
@@ -77,9 +80,9 @@ mod tests {
             interpreter: "/usr/bin/python3".into(),
             items: vec![Reached::python("decimal"), Reached::python("nosuch"), Reached::python("json.loads")],
         };
-        let (entrypoint, cmd) = d.argv();
+        let entrypoint = Driver::entrypoint(d.runtime, &d.interpreter);
         assert_eq!(entrypoint[..2], ["/usr/bin/python3", "-c"]);
-        assert_eq!(cmd, ["decimal", "nosuch", "json.loads"]);
+        assert_eq!(d.input(), b"decimal\nnosuch\njson.loads\n");
         let stdout = "noise a module printed\n\u{1e}slimctl-sweep start 3\n\
                       \u{1e}slimctl-sweep failed 1 ModuleNotFoundError: No module named 'nosuch'\n\
                       \u{1e}slimctl-sweep done 3\n";
@@ -94,10 +97,6 @@ mod tests {
     /// attribute and a missing attribute.
     #[test]
     fn the_python_driver_reports_what_failed() {
-        let out = std::process::Command::new("python3")
-            .args(["-c", PYTHON, "json", "nosuch_module_xyz", "json.loads", "json.no_such_name"])
-            .output()
-            .expect("python3 on the host (every machine this builds on has it)");
         let d = Driver {
             runtime: Runtime::Python,
             interpreter: "python3".into(),
@@ -106,9 +105,42 @@ mod tests {
                 .map(Reached::python)
                 .collect(),
         };
+        let out = run_on_host(&d);
         let o = d.parse(&String::from_utf8_lossy(&out.stdout));
         assert!(o.started && o.done, "{o:?}");
         assert_eq!(o.failed.keys().copied().collect::<Vec<_>>(), [1, 3], "{o:?}");
         assert!(o.failed[&3].starts_with("AttributeError"), "{o:?}");
+    }
+
+    fn run_on_host(d: &Driver) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("python3")
+            .args(&Driver::entrypoint(d.runtime, "python3")[1..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 on the host (every machine this builds on has it)");
+        child.stdin.take().expect("stdin").write_all(&d.input()).expect("the driver reads its items");
+        child.wait_with_output().expect("the driver ends")
+    }
+
+    /// Items are shared among workers (one per CPU), every failure is reported once, whichever
+    /// worker met it, and an empty input is a run over nothing.
+    #[test]
+    fn the_python_driver_reports_each_item_once_whatever_worker_loads_it() {
+        let names: Vec<String> =
+            (0..40).map(|i| if i % 3 == 0 { format!("no_such_{i}") } else { "json".into() }).collect();
+        let d = Driver {
+            runtime: Runtime::Python,
+            interpreter: "python3".into(),
+            items: names.iter().map(|n| Reached::python(n.as_str())).collect(),
+        };
+        let out = run_on_host(&d);
+        let o = d.parse(&String::from_utf8_lossy(&out.stdout));
+        assert!(o.started && o.done, "{o:?}");
+        assert_eq!(o.failed.keys().copied().collect::<Vec<_>>(), (0..40).step_by(3).collect::<Vec<_>>());
+        let none = Driver { items: Vec::new(), ..d };
+        let o = none.parse(&String::from_utf8_lossy(&run_on_host(&none).stdout));
+        assert!(o.started && o.done, "{o:?}");
     }
 }

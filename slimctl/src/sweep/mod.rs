@@ -11,7 +11,7 @@ mod driver;
 mod run;
 
 pub use driver::{Driver, Outcome};
-pub use run::{run_driver, SweepRun};
+pub use run::{run_driver, run_driver_fed, SweepRun};
 
 use crate::select::{Reached, Reason, Runtime, Seed};
 use serde::Serialize;
@@ -22,22 +22,22 @@ pub const MAX_ITEMS: usize = 1500;
 
 /// The drivers for what the rules reached, one per runtime the run showed an interpreter of.
 pub fn plan(reached: &BTreeSet<Reached>, seeds: &[Seed]) -> Vec<Driver> {
-    let mut out = Vec::new();
-    for runtime in [Runtime::Python] {
-        let items: Vec<Reached> = reached.iter().filter(|r| r.runtime == runtime).take(MAX_ITEMS).cloned().collect();
-        if items.is_empty() {
-            continue;
-        }
-        if let Some(interpreter) = interpreter(runtime, seeds) {
-            out.push(Driver { runtime, interpreter, items });
-        }
-    }
-    out
+    interpreters(seeds)
+        .into_iter()
+        .map(|(runtime, interpreter)| Driver { runtime, interpreter, items: items(reached, runtime) })
+        .filter(|d| !d.items.is_empty())
+        .collect()
 }
 
-/// Whether the run executed an interpreter the sweep has a driver for (else nothing to plan).
-pub fn runtimes_run(seeds: &[Seed]) -> bool {
-    [Runtime::Python].into_iter().any(|r| interpreter(r, seeds).is_some())
+/// What the driver of `runtime` loads of what the rules reached.
+pub fn items(reached: &BTreeSet<Reached>, runtime: Runtime) -> Vec<Reached> {
+    reached.iter().filter(|r| r.runtime == runtime).take(MAX_ITEMS).cloned().collect()
+}
+
+/// Each runtime the sweep has a driver for whose interpreter the run executed, with that
+/// interpreter.
+pub fn interpreters(seeds: &[Seed]) -> Vec<(Runtime, String)> {
+    [Runtime::Python].into_iter().filter_map(|r| Some((r, interpreter(r, seeds)?))).collect()
 }
 
 /// The interpreter of `runtime` the run executed (the first, when it ran several).

@@ -4,10 +4,13 @@
 use super::driver::{Driver, Outcome};
 use crate::image::ImageConfig;
 use crate::run::exec::HasShell;
+use crate::run::stdin::StdinFeed;
 use crate::run::touched::Touched;
 use crate::run::{trace_run, ContinueAfter, ProbePlan, RunError, RunSpec, Traced};
+use crate::select::{Reached, Runtime};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// How long a whole driver may run (each item has its own limit of a few seconds).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -38,11 +41,29 @@ pub async fn run_driver(
     driver: Driver,
     seccomp: Option<&str>,
 ) -> Result<SweepRun, RunError> {
+    let (tx, items) = oneshot::channel();
+    let _ = tx.send(driver.items);
+    run_driver_fed(docker, config, spec, (driver.runtime, driver.interpreter), items, seccomp).await
+}
+
+/// [`run_driver`] started before its items are known: the container and the interpreter start
+/// at once, and the driver waits on stdin for the items, which come when `items` is sent (the
+/// closure that names them is computed meanwhile). A sender dropped unsent is a run over no
+/// items.
+pub async fn run_driver_fed(
+    docker: &bollard::Docker,
+    config: &ImageConfig,
+    spec: &RunSpec,
+    (runtime, interpreter): (Runtime, String),
+    items: oneshot::Receiver<Vec<Reached>>,
+    seccomp: Option<&str>,
+) -> Result<SweepRun, RunError> {
     let started = Instant::now();
-    let (entrypoint, cmd) = driver.argv();
+    let (input, feed) = StdinFeed::new();
     let mut spec = RunSpec {
-        entrypoint: Some(entrypoint),
-        cmd: Some(cmd),
+        entrypoint: Some(Driver::entrypoint(runtime, &interpreter)),
+        cmd: Some(Vec::new()),
+        stdin: Some(feed),
         network: Some("none".into()),
         networks: Vec::new(),
         stack: None,
@@ -65,14 +86,22 @@ pub async fn run_driver(
         ..ProbePlan::default()
     };
     let has_shell = HasShell::known(false);
-    let run = trace_run(Traced { docker, config, spec: &spec, plan: &plan, has_shell: &has_shell }).await?;
+    let deliver = async move {
+        let driver = Driver { runtime, interpreter, items: items.await.unwrap_or_default() };
+        let _ = input.send(driver.input());
+        driver
+    };
+    let traced = trace_run(Traced { docker, config, spec: &spec, plan: &plan, has_shell: &has_shell });
+    let (run, driver) = tokio::join!(traced, deliver);
+    let run = run?;
     let outcome = driver.parse(&run.report.stdout);
     let files = run
         .touched
         .marked
         .iter()
-        .filter_map(|(path, mark)| {
-            Some((path.clone(), mark.parse::<usize>().ok().filter(|i| *i < driver.items.len())?))
+        .filter_map(|(path, step)| {
+            let i = usize::try_from(*step).ok().filter(|i| *i < driver.items.len())?;
+            Some((path.clone(), i))
         })
         .collect();
     let logs_tail = if outcome.done { String::new() } else { run.report.logs_tail.clone() };
