@@ -107,6 +107,48 @@ fn postgres_slims_with_no_probe_flags_and_the_slim_image_initializes_and_answers
     assert_eq!(answers(&slim_c.0), want);
 }
 
+/// A database whose login only its own entrypoint knows (nothing in the image's environment):
+/// slimctl guesses the server's default login, the server refuses it, and the build goes on with
+/// a warning, readiness and the handshake as its probe. The slim image then initializes and
+/// takes the right login.
+#[test]
+fn a_guessed_login_the_server_refuses_builds_with_a_warning_and_the_slim_image_takes_the_right_one() {
+    let _turn = topic(module_path!());
+    let base = build_example("postgres", "slimctl-e2e/postgres:5");
+    let wrapper = "#!/bin/sh\nexport POSTGRES_USER=owner POSTGRES_PASSWORD=only-the-entrypoint-knows\nexec pg-entrypoint \"$@\"\n";
+    let image = build_image(
+        "slimctl-e2e/postgres-own-login:1",
+        &format!(
+            "FROM {}\nUSER root\nCOPY own-login /usr/local/bin/own-login\nRUN chmod 755 /usr/local/bin/own-login\n\
+             USER postgres\nENV POSTGRES_USER= POSTGRES_PASSWORD=\nENTRYPOINT [\"own-login\"]\n",
+            base.0
+        ),
+        &[("own-login", wrapper)],
+    );
+    let slim = ImageGuard("slimctl-e2e/postgres-own-login.slim:1".into());
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r.json");
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--report", rep.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{}", text(&out.stdout));
+    assert_eq!(stderr.matches("the login slimctl guessed").count(), 1, "one warning: {stderr}");
+    assert!(stderr.contains("--probe-user"), "{stderr}");
+    let r = report(&rep);
+    let probe = &r["trace"]["proto"][0];
+    assert_eq!(probe["guessed_login_refused"], true, "{probe}");
+    assert!(probe["steps"][0]["answer"].as_str().unwrap().contains("refused"), "{probe}");
+    assert_eq!(r["verify"]["outcome"], "behaves", "{}", r["verify"]);
+
+    let sql = |target: &str, q: &str| {
+        let env = ["PGPASSWORD=only-the-entrypoint-knows"];
+        client(&base.0, target, "psql", &env, &["-h", "127.0.0.1", "-U", "owner", "-d", "postgres", "-tA", "-c", q])
+    };
+    let slim_c = start(&slim.0);
+    assert_eq!(eventually("42", || sql(&slim_c.0, "select 40+2")), "42");
+    assert_eq!(sql(&slim_c.0, "select current_user"), "owner");
+    assert!(slimctl_containers(&image.0).is_empty());
+}
+
 /// `tar -tv` of an image's filesystem.
 fn cid_listing(image: &str) -> Vec<String> {
     let cid = docker(&["create", image]).trim().to_owned();

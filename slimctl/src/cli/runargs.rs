@@ -201,6 +201,7 @@ impl ProbeArgs {
                 user: self.probe_user.clone(),
                 password: self.probe_password.clone(),
                 database: self.probe_database.clone(),
+                guessed: false,
             },
             healthcheck: !self.no_healthcheck,
             probe_timeout: Duration::from_secs(self.probe_timeout),

@@ -312,6 +312,14 @@ async fn proto_probes(
         let creds = Credentials::resolve(protocol, &plan.credentials, env);
         let (port, hp, to, deadline) = (p.port, p.host_port, plan.request_timeout, Instant::now() + plan.probe_timeout);
         let r = blocking(move || proto::probe(protocol, port, hp, &creds, to, deadline)).await?;
+        if r.guessed_login_refused && !plan.lenient {
+            let answer = r.steps.first().map_or("", |s| s.answer.as_str());
+            eprintln!(
+                "warning: port {port} ({protocol}): the login slimctl guessed (no --probe-user, none in the image's \
+                 environment) was {answer}; the probe is readiness and the handshake only (give the login with \
+                 --probe-user/--probe-password to exercise queries)"
+            );
+        }
         if let (Some(why), false) = (&r.error, plan.lenient) {
             return Err(ProbeFailure::Protocol { proto: protocol.to_string(), port, why: why.clone() }.into());
         }

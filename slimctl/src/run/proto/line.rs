@@ -158,7 +158,14 @@ impl TcpProbe {
                 _ => std::thread::sleep(Duration::from_millis(250)),
             }
         };
-        ProtoResult { proto: "tcp".into(), port: self.port, steps, error, ms: started.elapsed().as_millis() as u64 }
+        ProtoResult {
+            proto: "tcp".into(),
+            port: self.port,
+            steps,
+            error,
+            guessed_login_refused: false,
+            ms: started.elapsed().as_millis() as u64,
+        }
     }
 }
 

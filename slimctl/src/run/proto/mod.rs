@@ -102,6 +102,9 @@ pub struct Credentials {
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
+    /// Nobody named this login: no flag, nothing in the image's environment; slimctl tried the
+    /// server's default. A refusal of it is the server's answer, not the user's mistake.
+    pub guessed: bool,
 }
 
 impl Credentials {
@@ -112,6 +115,21 @@ impl Credentials {
             env.iter().rev().find_map(|kv| kv.strip_prefix(k).and_then(|r| r.strip_prefix('=')).map(str::to_owned))
         };
         let first = |keys: &[&str]| keys.iter().find_map(|k| var(k).filter(|v| !v.is_empty()));
+        let flags = given.user.is_some() || given.password.is_some() || given.database.is_some();
+        let named_in_env = match proto {
+            Proto::Postgres => first(&["POSTGRES_USER", "POSTGRES_PASSWORD"]).is_some(),
+            Proto::Mysql => first(&[
+                "MYSQL_USER",
+                "MARIADB_USER",
+                "MYSQL_PASSWORD",
+                "MARIADB_PASSWORD",
+                "MYSQL_ROOT_PASSWORD",
+                "MARIADB_ROOT_PASSWORD",
+            ])
+            .is_some(),
+            Proto::Redis => first(&["REDIS_PASSWORD"]).is_some(),
+            Proto::Memcached => true,
+        };
         let (user, password, database) = match proto {
             Proto::Postgres => {
                 let user =
@@ -137,7 +155,7 @@ impl Credentials {
             Proto::Redis => (given.user.clone(), given.password.clone().or_else(|| first(&["REDIS_PASSWORD"])), None),
             Proto::Memcached => (None, None, None),
         };
-        Credentials { user, password, database }
+        Credentials { user, password, database, guessed: !flags && !named_in_env }
     }
 }
 
@@ -169,6 +187,10 @@ pub struct ProtoResult {
     /// Why the conversation could not take place (refused, authentication failed, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The server refused a login slimctl guessed: the refusal is the one step, an answer to
+    /// compare (the handshake and authentication ran), not a failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guessed_login_refused: bool,
     pub ms: u64,
 }
 
@@ -204,6 +226,7 @@ pub fn probe(
         port,
         steps,
         error,
+        guessed_login_refused: false,
         ms: started.elapsed().as_millis() as u64,
     };
     loop {
@@ -215,6 +238,11 @@ pub fn probe(
         };
         match attempt {
             Ok(steps) => return finish(steps, None),
+            Err(Stop::Refused(why)) if creds.guessed => {
+                let who = creds.user.as_deref().unwrap_or("the default user");
+                let step = Step::ok(format!("login as {who} (guessed)"), format!("refused: {why}"));
+                return ProtoResult { guessed_login_refused: true, ..finish(vec![step], None) };
+            }
             Err(Stop::Refused(why)) => return finish(Vec::new(), Some(why)),
             Err(Stop::NotReady(why)) if Instant::now() >= deadline => {
                 return finish(Vec::new(), Some(format!("not ready: {why}")))
@@ -250,7 +278,12 @@ mod tests {
         let pg = Credentials::resolve(Proto::Postgres, &none, &env);
         assert_eq!(
             pg,
-            Credentials { user: Some("app".into()), password: Some("b".into()), database: Some("app".into()) }
+            Credentials {
+                user: Some("app".into()),
+                password: Some("b".into()),
+                database: Some("app".into()),
+                guessed: false
+            }
         );
         let flags = Credentials { password: Some("flag".into()), ..Default::default() };
         assert_eq!(Credentials::resolve(Proto::Postgres, &flags, &env).password.as_deref(), Some("flag"));
@@ -258,8 +291,12 @@ mod tests {
         assert_eq!((my.user.as_deref(), my.password.as_deref()), (Some("root"), Some("r")));
         let pg = Credentials::resolve(Proto::Postgres, &none, &[]);
         assert_eq!(
-            (pg.user.as_deref(), pg.password, pg.database.as_deref()),
-            (Some("postgres"), None, Some("postgres"))
+            (pg.user.as_deref(), pg.password, pg.database.as_deref(), pg.guessed),
+            (Some("postgres"), None, Some("postgres"), true)
         );
+        assert!(!Credentials::resolve(Proto::Postgres, &flags, &[]).guessed, "a flag names the login");
+        let only_password = ["POSTGRES_PASSWORD=p".to_string()];
+        assert!(!Credentials::resolve(Proto::Postgres, &none, &only_password).guessed, "so does the image");
+        assert!(Credentials::resolve(Proto::Mysql, &none, &["MYSQL_DATABASE=d".to_string()]).guessed);
     }
 }
