@@ -108,3 +108,41 @@ fn verify_loads_the_swept_modules_in_the_slim_image_and_healing_keeps_what_they_
     let total = &answers(&healed.0, &["/total"])[0];
     assert!(total.0.contains(" 200"), "{total:?}");
 }
+
+/// Node: the handler requires an installed package on its error path only, and the package
+/// loads its theme by a computed name. The rule keeps the package; requiring it in the sweep
+/// shows the theme.
+#[test]
+fn node_what_requiring_a_package_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
+    let _turn = topic(module_path!());
+    const INDEX: &str = "/app/node_modules/errfmt/index.js";
+    const THEME: &str = "/app/node_modules/errfmt/themes/plain.js";
+    let image = build_example("node-lazy", "slimctl-e2e/node-lazy:sweep");
+    let answers = |image: &str| {
+        let (_c, port) = run_published(image, 8083);
+        http_get(port, "/");
+        let raw = http_try(port, "/parse?n=x").unwrap_or_else(|e| format!("no answer: {e}"));
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+    };
+    let original = answers(&image.0);
+    assert!(original.0.contains(" 400") && original.1.contains("RangeError: not a number"), "{original:?}");
+
+    let (with, r, out) = build(&image.0, "slimctl-e2e/node-lazy.slim:sweep", &[]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let sweep = r["sweep"].as_array().unwrap().iter().find(|s| s["runtime"] == "node").cloned().unwrap_or_default();
+    assert_eq!(sweep["complete"], true, "{}", r["sweep"]);
+    let theme = kept_for(&r, THEME);
+    assert_eq!((&theme["kind"], &theme["what"]), (&"sweep".into(), &format!("require {INDEX}").into()), "{theme}");
+    let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();
+    let swept = checks.iter().find(|c| c["what"] == "sweep: Node modules").expect("verify swept the slim image");
+    assert_eq!(swept["verdict"], "match", "{swept}");
+    assert_eq!(answers(&with.0), original, "the slim image answers like the original");
+
+    let (without, r, out) = build(&image.0, "slimctl-e2e/node-lazy.slim:nosweep", &["--no-sweep"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(r["kept"][THEME].is_null() && !r["kept"][INDEX].is_null(), "the rule keeps the package, not its theme");
+    let broken = answers(&without.0);
+    assert!(!broken.0.contains(" 400"), "{broken:?}");
+    assert!(slimctl_containers(&image.0).is_empty(), "the sweep's containers are removed");
+}

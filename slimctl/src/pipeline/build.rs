@@ -119,17 +119,23 @@ pub async fn build(req: &BuildRequest, work: &Path) -> Result<BuildReport, Pipel
         Some(probes) => parts.trace(&opened, reading, probes).await?,
     };
     job.plan.select.seeds = observed.seeds.clone();
-    let swept = if req.sweep { super::sweep::sweep_original(&mut job).await? } else { Vec::new() };
-    // What the sweep's loads call is what the app calls once it reaches that code.
-    let swept_calls: BTreeSet<String> = swept.iter().flat_map(|r| r.syscalls.iter().cloned()).collect();
-    let mut syscalls = observed.syscalls.clone();
-    syscalls.extend(swept_calls.iter().cloned());
-    if let (Some(path), Some(mut profile)) = (&req.save_profile, observed.profile.take()) {
-        profile.add_sweep(&job.plan.select.seeds[observed.seeds.len()..], &swept_calls);
-        profile.write(path)?;
-    }
-    let seccomp = job.write_seccomp(&syscalls)?;
-    job.verify_and_heal(observed, seccomp, swept).await
+    let (swept, idle) = if req.sweep { super::sweep::sweep_original(&mut job).await? } else { Default::default() };
+    let rest = async {
+        // What the sweep's loads call is what the app calls once it reaches that code.
+        let swept_calls: BTreeSet<String> = swept.iter().flat_map(|r| r.syscalls.iter().cloned()).collect();
+        let mut syscalls = observed.syscalls.clone();
+        syscalls.extend(swept_calls.iter().cloned());
+        if let (Some(path), Some(mut profile)) = (&req.save_profile, observed.profile.take()) {
+            profile.add_sweep(&job.plan.select.seeds[observed.seeds.len()..], &swept_calls);
+            profile.write(path)?;
+        }
+        let seccomp = job.write_seccomp(&syscalls)?;
+        job.verify_and_heal(observed, seccomp, swept).await
+    };
+    // Drivers with nothing to load end beside the steps that follow; their containers are gone
+    // before the build returns, whatever it returns.
+    let (result, _) = tokio::join!(rest, futures_util::future::join_all(idle));
+    result
 }
 
 /// What a job has before its image is read.

@@ -11,13 +11,18 @@ use crate::verify::{Check, Missing, Verdict};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
+/// A driver that got no items: its container is ending on its own; the build awaits it last,
+/// beside the steps that follow, rather than wait for it now.
+pub type Idle = tokio::task::JoinHandle<Result<SweepRun, crate::run::RunError>>;
+
 /// Runs the sweep for `job`'s current seeds and adds what it touched to them. Returns the
-/// original's runs, which verify compares the slim image's with. Each driver's container starts
-/// while select computes what it loads: the interpreter waits on stdin for its items.
-pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, PipelineError> {
+/// original's runs, which verify compares the slim image's with, and the drivers that had
+/// nothing to load. Each driver's container starts while select computes what it loads: the
+/// interpreter waits on stdin for its items.
+pub async fn sweep_original(job: &mut Job<'_>) -> Result<(Vec<SweepRun>, Vec<Idle>), PipelineError> {
     let runtimes = crate::sweep::interpreters(&job.plan.select.seeds);
     if runtimes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let started = Instant::now();
     let (original, plan) = (job.original.clone(), job.plan.select.clone());
@@ -27,30 +32,37 @@ pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, Pipeline
             selecting.await.map_err(|source| PipelineError::Worker { what: "selecting for the sweep", source })??;
         job.stages.since("select", started);
         job.selected = Some(closure);
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let spec = job.req.run.spec(&job.original.config.digest);
-    let config = &job.original.config;
-    let mut senders = Vec::new();
     let mut drivers = Vec::new();
     for (runtime, interpreter) in runtimes {
         let (tx, items) = oneshot::channel();
-        senders.push((runtime, tx));
-        drivers.push(run_driver_fed(&docker, config, &spec, (runtime, interpreter), items, None));
+        let (docker, config, spec) = (docker.clone(), job.original.config.clone(), spec.clone());
+        let run =
+            tokio::spawn(
+                async move { run_driver_fed(&docker, &config, &spec, (runtime, interpreter), items, None).await },
+            );
+        drivers.push((runtime, tx, run));
     }
     let bar = crate::progress::spinner("sweep: loading the modules the rules found, in the original");
-    let deliver = async {
-        let closure = selecting.await;
-        let selected = Instant::now();
+    let closure = selecting.await;
+    let selected = Instant::now();
+    let (mut active, mut idle) = (Vec::new(), Vec::new());
+    for (runtime, tx, run) in drivers {
         // A failed select sends nothing: the drivers read no items and end.
-        if let Ok(Ok(c)) = &closure {
-            for (runtime, tx) in senders {
-                let _ = tx.send(crate::sweep::items(&c.reached, runtime));
-            }
+        let items = match &closure {
+            Ok(Ok(c)) => crate::sweep::items(&c.reached, runtime),
+            _ => Vec::new(),
+        };
+        if items.is_empty() {
+            idle.push(run);
+        } else {
+            let _ = tx.send(items);
+            active.push(run);
         }
-        (closure, selected)
-    };
-    let (runs, (closure, selected)) = tokio::join!(futures_util::future::join_all(drivers), deliver);
+    }
+    let runs = futures_util::future::join_all(active).await;
     bar.finish_and_clear();
     job.stages.add("select", selected - started);
     job.stages.since("sweep", selected);
@@ -58,7 +70,7 @@ pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, Pipeline
     let mut swept = Vec::new();
     let mut added = 0;
     for run in runs {
-        let run = run?;
+        let run = run.map_err(|source| PipelineError::Worker { what: "the sweep's driver", source })??;
         if run.driver.items.is_empty() {
             continue;
         }
@@ -87,7 +99,7 @@ pub async fn sweep_original(job: &mut Job<'_>) -> Result<Vec<SweepRun>, Pipeline
     if added == 0 {
         job.selected = Some(closure);
     }
-    Ok(swept)
+    Ok((swept, idle))
 }
 
 /// The slim image's loads beside the original's: an item that loaded in the original and

@@ -253,7 +253,12 @@ impl Container {
     ///
     /// `quiet` tells how long the app has gone without touching a file (the sensor's view): a
     /// handler that reset itself may still be shutting down, and is waited for while it works.
-    pub async fn stop(&self, signal: &str, grace: Duration, quiet: &dyn Fn() -> Duration) -> Result<Stopped, RunError> {
+    pub async fn stop(
+        &self,
+        signal: &str,
+        grace: Duration,
+        quiet: &(dyn Fn() -> Duration + Sync),
+    ) -> Result<Stopped, RunError> {
         let started = std::time::Instant::now();
         if let Some(code) = self.exit_code().await? {
             return Ok(Stopped { how: StopKind::Exited, exit_code: Some(code), seconds: 0.0 });
@@ -282,7 +287,7 @@ impl Container {
         pid: Option<u32>,
         signal: &str,
         grace: Duration,
-        quiet: &dyn Fn() -> Duration,
+        quiet: &(dyn Fn() -> Duration + Sync),
     ) -> Result<Option<i64>, StopKind> {
         let exited = self.wait_exit(pid);
         tokio::pin!(exited);

@@ -9,14 +9,16 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 pub enum Runtime {
     Python,
+    Node,
 }
 
 /// One item a runtime can load by name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Reached {
     pub runtime: Runtime,
-    /// Dotted module name (`xml.etree.ElementTree`); for `from X import Y` where `Y` may be a
-    /// name rather than a submodule, `X.Y` (the sweep then takes the attribute).
+    /// Python: dotted module name (`xml.etree.ElementTree`); for `from X import Y` where `Y`
+    /// may be a name rather than a submodule, `X.Y` (the sweep then takes the attribute).
+    /// Node: the module's file, as the rule resolved it (required by its absolute path).
     pub name: String,
 }
 
@@ -25,10 +27,15 @@ impl Reached {
         Reached { runtime: Runtime::Python, name: name.into() }
     }
 
-    /// How the sweep's report names the item: `import decimal`.
+    pub fn node(file: impl Into<String>) -> Reached {
+        Reached { runtime: Runtime::Node, name: file.into() }
+    }
+
+    /// How the sweep's report names the item: `import decimal`, `require /app/node_modules/x/index.js`.
     pub fn what(&self) -> String {
         match self.runtime {
             Runtime::Python => format!("import {}", self.name),
+            Runtime::Node => format!("require {}", self.name),
         }
     }
 }

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 /// is the item's).
 const PYTHON: &str = include_str!("python_driver.py");
 
+/// Node's driver (requires only the built-in fs).
+const NODE: &str = include_str!("node_driver.js");
+
 /// The line prefix of the driver's reports on stdout (whatever else the loads print is not).
 const REPORT: &str = "\u{1e}slimctl-sweep ";
 
@@ -42,6 +45,7 @@ impl Driver {
     pub fn entrypoint(runtime: Runtime, interpreter: &str) -> Vec<String> {
         match runtime {
             Runtime::Python => vec![interpreter.to_owned(), "-c".into(), PYTHON.into()],
+            Runtime::Node => vec![interpreter.to_owned(), "-e".into(), NODE.into()],
         }
     }
 

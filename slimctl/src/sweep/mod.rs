@@ -37,7 +37,7 @@ pub fn items(reached: &BTreeSet<Reached>, runtime: Runtime) -> Vec<Reached> {
 /// Each runtime the sweep has a driver for whose interpreter the run executed, with that
 /// interpreter.
 pub fn interpreters(seeds: &[Seed]) -> Vec<(Runtime, String)> {
-    [Runtime::Python].into_iter().filter_map(|r| Some((r, interpreter(r, seeds)?))).collect()
+    [Runtime::Python, Runtime::Node].into_iter().filter_map(|r| Some((r, interpreter(r, seeds)?))).collect()
 }
 
 /// The interpreter of `runtime` the run executed (the first, when it ran several).
@@ -46,6 +46,7 @@ fn interpreter(runtime: Runtime, seeds: &[Seed]) -> Option<String> {
         Runtime::Python => {
             base.strip_prefix("python3").is_some_and(|v| v.is_empty() || v.strip_prefix('.').is_some_and(digits))
         }
+        Runtime::Node => base == "node" || base == "nodejs",
     };
     seeds
         .iter()
@@ -107,10 +108,15 @@ mod tests {
         let reached: BTreeSet<Reached> = [Reached::python("decimal"), Reached::python("json.loads")].into();
         let seeds = [exec("/usr/bin/sh"), exec("/usr/bin/python3.11"), exec("/usr/local/bin/python3")];
         let drivers = plan(&reached, &seeds);
-        assert_eq!(drivers.len(), 1);
+        assert_eq!(drivers.len(), 1, "no node ran: no node driver");
         assert_eq!(drivers[0].interpreter, "/usr/bin/python3.11");
         assert_eq!(drivers[0].items.len(), 2);
         assert!(plan(&reached, &[exec("/usr/bin/python3-config")]).is_empty(), "no interpreter ran");
         assert!(plan(&BTreeSet::new(), &seeds).is_empty(), "nothing reached");
+        let both: BTreeSet<Reached> = [Reached::python("json"), Reached::node("/app/node_modules/x/index.js")].into();
+        let drivers = plan(&both, &[exec("/usr/bin/node"), exec("/usr/bin/python3")]);
+        let planned: Vec<(Runtime, &str, usize)> =
+            drivers.iter().map(|d| (d.runtime, d.interpreter.as_str(), d.items.len())).collect();
+        assert_eq!(planned, [(Runtime::Python, "/usr/bin/python3", 1), (Runtime::Node, "/usr/bin/node", 1)]);
     }
 }

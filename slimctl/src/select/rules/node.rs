@@ -10,6 +10,7 @@ use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
+use crate::select::reached::Reached;
 use std::sync::Arc;
 
 const NAME: &str = "node-requires";
@@ -64,11 +65,26 @@ impl Rule for NodeRequires {
             let Some(files) = found else { continue };
             let reason = Reason::Rule { rule: NAME, what: format!("module {spec}").into(), of: path.to_owned().into() };
             for f in files {
+                if sweepable(&f) && !cx.keep().contains(&f) && !cx.used_by_run(&f) {
+                    cx.reach(Reached::node(f.clone()));
+                }
                 cx.want(f, reason.clone());
             }
         }
     }
 }
+
+/// The sweep requires what this rule found in installed packages (never the app's own files:
+/// requiring those may start the app again), and only CommonJS code (`require` of an ES
+/// module fails on the Node versions Debian ships).
+fn sweepable(file: &str) -> bool {
+    let installed = file.contains("/node_modules/") || GLOBAL.iter().any(|g| file.starts_with(&format!("{g}/")));
+    installed && (file.ends_with(".js") || file.ends_with(".cjs") || file.ends_with(".node"))
+}
+
+/// Node's global and Debian's package locations.
+const GLOBAL: [&str; 4] =
+    ["/usr/local/lib/node_modules", "/usr/lib/node_modules", "/usr/share/nodejs", "/usr/lib/nodejs"];
 
 /// Where Node looks for a package: node_modules of every ancestor, then the global and Debian
 /// locations.
@@ -84,7 +100,7 @@ fn package_candidates(dir: &str, spec: &str) -> Vec<String> {
         }
         d = parent(&d).to_owned();
     }
-    for g in ["/usr/local/lib/node_modules", "/usr/lib/node_modules", "/usr/share/nodejs", "/usr/lib/nodejs"] {
+    for g in GLOBAL {
         candidates.push(format!("{g}/{spec}"));
     }
     candidates
@@ -159,6 +175,8 @@ mod tests {
             assert!(c.keep.contains(kept), "{kept} not kept: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
         }
         assert!(!c.keep.contains("/app/node_modules/unused/index.js"));
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(reached, ["/app/node_modules/left-pad/lib/pad.js"], "installed packages only, not the app's files");
         let c = ClosureBuilder::new(&idx, &cfg)
             .rules(all_except(&["node-requires".into(), "app-tree".into()]))
             .seeds([traced("/app/server.js")])
