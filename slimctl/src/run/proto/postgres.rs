@@ -27,23 +27,12 @@ fn stop(e: postgres::Error) -> Stop {
             Stop::Refused(format!("{}: {}", db.severity(), db.message()))
         }
         // The client's own "invalid configuration" carries the reason in its source.
-        (_, _) if chain(&e).contains("password missing") => {
+        (_, _) if crate::error::chain(&e).iter().any(|m| m.contains("password missing")) => {
             Stop::Refused("the server asks for a password; give it with --probe-password".into())
         }
         // "the database system is starting up", refused or reset connections: try again.
         _ => Stop::NotReady(e.to_string()),
     }
-}
-
-/// An error with its sources, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 pub fn converse(host_port: u16, creds: &Credentials, timeout: Duration) -> Result<Vec<Step>, Stop> {
