@@ -2,6 +2,7 @@
 //! made from local files. A missing engine or binary fails the test with a clear message: these
 //! tests never skip silently.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -424,7 +425,7 @@ static TURN: std::sync::Mutex<(Option<&'static str>, usize)> = std::sync::Mutex:
 static TURN_CHANGED: std::sync::Condvar = std::sync::Condvar::new();
 
 /// Held by a test for its life: see [`topic`].
-pub struct TopicTurn(&'static str);
+pub struct TopicTurn(&'static str, std::time::Instant);
 
 /// Waits until no other topic's test runs, then holds `name`'s turn (give `module_path!()`).
 pub fn topic(name: &'static str) -> TopicTurn {
@@ -433,11 +434,14 @@ pub fn topic(name: &'static str) -> TopicTurn {
         turn = TURN_CHANGED.wait(turn).unwrap_or_else(|p| p.into_inner());
     }
     *turn = (Some(name), turn.1 + 1);
-    TopicTurn(name)
+    TopicTurn(name, std::time::Instant::now())
 }
 
 impl Drop for TopicTurn {
     fn drop(&mut self) {
+        // Straight to stderr, past the harness's capture: CI's log shows where its time goes.
+        let test = std::thread::current().name().unwrap_or("?").to_owned();
+        let _ = writeln!(std::io::stderr(), "e2e time: {test} {:.1} s", self.1.elapsed().as_secs_f64());
         let mut turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
         turn.1 -= 1;
         if turn.1 == 0 {
