@@ -152,6 +152,18 @@ fn a_ruby_routes_lazy_require_is_kept_by_ruby_requires() {
     let original = get(&image.0, 9292, "/export.csv");
     assert!(original.0.contains("200") && original.1.contains("Watering can,12.5"), "{original:?}");
     assert_eq!(get(&with.0, 9292, "/export.csv"), original);
+    // The staff page names Rack::Auth::Basic::Request, which Rack autoloads: no require names
+    // the file, the sweep resolved the constant in the original and kept what it loaded.
+    let kept = r["kept"].as_object().unwrap();
+    let (basic, why) = kept.iter().find(|(p, _)| p.ends_with("/rack/auth/basic.rb")).expect("rack/auth/basic.rb kept");
+    assert_eq!(
+        why["reasons"][0],
+        serde_json::json!({"kind": "sweep", "what": "constant Rack::Auth::Basic::Request"}),
+        "{basic}"
+    );
+    let staff = get(&image.0, 9292, "/admin/stock");
+    assert!(staff.0.contains("401") && staff.1 == "staff only\n", "{staff:?}");
+    assert_eq!(get(&with.0, 9292, "/admin/stock"), staff);
 
     let (without, _) = build(&image.0, "slimctl-e2e/cov-ruby.slim:norules", &["--no-ruby-requires", "--no-verify"]);
     assert!(!get(&without.0, 9292, "/export.csv").1.contains("Watering can"), "without the rule csv is gone");
@@ -170,6 +182,14 @@ fn a_cli_jobs_option_that_loads_a_module_works_thanks_to_perl_requires() {
     };
     let original = json(&image.0);
     assert_eq!(original, (Some(0), "{\"ada\":15.5,\"bob\":7.25,\"eve\":41.1}\n".to_owned()));
+    // The sweep required the modules the rule found (JSON::PP among them) in the original, and
+    // verify required them again in the slim image.
+    let sweep = r["sweep"].as_array().unwrap().iter().find(|s| s["runtime"] == "perl").cloned().unwrap_or_default();
+    assert_eq!(sweep["complete"], true, "{}", r["sweep"]);
+    assert!(sweep["loaded"].as_u64().unwrap() > 0, "{sweep}");
+    let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();
+    let swept = checks.iter().find(|c| c["what"] == "sweep: Perl modules").expect("verify swept the slim image");
+    assert_eq!(swept["verdict"], "match", "{swept}");
     assert_eq!(json(&with.0), original);
 
     let (without, _) = build(&image.0, "slimctl-e2e/cov-perl.slim:norules", &["--no-perl-requires", "--no-verify"]);

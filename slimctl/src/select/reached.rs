@@ -10,6 +10,8 @@ use serde::Serialize;
 pub enum Runtime {
     Python,
     Node,
+    Perl,
+    Ruby,
 }
 
 /// One item a runtime can load by name.
@@ -19,6 +21,9 @@ pub struct Reached {
     /// Python: dotted module name (`xml.etree.ElementTree`); for `from X import Y` where `Y`
     /// may be a name rather than a submodule, `X.Y` (the sweep then takes the attribute).
     /// Node: the module's file, as the rule resolved it (required by its absolute path).
+    /// Perl: the module's name (`JSON::PP`).
+    /// Ruby: a feature (`csv`), or a constant path from the top (`::Rack::Auth::Basic`):
+    /// naming a constant runs the autoload that defines it.
     pub name: String,
 }
 
@@ -31,11 +36,20 @@ impl Reached {
         Reached { runtime: Runtime::Node, name: file.into() }
     }
 
+    pub fn perl(module: impl Into<String>) -> Reached {
+        Reached { runtime: Runtime::Perl, name: module.into() }
+    }
+
+    pub fn ruby(feature_or_constant: impl Into<String>) -> Reached {
+        Reached { runtime: Runtime::Ruby, name: feature_or_constant.into() }
+    }
+
     /// How the sweep's report names the item: `import decimal`, `require /app/node_modules/x/index.js`.
     pub fn what(&self) -> String {
         match self.runtime {
             Runtime::Python => format!("import {}", self.name),
-            Runtime::Node => format!("require {}", self.name),
+            Runtime::Ruby if self.name.starts_with("::") => format!("constant {}", &self.name[2..]),
+            Runtime::Node | Runtime::Perl | Runtime::Ruby => format!("require {}", self.name),
         }
     }
 }

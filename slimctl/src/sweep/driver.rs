@@ -10,6 +10,12 @@ const PYTHON: &str = include_str!("python_driver.py");
 /// Node's driver (requires only the built-in fs).
 const NODE: &str = include_str!("node_driver.js");
 
+/// Perl's driver (loads no module itself).
+const PERL: &str = include_str!("perl_driver.pl");
+
+/// Ruby's driver (loads nothing itself; leaves with exit!, past any at_exit hook).
+const RUBY: &str = include_str!("ruby_driver.rb");
+
 /// The line prefix of the driver's reports on stdout (whatever else the loads print is not).
 const REPORT: &str = "\u{1e}slimctl-sweep ";
 
@@ -46,6 +52,8 @@ impl Driver {
         match runtime {
             Runtime::Python => vec![interpreter.to_owned(), "-c".into(), PYTHON.into()],
             Runtime::Node => vec![interpreter.to_owned(), "-e".into(), NODE.into()],
+            Runtime::Perl => vec![interpreter.to_owned(), "-e".into(), PERL.into()],
+            Runtime::Ruby => vec![interpreter.to_owned(), "-e".into(), RUBY.into()],
         }
     }
 
@@ -109,23 +117,43 @@ mod tests {
                 .map(Reached::python)
                 .collect(),
         };
-        let out = run_on_host(&d);
+        let out = run_on_host(&d, &[]);
         let o = d.parse(&String::from_utf8_lossy(&out.stdout));
         assert!(o.started && o.done, "{o:?}");
         assert_eq!(o.failed.keys().copied().collect::<Vec<_>>(), [1, 3], "{o:?}");
         assert!(o.failed[&3].starts_with("AttributeError"), "{o:?}");
     }
 
-    fn run_on_host(d: &Driver) -> std::process::Output {
+    /// The driver of `d` run by its interpreter on the host, with `env` added, fed `d`'s items.
+    fn run_on_host(d: &Driver, env: &[(&str, &std::path::Path)]) -> std::process::Output {
         use std::io::Write;
-        let mut child = std::process::Command::new("python3")
-            .args(&Driver::entrypoint(d.runtime, "python3")[1..])
+        let mut child = std::process::Command::new(&d.interpreter)
+            .args(&Driver::entrypoint(d.runtime, &d.interpreter)[1..])
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("python3 on the host (every machine this builds on has it)");
+            .expect("the interpreter on the host (every machine this builds on has python3 and perl)");
         child.stdin.take().expect("stdin").write_all(&d.input()).expect("the driver reads its items");
         child.wait_with_output().expect("the driver ends")
+    }
+
+    /// The real Perl driver, on the host's perl (Debian's base system has it): a module, a
+    /// missing one, and a module that calls exit while it loads.
+    #[test]
+    fn the_perl_driver_reports_what_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Quits.pm"), "package Quits; exit 3; 1;\n").unwrap();
+        let d = Driver {
+            runtime: Runtime::Perl,
+            interpreter: "perl".into(),
+            items: ["List::Util", "No::Such::Module", "Quits"].into_iter().map(Reached::perl).collect(),
+        };
+        let out = run_on_host(&d, &[("PERL5LIB", dir.path())]);
+        let o = d.parse(&String::from_utf8_lossy(&out.stdout));
+        assert!(o.started && o.done, "{o:?}");
+        assert_eq!(o.failed.keys().copied().collect::<Vec<_>>(), [1, 2], "{o:?}");
+        assert!(o.failed[&2].contains("called exit"), "{o:?}");
     }
 
     /// Items are shared among workers (one per CPU), every failure is reported once, whichever
@@ -139,12 +167,12 @@ mod tests {
             interpreter: "python3".into(),
             items: names.iter().map(|n| Reached::python(n.as_str())).collect(),
         };
-        let out = run_on_host(&d);
+        let out = run_on_host(&d, &[]);
         let o = d.parse(&String::from_utf8_lossy(&out.stdout));
         assert!(o.started && o.done, "{o:?}");
         assert_eq!(o.failed.keys().copied().collect::<Vec<_>>(), (0..40).step_by(3).collect::<Vec<_>>());
         let none = Driver { items: Vec::new(), ..d };
-        let o = none.parse(&String::from_utf8_lossy(&run_on_host(&none).stdout));
+        let o = none.parse(&String::from_utf8_lossy(&run_on_host(&none, &[]).stdout));
         assert!(o.started && o.done, "{o:?}");
     }
 }

@@ -20,15 +20,6 @@ use std::collections::BTreeSet;
 /// At most this many items per runtime: a driver's command line and its report stay small.
 pub const MAX_ITEMS: usize = 1500;
 
-/// The drivers for what the rules reached, one per runtime the run showed an interpreter of.
-pub fn plan(reached: &BTreeSet<Reached>, seeds: &[Seed]) -> Vec<Driver> {
-    interpreters(seeds)
-        .into_iter()
-        .map(|(runtime, interpreter)| Driver { runtime, interpreter, items: items(reached, runtime) })
-        .filter(|d| !d.items.is_empty())
-        .collect()
-}
-
 /// What the driver of `runtime` loads of what the rules reached.
 pub fn items(reached: &BTreeSet<Reached>, runtime: Runtime) -> Vec<Reached> {
     reached.iter().filter(|r| r.runtime == runtime).take(MAX_ITEMS).cloned().collect()
@@ -37,7 +28,10 @@ pub fn items(reached: &BTreeSet<Reached>, runtime: Runtime) -> Vec<Reached> {
 /// Each runtime the sweep has a driver for whose interpreter the run executed, with that
 /// interpreter.
 pub fn interpreters(seeds: &[Seed]) -> Vec<(Runtime, String)> {
-    [Runtime::Python, Runtime::Node].into_iter().filter_map(|r| Some((r, interpreter(r, seeds)?))).collect()
+    [Runtime::Python, Runtime::Node, Runtime::Perl, Runtime::Ruby]
+        .into_iter()
+        .filter_map(|r| Some((r, interpreter(r, seeds)?)))
+        .collect()
 }
 
 /// The interpreter of `runtime` the run executed (the first, when it ran several).
@@ -47,6 +41,9 @@ fn interpreter(runtime: Runtime, seeds: &[Seed]) -> Option<String> {
             base.strip_prefix("python3").is_some_and(|v| v.is_empty() || v.strip_prefix('.').is_some_and(digits))
         }
         Runtime::Node => base == "node" || base == "nodejs",
+        Runtime::Perl => base == "perl" || base.strip_prefix("perl5.").is_some_and(|v| v.split('.').all(digits)),
+        // Debian's ruby3.1; ruby itself links to it.
+        Runtime::Ruby => base == "ruby" || base.strip_prefix("ruby").is_some_and(|v| v.split('.').all(digits)),
     };
     seeds
         .iter()
@@ -105,18 +102,17 @@ mod tests {
 
     #[test]
     fn a_driver_for_each_runtime_the_run_executed() {
-        let reached: BTreeSet<Reached> = [Reached::python("decimal"), Reached::python("json.loads")].into();
         let seeds = [exec("/usr/bin/sh"), exec("/usr/bin/python3.11"), exec("/usr/local/bin/python3")];
-        let drivers = plan(&reached, &seeds);
-        assert_eq!(drivers.len(), 1, "no node ran: no node driver");
-        assert_eq!(drivers[0].interpreter, "/usr/bin/python3.11");
-        assert_eq!(drivers[0].items.len(), 2);
-        assert!(plan(&reached, &[exec("/usr/bin/python3-config")]).is_empty(), "no interpreter ran");
-        assert!(plan(&BTreeSet::new(), &seeds).is_empty(), "nothing reached");
-        let both: BTreeSet<Reached> = [Reached::python("json"), Reached::node("/app/node_modules/x/index.js")].into();
-        let drivers = plan(&both, &[exec("/usr/bin/node"), exec("/usr/bin/python3")]);
-        let planned: Vec<(Runtime, &str, usize)> =
-            drivers.iter().map(|d| (d.runtime, d.interpreter.as_str(), d.items.len())).collect();
-        assert_eq!(planned, [(Runtime::Python, "/usr/bin/python3", 1), (Runtime::Node, "/usr/bin/node", 1)]);
+        assert_eq!(interpreters(&seeds), [(Runtime::Python, "/usr/bin/python3.11".to_owned())], "no node ran");
+        assert!(interpreters(&[exec("/usr/bin/python3-config"), exec("/usr/bin/perldoc")]).is_empty());
+        let all =
+            [exec("/usr/bin/ruby3.1"), exec("/usr/bin/perl5.36.0"), exec("/usr/bin/node"), exec("/usr/bin/python3")];
+        let found: Vec<Runtime> = interpreters(&all).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(found, [Runtime::Python, Runtime::Node, Runtime::Perl, Runtime::Ruby]);
+        let reached: BTreeSet<Reached> =
+            [Reached::python("json"), Reached::node("/app/node_modules/x/index.js"), Reached::python("decimal")].into();
+        let names: Vec<String> = items(&reached, Runtime::Python).into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["decimal", "json"]);
+        assert!(items(&reached, Runtime::Ruby).is_empty(), "nothing reached: the driver gets no items");
     }
 }

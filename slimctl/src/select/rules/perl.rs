@@ -9,6 +9,7 @@ use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
+use crate::select::reached::Reached;
 use std::sync::Arc;
 
 const NAME: &str = "perl-requires";
@@ -146,6 +147,7 @@ impl Rule for PerlRequires {
         let dir = parent(path).to_owned();
         // The app's own modules: next to it and in its lib/ (`use lib`, FindBin's idiom).
         let mut dirs = vec![join(&dir, "lib"), dir.clone()];
+        let app_dirs = dirs.len();
         dirs.extend(inc);
         for fact in facts.iter() {
             let (lazy, fact) = match fact.strip_prefix('~') {
@@ -157,9 +159,16 @@ impl Rule for PerlRequires {
             }
             let Some((kind, name)) = fact.split_once(':') else { continue };
             let rel = if kind == "M" { format!("{}.pm", name.replace("::", "/")) } else { name.to_owned() };
-            let Some((root, file)) = dirs.iter().map(|d| (d, join(d, &rel))).find(|(_, f)| cx.is_file(f)) else {
+            let Some((at, root, file)) =
+                dirs.iter().enumerate().map(|(i, d)| (i, d, join(d, &rel))).find(|(_, _, f)| cx.is_file(f))
+            else {
                 continue;
             };
+            // The sweep requires the library modules found here (never the app's own: loading
+            // those may run the app).
+            if kind == "M" && at >= app_dirs && !cx.keep().contains(&file) && !cx.used_by_run(&file) {
+                cx.reach(Reached::perl(name));
+            }
             let reason = Reason::Rule { rule: NAME, what: format!("module {name}").into(), of: path.to_owned().into() };
             if kind == "M" {
                 // An XS module's compiled half, which XSLoader finds in @INC by the module's name.
@@ -252,6 +261,8 @@ mod tests {
         assert!(!c.keep.contains("/usr/share/perl/5.36.0/Unused.pm"));
         assert!(c.keep.contains("/usr/share/perl/5.36"), "found through the link @INC names, which stays");
         assert!(c.keep.contains("/usr/share/perl/5.36.0/Text/Wrap.pm"));
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(reached, ["JSON::XS", "List::Util", "Text::Wrap", "XSLoader"], "library modules, for the sweep");
         let c = ClosureBuilder::new(&idx, &cfg)
             .rules(all_except(&["perl-requires".into()]))
             .seeds([traced("/app/report.pl")])

@@ -2,6 +2,12 @@
 //! `require_relative`, `autoload`, `load` -- anywhere, also inside methods and blocks (a
 //! library a route loads on first use), found on the image's load path: Ruby's own library
 //! directories, Debian's vendor_ruby, and the `lib` of every installed gem; C extensions too.
+//!
+//! For the sweep it reaches the library features it found that the run did not load, and the
+//! constant paths the app's own code names (with the features that code requires, which
+//! define them): naming a constant runs the `autoload` a library registered for it.
+
+mod constants;
 
 use super::Rule;
 use crate::image::index::entry::{join, parent};
@@ -9,6 +15,8 @@ use crate::image::index::facts::ContentReader;
 use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
+use crate::select::reached::Reached;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const NAME: &str = "ruby-requires";
@@ -22,6 +30,12 @@ pub struct RubyRequires {
     load_path: Option<Vec<String>>,
     /// Files packages own (Debian's ruby-* packages), found on first use.
     owned: Option<std::collections::HashSet<String>>,
+    /// Constant paths the app's own code names, and the constants it defines itself.
+    named: BTreeSet<String>,
+    defined: BTreeSet<String>,
+    /// Library features the app's own code requires that the run loaded: they define what the
+    /// named constants start from, so the sweep requires them first.
+    context: BTreeSet<String>,
 }
 
 struct Reader;
@@ -45,9 +59,20 @@ impl ContentReader for Reader {
     fn lazy(&self) -> bool {
         true
     }
-    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
-        requires(&String::from_utf8_lossy(content))
+    fn read(&self, path: &str, content: &[u8]) -> Vec<String> {
+        let src = String::from_utf8_lossy(content);
+        let mut facts = requires(&src);
+        // Only the app's own constants go to the sweep: a library's are its own business.
+        if !library_path(path) {
+            facts.extend(constants::constants(&src));
+        }
+        facts
     }
+}
+
+/// Where Ruby's own library, Debian's and the installed gems live.
+fn library_path(path: &str) -> bool {
+    path.starts_with("/usr/lib/ruby/") || path.contains("/gems/")
 }
 
 /// `r:FEATURE` (require, autoload), `rr:PATH` (require_relative), `l:PATH` (load), for each
@@ -114,7 +139,7 @@ impl Rule for RubyRequires {
         let owned = self.owned.get_or_insert_with(|| {
             cx.packages().iter().flat_map(|p| p.files.iter().cloned()).collect::<std::collections::HashSet<_>>()
         });
-        let library = owned.contains(path) || path.contains("/gems/") || path.starts_with("/usr/lib/ruby/");
+        let library = owned.contains(path) || library_path(path);
         for fact in facts.iter() {
             let (lazy, fact) = match fact.strip_prefix('~') {
                 Some(f) => (true, f),
@@ -124,20 +149,54 @@ impl Rule for RubyRequires {
                 continue;
             }
             let Some((kind, lit)) = fact.split_once(':') else { continue };
+            let mut on_load_path = false;
             let found = match kind {
+                "K" | "D" => {
+                    let into = if kind == "K" { &mut self.named } else { &mut self.defined };
+                    if !library {
+                        into.insert(lit.to_owned());
+                    }
+                    continue;
+                }
                 "rr" => feature_in(cx, std::slice::from_ref(&dir), lit),
                 "l" if lit.starts_with('/') => cx.is_file(lit).then(|| lit.to_owned()),
                 "l" => feature_in(cx, std::slice::from_ref(&dir), lit),
                 _ if lit.starts_with('/') => feature_in(cx, &["/".to_owned()], lit.trim_start_matches('/')),
                 // The app's own `lib` next to it comes first, as `$LOAD_PATH.unshift` puts it.
-                _ => feature_in(cx, &[join(&dir, "lib"), dir.clone()], lit).or_else(|| feature_in(cx, &load_path, lit)),
+                _ => feature_in(cx, &[join(&dir, "lib"), dir.clone()], lit).or_else(|| {
+                    on_load_path = true;
+                    feature_in(cx, &load_path, lit)
+                }),
             };
             if let Some(f) = found {
+                if on_load_path {
+                    if !cx.keep().contains(&f) && !cx.used_by_run(&f) {
+                        cx.reach(Reached::ruby(lit));
+                    } else if !library {
+                        self.context.insert(lit.to_owned());
+                    }
+                }
                 cx.want(
                     f,
                     Reason::Rule { rule: NAME, what: format!("library {lit}").into(), of: path.to_owned().into() },
                 );
             }
+        }
+    }
+
+    fn on_complete(&mut self, cx: &mut Cx<'_>) {
+        // A path from a constant the app defines (its classes, its own constants) is the app's.
+        let defined = &self.defined;
+        let named: Vec<&String> =
+            self.named.iter().filter(|c| !defined.contains(c.split("::").next().unwrap_or(c))).collect();
+        if named.is_empty() {
+            return;
+        }
+        for c in named {
+            cx.reach(Reached::ruby(format!("::{c}")));
+        }
+        for feature in &self.context {
+            cx.reach(Reached::ruby(feature.clone()));
         }
     }
 }
@@ -221,10 +280,59 @@ mod tests {
         }
         assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/unused.rb"));
         assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/csv/lazy.rb"), "a library's lazy load waits for the app");
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(reached, ["csv", "gemlib/thing", "sinatra"], "library features, for the sweep");
         let c = ClosureBuilder::new(&idx, &cfg)
             .rules(all_except(&["ruby-requires".into()]))
             .seeds([traced("/app/app.rb")])
             .build();
         assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/csv.rb"));
+    }
+
+    /// The constants the app's code names go to the sweep (an autoload runs when one is named),
+    /// with the features the app required that define them; its own constants do not.
+    #[test]
+    fn named_constants_are_reached_with_what_defines_them() {
+        let idx = files_index(&[
+            (
+                "app/app.rb",
+                "require 'rack'
+require_relative 'helpers'
+class Shop
+  LIMIT = 3
+  def admin(env)
+                     Rack::Auth::Basic::Request.new(env) if LIMIT > Helpers::MAX
+  end
+end
+",
+            ),
+            (
+                "app/helpers.rb",
+                "module Helpers
+  MAX = 2
+end
+",
+            ),
+            (
+                "usr/lib/ruby/vendor_ruby/rack.rb",
+                "module Rack
+  autoload :Utils, 'rack/utils'
+end
+",
+            ),
+            (
+                "usr/lib/ruby/vendor_ruby/rack/utils.rb",
+                "module Rack::Utils
+end
+",
+            ),
+        ]);
+        let c = ClosureBuilder::new(&idx, &config("ruby"))
+            .rules(all_except(&["app-tree".into()]))
+            .seeds([traced("/app/app.rb"), traced("/app/helpers.rb"), traced("/usr/lib/ruby/vendor_ruby/rack.rb")])
+            .build();
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(reached, ["::Rack::Auth::Basic::Request", "rack"]);
+        assert!(!c.keep.contains("/usr/lib/ruby/vendor_ruby/rack/utils.rb"), "a library's autoload waits");
     }
 }
