@@ -25,6 +25,8 @@ pub struct PythonImports {
     found_statically: HashSet<String>,
     /// sys.path of the image's Python installations, found on first use.
     sys_path: Option<Vec<String>>,
+    /// sys.path without the app's own entries, found on first use.
+    library: Option<Vec<String>>,
 }
 
 struct Reader;
@@ -198,8 +200,7 @@ impl PythonImports {
     /// The sweep loads what this rule found in the interpreter's library (never the app's own
     /// modules: importing those may start the app again).
     fn reach_module(&mut self, cx: &mut Cx<'_>, file: &str) {
-        let library = self.library_dirs(cx);
-        if let Some(name) = module_name(file, &library) {
+        if let Some(name) = module_name(file, self.library_dirs(cx)) {
             cx.reach(Reached::python(name));
         }
     }
@@ -211,16 +212,19 @@ impl PythonImports {
         let Some((parent_module, attr)) = dotted.rsplit_once('.') else { return };
         let Some(files) = find_module(cx, parent_module, search) else { return };
         let library = self.library_dirs(cx);
-        let named = files.iter().rfind(|f| !f.ends_with(".pyc")).and_then(|f| module_name(f, &library));
+        let named = files.iter().rfind(|f| !f.ends_with(".pyc")).and_then(|f| module_name(f, library));
         if let Some(name) = named {
             cx.reach(Reached::python(format!("{name}.{attr}")));
         }
     }
 
     /// sys.path without the app's own entries (PYTHONPATH).
-    fn library_dirs(&mut self, cx: &Cx<'_>) -> Vec<String> {
-        let app = pythonpath(cx);
-        self.sys_path(cx).iter().filter(|d| !app.contains(d)).cloned().collect()
+    fn library_dirs(&mut self, cx: &Cx<'_>) -> &[String] {
+        if self.library.is_none() {
+            let app = pythonpath(cx);
+            self.library = Some(self.sys_path(cx).iter().filter(|d| !app.contains(d)).cloned().collect());
+        }
+        self.library.as_deref().unwrap_or_default()
     }
 }
 
