@@ -2,7 +2,9 @@
 """What each coverage rule costs on every example: the slim image's size with every rule on,
 the bytes the report attributes to each rule (`bytes_by_reason`, first reason of each path), and
 the slim image's size with that rule alone turned off (a rebuild from the traced run's profile,
-no verify). Prints a Markdown table for the README's fidelity section.
+no verify; the profile holds what the sweep loaded, so that stays). The sweep gets a row of its
+own: the bytes it added (`sweep`), and a traced build with `--no-sweep`. Prints a Markdown table
+for the README's fidelity section.
 Usage: bench/rules.py [--slimctl target/release/slimctl] [--only NAME]   (needs the engine)"""
 import argparse
 import json
@@ -53,6 +55,10 @@ def main():
             for rule, cost in sorted(costs.items(), key=lambda kv: -kv[1]):
                 off = build(a.slimctl, image, tmp, rule, "--from-profile", profile, f"--no-{rule}")
                 print(f"| {name} | {size:.1f} | {rule} | {cost / 1e6:.2f} | {off['slim']['bytes'] / 1e6:.1f} |", flush=True)
+            swept = full["bytes_by_reason"].get("sweep", 0)
+            if swept:
+                off = build(a.slimctl, image, tmp, "no-sweep", *flags, "--no-sweep")
+                print(f"| {name} | {size:.1f} | (the sweep) | {swept / 1e6:.2f} | {off['slim']['bytes'] / 1e6:.1f} |", flush=True)
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
 
 

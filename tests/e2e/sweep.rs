@@ -72,6 +72,13 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     assert!(r["kept"][TABLES].is_null() && r["kept"][STYLE].is_null());
     let broken = answers(&without.0, &paths);
     assert!(!broken[0].0.contains(" 200") && !broken[1].0.contains(" 400"), "{broken:?}");
+    // `slimctl verify` on its own sweeps too: the probes alone cannot tell this image is broken.
+    let out = slimctl(&["verify", &image.0, &without.0]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{}\n{stdout}", text(&out.stderr));
+    assert!(stdout.contains("sweep: import fastcalc") && stdout.contains(TABLES), "{stdout}");
+    let out = slimctl(&["verify", &image.0, &without.0, "--no-sweep"]);
+    assert_eq!(out.status.code(), Some(0), "probes alone see no difference: {}", text(&out.stdout));
     assert!(slimctl_containers(&image.0).is_empty(), "the sweep's containers are removed");
 }
 

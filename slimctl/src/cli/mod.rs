@@ -187,7 +187,7 @@ pub async fn run(cli: Cli) -> u8 {
             match &cli.command {
                 Command::Build(args) => build::run(args, &work).await,
                 Command::Xray(args) => xray::run(args).await,
-                Command::Verify(args) => verify::run(args).await,
+                Command::Verify(args) => verify::run(args, &work).await,
                 Command::Profile(args) => profile::run(args).await,
                 Command::Diff(args) => diff::run(args).await,
             }

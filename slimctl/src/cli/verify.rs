@@ -25,9 +25,13 @@ pub struct VerifyArgs {
     /// proves nothing either way).
     #[arg(long)]
     pub strict_probes: bool,
+    /// Do not load, in both images, the modules the coverage rules reach from the files the
+    /// original's run used (the sweep): only the probes are compared.
+    #[arg(long)]
+    pub no_sweep: bool,
 }
 
-pub async fn run(args: &VerifyArgs) -> Result<u8, Failure> {
+pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure> {
     let prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
     let req = VerifyRequest {
         original: args.original.clone(),
@@ -35,8 +39,9 @@ pub async fn run(args: &VerifyArgs) -> Result<u8, Failure> {
         run: args.run.template(&prepared)?,
         probes: args.probes.plan(args.run.show_logs, &prepared)?,
         seccomp: args.seccomp.as_deref().map(read_seccomp).transpose()?,
+        sweep: !args.no_sweep,
     };
-    let Verified { report, probe_errors } = slimctl::pipeline::verify_images(&req).await?;
+    let Verified { report, probe_errors } = slimctl::pipeline::verify_images(&req, work.path()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {

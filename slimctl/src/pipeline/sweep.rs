@@ -4,9 +4,11 @@
 
 use super::build::Job;
 use super::error::PipelineError;
-use crate::image::FileIndex;
-use crate::select::{select, KeepSet};
-use crate::sweep::{run_driver_fed, seeds, SweepRun};
+use crate::image::{FileIndex, Image};
+use crate::run::touched::Touched;
+use crate::run::RunSpec;
+use crate::select::{select, KeepSet, SelectPlan};
+use crate::sweep::{run_driver, run_driver_fed, seeds, Driver, SweepRun};
 use crate::verify::{Check, Missing, Verdict};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -100,6 +102,33 @@ pub async fn sweep_original(job: &mut Job<'_>) -> Result<(Vec<SweepRun>, Vec<Idl
         job.selected = Some(closure);
     }
     Ok((swept, idle))
+}
+
+/// `slimctl verify`'s sweep of the original: what the rules reach from the files the original's
+/// run used, loaded there, for the slim image's loads to be compared with (nothing is kept).
+pub async fn sweep_for_verify(
+    docker: &bollard::Docker,
+    original: &Image,
+    spec: &RunSpec,
+    touched: &Touched,
+) -> Result<Vec<SweepRun>, PipelineError> {
+    let seeds = super::profile::traced_seeds(touched);
+    let runtimes = crate::sweep::interpreters(&seeds);
+    if runtimes.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The run's seeds alone, as a traced build's first select has them.
+    let closure = select(original, &SelectPlan { seeds, ..SelectPlan::default() })?;
+    let bar = crate::progress::spinner("verify: loading the modules the rules found, in the original");
+    let runs = futures_util::future::join_all(runtimes.into_iter().filter_map(|(runtime, interpreter)| {
+        let items = crate::sweep::items(&closure.reached, runtime);
+        let driver = Driver { runtime, interpreter, items };
+        (!driver.items.is_empty()).then(|| run_driver(docker, &original.config, spec, driver, None))
+    }))
+    .await;
+    bar.finish_and_clear();
+    let runs: Vec<SweepRun> = runs.into_iter().collect::<Result<_, _>>()?;
+    Ok(runs)
 }
 
 /// The slim image's loads beside the original's: an item that loaded in the original and

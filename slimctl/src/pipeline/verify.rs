@@ -134,6 +134,8 @@ pub struct VerifyRequest {
     pub probes: ProbePlan,
     /// The seccomp profile (JSON) the slim image runs under.
     pub seccomp: Option<String>,
+    /// Load what the coverage rules reach from the original's run in both images, and compare.
+    pub sweep: bool,
 }
 
 /// What `slimctl verify` found: the round, and the probes that failed on the original.
@@ -143,15 +145,19 @@ pub struct Verified {
 }
 
 /// Runs the original under the probes (traced, while both images are read), then the slim
-/// image under what the original answered, and compares: one verify round.
-pub async fn verify_images(req: &VerifyRequest) -> Result<Verified, PipelineError> {
+/// image under what the original answered, and compares: one verify round. With the sweep,
+/// what the rules reach from the original's run is loaded in the original, then in the slim
+/// image, as a build's verify does. `work` holds a copy of the original when its files must be
+/// read where the engine cannot be read in place.
+pub async fn verify_images(req: &VerifyRequest, work: &std::path::Path) -> Result<Verified, PipelineError> {
     for img in [&req.original, &req.slim] {
         super::inspect::require_in_engine(img, "verify")?;
     }
     // Both images are read while the original runs: nothing in the first run needs them.
-    let opened = super::inspect::open(&req.original, None).await?;
+    let opened = super::inspect::open(&req.original, Some(work)).await?;
     let (docker, run_config) = opened.runnable("verify")?;
-    let original = opened.start_reading(Vec::new());
+    let readers = if req.sweep { crate::select::rules::readers(&crate::select::rules::all()) } else { Vec::new() };
+    let original = opened.start_reading(readers);
     let slim = super::inspect::open(&req.slim, None).await?.start_reading(Vec::new());
     let bar = crate::progress::spinner("verify: running the original");
     let spec = req.run.spec(&run_config.digest);
@@ -159,6 +165,11 @@ pub async fn verify_images(req: &VerifyRequest) -> Result<Verified, PipelineErro
     bar.finish_and_clear();
     let super::trace::Overlapped { run: first, image: original, .. } = traced?;
     let (slim, _) = slim.finish().await?;
+    let swept = if req.sweep {
+        super::sweep::sweep_for_verify(&docker, &original, &spec, &first.touched).await?
+    } else {
+        Vec::new()
+    };
     let replay = crate::run::Replay::of(&req.probes, &first.report).plan(&req.probes);
     let runner = Runner {
         docker: &docker,
@@ -171,6 +182,6 @@ pub async fn verify_images(req: &VerifyRequest) -> Result<Verified, PipelineErro
     let mut originals = Originals { first, second: None, made: 1 };
     let paths = KeepSet::of_paths(slim.index.iter().map(|(p, _)| p));
     let under_test = SlimUnderTest { id: &slim.config.digest, paths: &paths, bytes: slim.index.visible_bytes() };
-    let round = verifier.round(0, under_test, &mut originals, &[]).await?;
+    let round = verifier.round(0, under_test, &mut originals, &swept).await?;
     Ok(Verified { report: crate::verify::VerifyReport::new(vec![round], originals.runs()), probe_errors })
 }
