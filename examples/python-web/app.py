@@ -1,7 +1,7 @@
 """An inventory site: a Flask app as its community writes one."""
 import subprocess
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 
 app = Flask(__name__)
 DATA = "/app/data/items.csv"
@@ -37,3 +37,15 @@ def export():
     # Linked from nowhere: for a nightly job. Compresses the data set with the system's gzip.
     packed = subprocess.run(["gzip", "-9", "-c", DATA], capture_output=True, check=True).stdout
     return {"format": "csv.gz", "bytes": len(packed) > 0}
+
+
+@app.route("/opening-hours")
+def opening_hours():
+    # Linked from nowhere: the branch pages' widget. Shows the shop's opening time in the
+    # visitor's own time zone, which the widget names (?tz=America/New_York).
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    opens = datetime(2026, 7, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    local = opens.astimezone(ZoneInfo(request.args.get("tz", "UTC")))
+    return {"opens": local.strftime("%H:%M %Z")}

@@ -111,6 +111,17 @@ fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
     assert!(!get(&no_tree.0, 8000, "/report").0.contains("200"), "without app-tree the template is gone");
     let (no_cmds, _) = build(&image.0, "slimctl-e2e/cov-web.slim:no-cmds", &["--no-shell-commands", "--no-verify"]);
     assert!(!get(&no_cmds.0, 8000, "/export").0.contains("200"), "without shell-commands gzip is gone");
+
+    // /opening-hours resolves a zone the visitor names: no zone file was opened in the traced
+    // run, but zoneinfo was kept, so the whole database is.
+    const HOURS: &str = "/opening-hours?tz=America/New_York";
+    let tokyo = &kept["/usr/share/zoneinfo/Asia/Tokyo"]["reasons"][0];
+    assert_eq!(tokyo["rule"], "time-zones", "{tokyo}");
+    let original = get(&image.0, 8000, HOURS);
+    assert!(original.0.contains("200") && original.1.contains("03:00 EDT"), "{original:?}");
+    assert_eq!(get(&with.0, 8000, HOURS), original);
+    let (no_tz, _) = build(&image.0, "slimctl-e2e/cov-web.slim:no-tz", &["--no-time-zones", "--no-verify"]);
+    assert!(!get(&no_tz.0, 8000, HOURS).0.contains("200"), "without time-zones the zone is not found");
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod ruby;
 mod runtime_data;
 mod server_plugins;
 mod shell;
+mod time_zones;
 mod web_roots;
 
 /// One coverage rule.
@@ -47,6 +48,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(perl::PerlRequires::default()),
         Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
+        Box::new(time_zones::TimeZones),
         Box::new(jvm::JvmNatives),
         Box::new(server_plugins::ServerPlugins),
         Box::new(web_roots::WebRoots),
