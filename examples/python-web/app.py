@@ -39,6 +39,16 @@ def export():
     return {"format": "csv.gz", "bytes": len(packed) > 0}
 
 
+@app.route("/names")
+def names():
+    # Linked from nowhere: the distinct item names for the nightly price list, as a shell
+    # pipeline (such jobs are written so).
+    out = subprocess.run(
+        ["sh", "-c", "cut -d, -f1 /app/data/items.csv | tail -n +2 | sort -u"], capture_output=True, check=True
+    )
+    return {"names": out.stdout.decode().splitlines()}
+
+
 @app.route("/opening-hours")
 def opening_hours():
     # Linked from nowhere: the branch pages' widget. Shows the shop's opening time in the

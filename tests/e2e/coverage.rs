@@ -86,8 +86,8 @@ fn shell_tool_used_only_on_an_untaken_branch() {
 #[test]
 fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
     let _turn = topic(module_path!());
-    // /report renders a template no other view uses; /export runs gzip through subprocess.
-    // Neither is linked, so the default crawl (/, /items, the stylesheet) never reaches them.
+    // /report renders a template no other view uses; /export runs gzip through subprocess,
+    // /names a pipeline through `sh -c`. None is linked, so the default crawl (/, /items, the stylesheet) never reaches them.
     let image = build_example("python-web", "slimctl-e2e/cov-web:1");
     let (with, r) = build(&image.0, "slimctl-e2e/cov-web.slim:rules", &[]);
     let crawled: Vec<&str> =
@@ -111,6 +111,12 @@ fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
     assert!(!get(&no_tree.0, 8000, "/report").0.contains("200"), "without app-tree the template is gone");
     let (no_cmds, _) = build(&image.0, "slimctl-e2e/cov-web.slim:no-cmds", &["--no-shell-commands", "--no-verify"]);
     assert!(!get(&no_cmds.0, 8000, "/export").0.contains("200"), "without shell-commands gzip is gone");
+    // /names runs a pipeline through `sh -c`: the programs are inside the command line.
+    assert_eq!(kept["/usr/bin/sort"]["reasons"][0]["what"], "command sort", "{}", kept["/usr/bin/sort"]);
+    let names = get(&image.0, 8000, "/names");
+    assert!(names.0.contains("200") && names.1.contains("washers"), "{names:?}");
+    assert_eq!(get(&with.0, 8000, "/names"), names);
+    assert!(!get(&no_cmds.0, 8000, "/names").0.contains("200"), "without shell-commands cut and sort are gone");
 
     // /opening-hours resolves a zone the visitor names: no zone file was opened in the traced
     // run, but zoneinfo was kept, so the whole database is.

@@ -174,6 +174,7 @@ pub fn parse(src: &str, lang: Lang) -> Vec<Call> {
                 match arg {
                     Arg::Str(s) if shell || s.trim().contains(' ') => push(Call::Shell(s)),
                     Arg::Str(s) | Arg::ListHead(s) => push(Call::Program(s)),
+                    Arg::ShellLine(s) => push(Call::Shell(s)),
                 }
             }
         }
@@ -196,6 +197,51 @@ pub fn parse(src: &str, lang: Lang) -> Vec<Call> {
 enum Arg {
     Str(String),
     ListHead(String),
+    /// The command line of a shell the call starts (`["sh", "-c", "LINE"]`).
+    ShellLine(String),
+}
+
+/// The string literals at the start of a list's body (up to the first element that is none).
+fn list_strings(mut list: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(s) = string_at(list) {
+        let Some(after) = list.trim_start().get(s.len() + 2..) else { break };
+        out.push(s);
+        match after.trim_start().strip_prefix(',') {
+            Some(rest) => list = rest,
+            None => break,
+        }
+    }
+    out
+}
+
+/// What a command given as words runs: past `env`'s options and `NAME=value`s, the program,
+/// and when that program is a shell given `-c` (`-c`, `-lc`, `-ec`...), its command line too.
+fn command_words(words: &[String]) -> Vec<Arg> {
+    let mut rest = words;
+    while let Some((first, tail)) = rest.split_first() {
+        if first.rsplit('/').next() != Some("env") {
+            break;
+        }
+        rest = tail;
+        while let Some((w, tail)) = rest.split_first() {
+            let takes_value = matches!(w.as_str(), "-u" | "--unset" | "-C" | "--chdir" | "-S");
+            if w.starts_with('-') || w.contains('=') {
+                rest = if takes_value { tail.get(1..).unwrap_or_default() } else { tail };
+            } else {
+                break;
+            }
+        }
+    }
+    let Some((program, args)) = rest.split_first() else { return Vec::new() };
+    let mut out = vec![Arg::ListHead(program.clone())];
+    if super::words::is_shell(program) {
+        let flag = args.iter().position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'));
+        if let Some(line) = flag.and_then(|i| args.get(i + 1)) {
+            out.push(Arg::ShellLine(line.clone()));
+        }
+    }
+    out
 }
 
 /// The first argument of each call of `name` that is a string literal, or a list whose first
@@ -231,11 +277,18 @@ fn call_args(src: &str, name: &str) -> Vec<Arg> {
         }
         let rest = rest.trim_start();
         if let Some(list) = rest.strip_prefix('[') {
-            if let Some(s) = string_at(list) {
-                out.push(Arg::ListHead(s));
-            }
+            out.extend(command_words(&list_strings(list)));
         } else if let Some(s) = string_at(rest) {
-            out.push(Arg::Str(s));
+            // A program and its arguments as a list after it (Node's `spawn('sh', ['-c', ...])`).
+            let after = rest.get(s.len() + 2..).unwrap_or("").trim_start();
+            match after.strip_prefix(',').map(str::trim_start).and_then(|a| a.strip_prefix('[')) {
+                Some(list) if !s.contains(' ') => {
+                    let mut words = vec![s];
+                    words.extend(list_strings(list));
+                    out.extend(command_words(&words));
+                }
+                _ => out.push(Arg::Str(s)),
+            }
         }
     }
     out
@@ -310,6 +363,30 @@ x = mysubprocess.run(["nope"])
         assert_eq!(parse(js, Lang::Node), [Call::Shell("date".into())]);
         let perl = "=pod\n\n  system('ls');\n\n=cut\nsystem('pwd');\n";
         assert_eq!(parse(perl, Lang::Perl), [Call::Program("pwd".into())]);
+    }
+
+    /// A shell given a command line (`sh -c`, `bash -lc`), and `env` in front of a program: what
+    /// runs is inside.
+    #[test]
+    fn commands_inside_command_words() {
+        let py = "subprocess.run([\"sh\", \"-c\", \"cut -d, -f1 /data.csv | sort -u\"], check=True)\n\
+                  subprocess.run(['env', '-u', 'HOME', 'LANG=C', 'bash', '-lc', 'uniq -c'])\n\
+                  subprocess.run(['/usr/bin/env', 'jq', '.x'])\nsubprocess.run(['sh', script])\n";
+        assert_eq!(
+            parse(py, Lang::Python),
+            [
+                Call::Program("sh".into()),
+                Call::Shell("cut -d, -f1 /data.csv | sort -u".into()),
+                Call::Program("bash".into()),
+                Call::Shell("uniq -c".into()),
+                Call::Program("jq".into()),
+            ]
+        );
+        let node = "spawn('bash', ['-c', 'tar xzf a.tgz']);\nexecFile('env', ['TZ=UTC', 'date']);\n";
+        assert_eq!(
+            parse(node, Lang::Node),
+            [Call::Program("bash".into()), Call::Shell("tar xzf a.tgz".into()), Call::Program("date".into()),]
+        );
     }
 
     #[test]
