@@ -4,8 +4,8 @@
 //! directories, Debian's vendor_ruby, and the `lib` of every installed gem; C extensions too.
 //!
 //! For the sweep it reaches the library features it found that the run did not load, and the
-//! constant paths the app's own code names (with the features that code requires, which
-//! define them): naming a constant runs the `autoload` a library registered for it.
+//! constant paths the app's own code names through a constant a kept library autoloads (with
+//! the library file that registers it): naming the constant runs the `autoload`.
 
 mod constants;
 
@@ -33,9 +33,8 @@ pub struct RubyRequires {
     /// Constant paths the app's own code names, and the constants it defines itself.
     named: BTreeSet<String>,
     defined: BTreeSet<String>,
-    /// Library features the app's own code requires that the run loaded: they define what the
-    /// named constants start from, so the sweep requires them first.
-    context: BTreeSet<String>,
+    /// Constants an `autoload` registers, with the files that register one of that name.
+    autoloads: std::collections::HashMap<String, Vec<String>>,
 }
 
 struct Reader;
@@ -100,9 +99,22 @@ fn requires(src: &str) -> Vec<String> {
                     continue;
                 }
                 let args = after.trim_start().trim_start_matches('(');
-                // autoload(:Const, "feature"): the literal after the constant.
-                let args =
-                    if call == "autoload" { args.split_once(',').map_or("", |(_, a)| a.trim_start()) } else { args };
+                // autoload(:Const, "feature"): the literal after the constant. The constant is
+                // noted whatever names the file (`File.expand_path(...)` too): naming it loads one.
+                let args = if call == "autoload" {
+                    let Some((name, path)) = args.split_once(',') else { continue };
+                    let name = name.trim().trim_start_matches(':').trim_matches(|c| c == '"' || c == '\'');
+                    let fact = format!("A:{name}");
+                    if !name.is_empty()
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !out.contains(&fact)
+                    {
+                        out.push(fact);
+                    }
+                    path.trim_start()
+                } else {
+                    args
+                };
                 let q = args.chars().next().filter(|c| *c == '\'' || *c == '"');
                 let Some(q) = q else { continue };
                 let Some(end) = args[1..].find(q) else { continue };
@@ -158,6 +170,10 @@ impl Rule for RubyRequires {
                     }
                     continue;
                 }
+                "A" => {
+                    self.autoloads.entry(lit.to_owned()).or_default().push(path.to_owned());
+                    continue;
+                }
                 "rr" => feature_in(cx, std::slice::from_ref(&dir), lit),
                 "l" if lit.starts_with('/') => cx.is_file(lit).then(|| lit.to_owned()),
                 "l" => feature_in(cx, std::slice::from_ref(&dir), lit),
@@ -169,12 +185,8 @@ impl Rule for RubyRequires {
                 }),
             };
             if let Some(f) = found {
-                if on_load_path {
-                    if !cx.keep().contains(&f) && !cx.used_by_run(&f) {
-                        cx.reach(Reached::ruby(lit));
-                    } else if !library {
-                        self.context.insert(lit.to_owned());
-                    }
+                if on_load_path && !cx.keep().contains(&f) && !cx.used_by_run(&f) {
+                    cx.reach(Reached::ruby(lit));
                 }
                 cx.want(
                     f,
@@ -185,20 +197,48 @@ impl Rule for RubyRequires {
     }
 
     fn on_complete(&mut self, cx: &mut Cx<'_>) {
-        // A path from a constant the app defines (its classes, its own constants) is the app's.
-        let defined = &self.defined;
-        let named: Vec<&String> =
-            self.named.iter().filter(|c| !defined.contains(c.split("::").next().unwrap_or(c))).collect();
-        if named.is_empty() {
-            return;
+        // A constant path the app names through a constant a library autoloads: the sweep
+        // requires the library file that registers the autoload (as a feature of the load
+        // path), then names the path. Paths from the app's own constants are the app's.
+        let load_path = self.load_path.get_or_insert_with(|| load_path(cx)).clone();
+        let mut reached = Vec::new();
+        for c in &self.named {
+            let mut segments = c.split("::");
+            if segments.next().is_some_and(|first| self.defined.contains(first)) {
+                continue;
+            }
+            // By Ruby's convention a library's files live under its top constant's name
+            // (`Rack` in rack/, `ActiveSupport` in active_support/): an autoload of the same
+            // name in another library is not this path's.
+            let top = squash(c.split("::").next().unwrap_or(c));
+            let registering = c.split("::").filter_map(|s| self.autoloads.get(s)).flatten();
+            let Some(feature) = registering
+                .filter_map(|file| feature_of(file, &load_path))
+                .find(|f| squash(f.split('/').next().unwrap_or(f)) == top)
+            else {
+                continue;
+            };
+            reached.push(Reached::ruby(feature));
+            reached.push(Reached::ruby(format!("::{c}")));
         }
-        for c in named {
-            cx.reach(Reached::ruby(format!("::{c}")));
-        }
-        for feature in &self.context {
-            cx.reach(Reached::ruby(feature.clone()));
+        for r in reached {
+            cx.reach(r);
         }
     }
+}
+
+/// A name lowercased without its separators: `ActiveSupport` and `active_support` meet.
+fn squash(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// The feature that requires `file` from the load path (`rack` for `…/lib/rack.rb`).
+fn feature_of(file: &str, load_path: &[String]) -> Option<String> {
+    let rel = load_path
+        .iter()
+        .filter_map(|d| file.strip_prefix(d.as_str())?.strip_prefix('/'))
+        .min_by_key(|rel| rel.len())?;
+    Some(rel.strip_suffix(".rb").unwrap_or(rel).to_owned())
 }
 
 /// The file a feature names in one of `dirs`: `NAME.rb`, `NAME.so` (a C extension), or NAME
@@ -248,7 +288,10 @@ mod tests {
     fn literal_requires_anywhere() {
         let src = "require 'sinatra'\nrequire_relative 'helpers/format'\nautoload :Report, 'app/report'\n\
                    get '/export' do\n  require \"csv\"  # lazily\n  load 'tasks.rb'\nend\n# require 'commented'\nrequire \"#{x}/dyn\"\n";
-        assert_eq!(requires(src), ["r:sinatra", "rr:helpers/format", "~r:app/report", "~r:csv", "~l:tasks.rb"]);
+        assert_eq!(
+            requires(src),
+            ["r:sinatra", "rr:helpers/format", "A:Report", "~r:app/report", "~r:csv", "~l:tasks.rb"]
+        );
     }
 
     #[test]
@@ -289,50 +332,26 @@ mod tests {
         assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/csv.rb"));
     }
 
-    /// The constants the app's code names go to the sweep (an autoload runs when one is named),
-    /// with the features the app required that define them; its own constants do not.
+    /// A constant path the app names through a constant a library autoloads goes to the sweep,
+    /// with the library that registers the autoload; other paths and the app's own do not.
     #[test]
     fn named_constants_are_reached_with_what_defines_them() {
+        let app = "require 'rack'\nrequire_relative 'helpers'\nclass Shop\n  LIMIT = 3\n  def admin(env)\n    \
+                   Rack::Lint.new(env)\n    Rack::Auth::Basic::Request.new(env) if LIMIT > Helpers::MAX\n  end\nend\n";
+        let rack = "module Rack\n  autoload :Lint2, 'rack/lint'\n  module Auth\n    \
+                    autoload :Basic, 'rack/auth/basic'\n  end\nend\n";
         let idx = files_index(&[
-            (
-                "app/app.rb",
-                "require 'rack'
-require_relative 'helpers'
-class Shop
-  LIMIT = 3
-  def admin(env)
-                     Rack::Auth::Basic::Request.new(env) if LIMIT > Helpers::MAX
-  end
-end
-",
-            ),
-            (
-                "app/helpers.rb",
-                "module Helpers
-  MAX = 2
-end
-",
-            ),
-            (
-                "usr/lib/ruby/vendor_ruby/rack.rb",
-                "module Rack
-  autoload :Utils, 'rack/utils'
-end
-",
-            ),
-            (
-                "usr/lib/ruby/vendor_ruby/rack/utils.rb",
-                "module Rack::Utils
-end
-",
-            ),
+            ("app/app.rb", app),
+            ("app/helpers.rb", "module Helpers\n  autoload :Basic, 'helpers/basic'\n  MAX = 2\nend\n"),
+            ("usr/lib/ruby/vendor_ruby/rack.rb", rack),
+            ("usr/lib/ruby/vendor_ruby/rack/auth/basic.rb", "module Rack::Auth::Basic\nend\n"),
         ]);
         let c = ClosureBuilder::new(&idx, &config("ruby"))
             .rules(all_except(&["app-tree".into()]))
             .seeds([traced("/app/app.rb"), traced("/app/helpers.rb"), traced("/usr/lib/ruby/vendor_ruby/rack.rb")])
             .build();
         let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(reached, ["::Rack::Auth::Basic::Request", "rack"]);
-        assert!(!c.keep.contains("/usr/lib/ruby/vendor_ruby/rack/utils.rb"), "a library's autoload waits");
+        assert_eq!(reached, ["::Rack::Auth::Basic::Request", "rack"], "Rack::Lint is no autoload");
+        assert!(!c.keep.contains("/usr/lib/ruby/vendor_ruby/rack/auth/basic.rb"), "a library's autoload waits");
     }
 }
