@@ -5,6 +5,8 @@ GET /total   imports fastcalc inside the handler; its C extension imports a modu
              the C code names (fastcalc_tables), when it loads.
 GET /parse?n=X  on bad input falls into errkit's error path, which imports its renderer
              inside a function; the renderer picks its style module by a computed name.
+GET /audit   sets up the audit trail from a logging configuration that names its handler
+             class in a string; logging imports the module when the trail is first set up.
 """
 import json
 import os
@@ -14,6 +16,15 @@ from urllib.parse import parse_qs, urlparse
 import errkit
 
 PORT = int(os.environ.get("PORT", "8080"))
+
+# The audit trail, configured as logging's dictConfig takes it: the handler is a dotted path in
+# a string, which nothing imports until the trail is first set up.
+AUDIT = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"trail": {"class": "auditkit.handlers.MemoryTrail"}},
+    "loggers": {"audit": {"handlers": ["trail"], "level": "INFO"}},
+}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,6 +50,15 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, {"n": int(raw)})
             except ValueError as e:
                 self._send(400, {"error": errkit.describe(e)})
+        elif url.path == "/audit":
+            import logging
+            import logging.config
+
+            audit = logging.getLogger("audit")
+            if not audit.handlers:
+                logging.config.dictConfig(AUDIT)
+            audit.info("viewed")
+            self._send(200, {"audit": audit.handlers[0].count})
         else:
             self._send(404, {"error": "not found"})
 

@@ -45,10 +45,11 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     let _turn = topic(module_path!());
     // A tag of its own: the tests of a topic run at once, and each removes its image.
     let image = build_example("python-lazy", "slimctl-e2e/python-lazy:sweep");
-    let paths = ["/total", "/parse?n=x"];
+    let paths = ["/total", "/parse?n=x", "/audit"];
     let original = answers(&image.0, &paths);
     assert!(original[0].0.contains(" 200") && original[0].1.contains("10.5"), "{original:?}");
     assert!(original[1].0.contains(" 400") && original[1].1.contains("ValueError"), "{original:?}");
+    assert!(original[2].0.contains(" 200") && original[2].1.contains("\"audit\": 1"), "{original:?}");
 
     let (with, r, out) = build(&image.0, "slimctl-e2e/python-lazy.slim:sweep", &[]);
     assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
@@ -61,6 +62,10 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     let style = kept_for(&r, STYLE);
     assert_eq!((&style["kind"], &style["what"]), (&"sweep".into(), &"import errkit.render".into()), "{style}");
     assert!(r["bytes_by_reason"]["sweep"].as_u64().unwrap() > 0);
+    // /audit's handler class is named only in a logging configuration's string.
+    let trail = kept_for(&r, "/usr/local/lib/python3.11/dist-packages/auditkit/handlers.py");
+    assert_eq!(trail["rule"], "python-imports", "{trail}");
+    assert!(trail["what"].as_str().unwrap().contains("named in a string"), "{trail}");
     let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();
     let swept = checks.iter().find(|c| c["what"] == "sweep: Python modules").expect("verify swept the slim image");
     assert_eq!(swept["verdict"], "match", "{swept}");
@@ -72,6 +77,11 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     assert!(r["kept"][TABLES].is_null() && r["kept"][STYLE].is_null());
     let broken = answers(&without.0, &paths);
     assert!(!broken[0].0.contains(" 200") && !broken[1].0.contains(" 400"), "{broken:?}");
+    let (no_rule, _, out) =
+        build(&image.0, "slimctl-e2e/python-lazy.slim:norule", &["--no-python-imports", "--no-verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let audit = &answers(&no_rule.0, &["/audit"])[0];
+    assert!(!audit.0.contains(" 200"), "without python-imports the handler's module is gone: {audit:?}");
     // `slimctl verify` on its own sweeps too: the probes alone cannot tell this image is broken.
     let out = slimctl(&["verify", &image.0, &without.0]);
     let stdout = text(&out.stdout);

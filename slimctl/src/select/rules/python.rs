@@ -47,6 +47,7 @@ impl ContentReader for Reader {
         // The codecs the code names (they are imported by name when used), and, in the
         // standard library's table of codec aliases, the aliases.
         facts.extend(codec_names(&src).into_iter().map(|c| format!("{CODEC}{c}")));
+        facts.extend(dotted_strings(&src).into_iter().map(|d| format!("{DOTTED}{d}")));
         if path.ends_with("/encodings/aliases.py") {
             facts.extend(codec_aliases(&src).into_iter().map(|(a, m)| format!("{ALIAS}{a} {m}")));
         }
@@ -57,6 +58,46 @@ impl ContentReader for Reader {
 /// Fact prefixes beside the imports (an import's encoding starts with its flags, never these).
 const CODEC: &str = "codec ";
 const ALIAS: &str = "alias ";
+const DOTTED: &str = "dotted ";
+
+/// What a dotted string's last part is when it names a file or a host, not a module's name.
+const FILE_SUFFIXES: &[&str] = &[
+    "html", "htm", "json", "csv", "txt", "py", "pyc", "png", "jpg", "jpeg", "gif", "svg", "css", "js", "log", "conf",
+    "yaml", "yml", "xml", "ini", "cfg", "toml", "gz", "zip", "tar", "md", "rst", "sql", "db", "sqlite", "pem", "crt",
+    "key", "so", "com", "org", "net", "io",
+];
+
+/// Dotted paths in string literals (`"logging.handlers.WatchedFileHandler"`,
+/// `"myapp.cache.RedisBackend"`): what settings and configuration hand to an importer, which
+/// loads the module when the setting is first used. File names and host names are not.
+fn dotted_strings(src: &str) -> Vec<String> {
+    let ident = |p: &str| {
+        p.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut out: Vec<String> = Vec::new();
+    for line in src.lines() {
+        let mut rest = line;
+        while let Some(i) = rest.find(['"', '\'']) {
+            let q = rest[i..].chars().next().unwrap_or('"');
+            let body = &rest[i + 1..];
+            let Some(end) = body.find(q) else { break };
+            let lit = &body[..end];
+            rest = &body[end + 1..];
+            let parts: Vec<&str> = lit.split('.').collect();
+            let last = parts.last().copied().unwrap_or("");
+            if parts.len() >= 2
+                && lit.len() <= 120
+                && parts.iter().all(|p| ident(p))
+                && !FILE_SUFFIXES.contains(&last.to_ascii_lowercase().as_str())
+                && !out.iter().any(|o| o == lit)
+            {
+                out.push(lit.to_owned());
+            }
+        }
+    }
+    out
+}
 
 /// Codec names given literally: `.encode("latin-1")`, `.decode('cp1252')`, `encoding="utf-16"`,
 /// `codecs.lookup("koi8_r")`.
@@ -141,6 +182,9 @@ impl Rule for PythonImports {
         let library = self.sys_path(cx).iter().any(|d| path.starts_with(&format!("{d}/")) && !pythonpath.contains(d));
         if !library {
             self.codecs(cx, path, &imports);
+            for dotted in imports.iter().filter_map(|f| f.strip_prefix(DOTTED)) {
+                self.dotted(cx, path, dotted, &dirs);
+            }
         }
         if path.ends_with("/sysconfig.py") && library {
             // sysconfig imports its platform's data module by a name it computes.
@@ -158,7 +202,7 @@ impl Rule for PythonImports {
                 );
             }
         }
-        for raw in imports.iter().filter(|r| !r.starts_with(CODEC) && !r.starts_with(ALIAS)) {
+        for raw in imports.iter().filter(|r| ![CODEC, ALIAS, DOTTED].iter().any(|p| r.starts_with(p))) {
             let imp = imports::decode(raw);
             // Never on Linux; only when a library module runs as a program; only on an error
             // at import time (the import, when it happens, is traced); only where the first
@@ -197,6 +241,32 @@ impl Rule for PythonImports {
 }
 
 impl PythonImports {
+    /// A dotted path in the app's strings that names a module, or a name in one (the class a
+    /// setting names): the module is kept, and the sweep imports it and takes the name.
+    fn dotted(&mut self, cx: &mut Cx<'_>, path: &str, dotted: &str, dirs: &[String]) {
+        let parent_module = dotted.rsplit_once('.').map_or("", |(m, _)| m);
+        for (module, is_name) in [(dotted, false), (parent_module, true)] {
+            let Some(files) = find_module(cx, module, dirs) else { continue };
+            let what = format!("module {module} (named in a string: \"{dotted}\")");
+            let reason = Reason::Rule { rule: NAME, what: what.into(), of: path.to_owned().into() };
+            let module_file = files.iter().rfind(|f| !f.ends_with(".pyc")).cloned();
+            for f in files {
+                if !cx.keep().contains(&f) && !cx.used_by_run(&f) {
+                    self.found_statically.insert(f.clone());
+                }
+                cx.want(f, reason.clone());
+            }
+            if let Some(file) = module_file.filter(|f| self.found_statically.contains(f)) {
+                if is_name {
+                    self.reach_attribute(cx, dotted, dirs);
+                } else {
+                    self.reach_module(cx, &file);
+                }
+            }
+            return;
+        }
+    }
+
     /// The sweep loads what this rule found in the interpreter's library (never the app's own
     /// modules: importing those may start the app again).
     fn reach_module(&mut self, cx: &mut Cx<'_>, file: &str) {
@@ -512,6 +582,47 @@ mod tests {
         assert!(!c.keep.contains("/usr/lib/python3.11/doctest.py"));
         assert!(!c.keep.contains("/usr/lib/python3.11/unused.py"));
         assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
+    }
+
+    /// Settings name modules and classes in strings that an importer resolves on first use:
+    /// those that resolve in the image are kept (and go to the sweep); file names, host names,
+    /// strings that name no module and a library's own strings are not.
+    #[test]
+    fn dotted_paths_in_the_apps_strings() {
+        let app = "LOGGING = {'handlers': {'trail': {'class': 'auditkit.handlers.MemoryTrail'}}}\n\
+                   CACHE = \"logging.handlers\"\nPAGE = 'index.html'\nHOST = 'shop.example.com'\n\
+                   MISSING = 'nosuch.module.Thing'\n";
+        let idx = files_index(&[
+            ("app/app.py", app),
+            ("usr/lib/python3.11/logging/__init__.py", ""),
+            ("usr/lib/python3.11/logging/handlers.py", ""),
+            ("usr/lib/python3.11/json/__init__.py", "SETTING = 'logging.config'\n"),
+            ("usr/lib/python3.11/logging/config.py", ""),
+            ("usr/local/lib/python3.11/dist-packages/auditkit/__init__.py", ""),
+            ("usr/local/lib/python3.11/dist-packages/auditkit/handlers.py", "class MemoryTrail: pass\n"),
+            ("usr/lib/python3.11/index.py", ""),
+        ]);
+        let cfg = config("/app/app.py");
+        let build = |off: &[&str]| {
+            let mut off: Vec<String> = off.iter().map(|s| s.to_string()).collect();
+            off.push("app-tree".into());
+            ClosureBuilder::new(&idx, &cfg)
+                .rules(all_except(&off))
+                .seeds([traced("/app/app.py"), traced("/usr/lib/python3.11/json/__init__.py")])
+                .build()
+        };
+        let c = build(&[]);
+        assert!(c.keep.contains("/usr/local/lib/python3.11/dist-packages/auditkit/handlers.py"));
+        assert!(c.keep.contains("/usr/lib/python3.11/logging/handlers.py"));
+        assert!(!c.keep.contains("/usr/lib/python3.11/index.py"), "a file name");
+        assert!(!c.keep.contains("/usr/lib/python3.11/logging/config.py"), "a library's own string");
+        let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
+        assert!(
+            reached.contains(&"auditkit.handlers.MemoryTrail") && reached.contains(&"logging.handlers"),
+            "{reached:?}"
+        );
+        let c = build(&["python-imports"]);
+        assert!(!c.keep.contains("/usr/local/lib/python3.11/dist-packages/auditkit/handlers.py"));
     }
 
     #[test]

@@ -1,0 +1,1 @@
+"""An audit trail's pieces, named in logging configuration rather than imported."""
