@@ -131,6 +131,23 @@ fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
 }
 
 #[test]
+fn a_native_programs_data_file_is_kept_by_program_paths() {
+    let _turn = topic(module_path!());
+    // c-http's /greeting, linked from nowhere, opens a file the C code names by absolute path:
+    // the literal is in the binary's own string data.
+    let image = build_example("c-http", "slimctl-e2e/cov-c:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-c.slim:rules", &[]);
+    let greeting = &r["kept"]["/usr/share/c-http/greeting.txt"]["reasons"][0];
+    assert_eq!(greeting["rule"], "program-paths", "{greeting}");
+    assert_eq!(greeting["of"], "/usr/local/bin/c-http", "{greeting}");
+    let original = get(&image.0, 8081, "/greeting");
+    assert!(original.0.contains("200") && original.1.contains("Hello"), "{original:?}");
+    assert_eq!(get(&with.0, 8081, "/greeting"), original);
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-c.slim:norules", &["--no-program-paths", "--no-verify"]);
+    assert!(!get(&without.0, 8081, "/greeting").1.contains("Hello"), "without the rule the file is gone");
+}
+
+#[test]
 fn a_php_pages_library_on_the_include_path_is_kept_by_php_includes() {
     let _turn = topic(module_path!());
     // contact.php is linked from nowhere; it requires PHPMailer from Debian's package on the

@@ -13,6 +13,7 @@ mod jvm;
 mod node;
 mod perl;
 mod php;
+mod program_paths;
 mod python;
 mod ruby;
 mod runtime_data;
@@ -49,6 +50,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(shell::ShellCommands::default()),
         Box::new(runtime_data::RuntimeData),
         Box::new(time_zones::TimeZones),
+        Box::new(program_paths::ProgramPaths),
         Box::new(jvm::JvmNatives),
         Box::new(server_plugins::ServerPlugins),
         Box::new(web_roots::WebRoots),

@@ -1,0 +1,166 @@
+//! Coverage rule program-paths: the files a compiled program (C, C++, Rust, Go) names by
+//! absolute path in its own string data, for the programs the run started. A data file the
+//! program opens on a path no probe took (`fopen("/usr/share/app/greeting.txt")`) is a literal
+//! in the binary. Only programs: a library's strings are its own business, and a library the
+//! run did not load names nothing. Go's strings have no terminator, so a path is the longest
+//! run of path bytes; a run that names nothing in the image costs nothing.
+
+use super::Rule;
+use crate::image::index::facts::ContentReader;
+use crate::select::closure::Cx;
+use crate::select::keep::Reason;
+use std::sync::Arc;
+
+const NAME: &str = "program-paths";
+
+/// Programs larger than this are not read.
+const READ_LIMIT: u64 = 512 << 20;
+/// At most this many paths from one program.
+const MAX_PATHS: usize = 4000;
+/// A directory a program names is kept whole when it holds at most this many entries (its
+/// configuration directory, its data), never a system-wide one.
+const MAX_DIR_ENTRIES: usize = 256;
+
+pub struct ProgramPaths;
+
+struct Reader;
+
+fn is_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'+' | b'@' | b'=')
+}
+
+/// Absolute paths among a program's bytes: runs of path bytes from a `/`, with at least two
+/// components and no `//`, `/./` or `/../`.
+fn paths(content: &[u8]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut i = 0;
+    while i < content.len() && out.len() < MAX_PATHS {
+        if content[i] != b'/' || (i > 0 && is_path_byte(content[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let end = content[i..].iter().position(|b| !is_path_byte(*b)).map_or(content.len(), |n| i + n);
+        let run = &content[i..end];
+        i = end;
+        let Ok(path) = std::str::from_utf8(run) else { continue };
+        let path = path.trim_end_matches('/');
+        let ok = path.len() >= 4
+            && path.matches('/').count() >= 2
+            && !path.contains("//")
+            && !path.split('/').any(|c| c == "." || c == "..");
+        if ok && seen.insert(path.to_owned()) {
+            out.push(path.to_owned());
+        }
+    }
+    out
+}
+
+impl ContentReader for Reader {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn wants(&self, path: &str, size: u64, head: &[u8]) -> bool {
+        let file = path.rsplit('/').next().unwrap_or("");
+        head.starts_with(b"\x7fELF") && !file.contains(".so") && size <= READ_LIMIT
+    }
+    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
+        paths(content)
+    }
+    fn lazy(&self) -> bool {
+        true
+    }
+}
+
+impl Rule for ProgramPaths {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn about(&self) -> &'static str {
+        "the files a program the run started names by absolute path in its own string data"
+    }
+    fn reader(&self) -> Option<Arc<dyn ContentReader>> {
+        Some(Arc::new(Reader))
+    }
+    fn on_complete(&mut self, cx: &mut Cx<'_>) {
+        let programs: Vec<String> = cx
+            .keep()
+            .paths
+            .iter()
+            .filter(|(_, k)| k.reasons.iter().any(|r| matches!(r, Reason::Traced { how, .. } if &**how == "exec")))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for program in programs {
+            let Some(named) = cx.facts_at(&program, NAME) else { continue };
+            for path in named.iter() {
+                let Some(found) = cx.resolve(path) else { continue };
+                let Some(entry) = cx.index().get(&found.path) else { continue };
+                let subtree = entry.is_dir();
+                // A directory: its own (`/etc/app`, `/usr/share/app`), small; never a top-level
+                // one or a system-wide one (`/usr/lib` holds thousands).
+                if subtree
+                    && (found.path.matches('/').count() < 2
+                        || cx.index().subtree(&found.path).nth(MAX_DIR_ENTRIES).is_some())
+                {
+                    continue;
+                }
+                if !subtree && cx.keep().contains(&found.path) {
+                    continue;
+                }
+                let reason =
+                    Reason::Rule { rule: NAME, what: format!("path {path}").into(), of: program.clone().into() };
+                cx.want_if_present(path.clone(), reason, subtree);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{config, files_index, traced};
+    use super::paths;
+    use crate::select::closure::ClosureBuilder;
+    use crate::select::keep::Reason;
+    use crate::select::rules::all_except;
+    use crate::select::Seed;
+
+    #[test]
+    fn absolute_paths_in_a_programs_bytes() {
+        let c = b"\x7fELF\0\0r\0/usr/share/app/greeting.txt\0/proc/%d/stat\0GET /x\0/etc/app//x\0usr/lib/rel\0";
+        assert_eq!(paths(c), ["/usr/share/app/greeting.txt"], "no format, no relative path, no doubled slash");
+        // Go: strings packed without terminators.
+        let go = b"\x01/etc/app/conf.d\x01\x01bad/../path\x00/usr/lib/../x";
+        assert_eq!(paths(go), ["/etc/app/conf.d"]);
+    }
+
+    fn exec(path: &str) -> Seed {
+        Seed { path: path.into(), reason: Reason::Traced { how: "exec".into(), by: "app[1]".into() }, optional: true }
+    }
+
+    #[test]
+    fn the_files_a_started_program_names_are_kept() {
+        let program = "\x7fELF\x02\x01\x01\0/usr/share/app/greeting.txt\0/etc/app\0/usr/share/zoneinfo\0/usr\0";
+        let idx = files_index(&[
+            ("usr/local/bin/app*", program),
+            ("usr/local/bin/other*", "\x7fELF\x02\x01\x01\0/usr/share/app/other.txt\0"),
+            ("usr/share/app/greeting.txt", "hello"),
+            ("usr/share/app/other.txt", "x"),
+            ("etc/app/conf.d/a.conf", "x"),
+            ("usr/share/zoneinfo/Europe/Paris", "tz"),
+            ("usr/share/doc/x", "x"),
+        ]);
+        let cfg = config("/usr/local/bin/app");
+        let build = |off: &[&str]| {
+            let off: Vec<String> = off.iter().map(|s| s.to_string()).collect();
+            ClosureBuilder::new(&idx, &cfg).rules(all_except(&off)).seeds([exec("/usr/local/bin/app")]).build()
+        };
+        let c = build(&[]);
+        assert!(c.keep.contains("/usr/share/app/greeting.txt") && c.keep.contains("/etc/app/conf.d/a.conf"));
+        assert!(!c.keep.contains("/usr/share/app/other.txt"), "named by a program the run never started");
+        assert!(!c.keep.contains("/usr/share/doc/x"), "/usr is no program's own directory");
+        let c = build(&["program-paths"]);
+        assert!(!c.keep.contains("/usr/share/app/greeting.txt"));
+        let read_only = ClosureBuilder::new(&idx, &cfg).seeds([traced("/usr/local/bin/app")]).build();
+        assert!(!read_only.keep.contains("/usr/share/app/greeting.txt"), "a program only read is not started");
+    }
+}
