@@ -3,7 +3,9 @@
 //! program opens on a path no probe took (`fopen("/usr/share/app/greeting.txt")`) is a literal
 //! in the binary. Only programs: a library's strings are its own business, and a library the
 //! run did not load names nothing. Go's strings have no terminator, so a path is the longest
-//! run of path bytes; a run that names nothing in the image costs nothing.
+//! run of path bytes; a run that names nothing in the image costs nothing. Directories are not
+//! followed (a shell's default PATH names `/usr/sbin`), nor executables (a program named is a
+//! program run only if the binary runs programs: another question).
 
 use super::Rule;
 use crate::image::index::facts::ContentReader;
@@ -17,9 +19,6 @@ const NAME: &str = "program-paths";
 const READ_LIMIT: u64 = 512 << 20;
 /// At most this many paths from one program.
 const MAX_PATHS: usize = 4000;
-/// A directory a program names is kept whole when it holds at most this many entries (its
-/// configuration directory, its data), never a system-wide one.
-const MAX_DIR_ENTRIES: usize = 256;
 
 pub struct ProgramPaths;
 
@@ -92,24 +91,17 @@ impl Rule for ProgramPaths {
             .collect();
         for program in programs {
             let Some(named) = cx.facts_at(&program, NAME) else { continue };
-            for path in named.iter() {
+            // The kernel's and the engine's files are not the image's to keep.
+            let ours = |p: &&String| !["/dev/", "/proc/", "/sys/"].iter().any(|k| p.starts_with(k));
+            for path in named.iter().filter(ours) {
                 let Some(found) = cx.resolve(path) else { continue };
                 let Some(entry) = cx.index().get(&found.path) else { continue };
-                let subtree = entry.is_dir();
-                // A directory: its own (`/etc/app`, `/usr/share/app`), small; never a top-level
-                // one or a system-wide one (`/usr/lib` holds thousands).
-                if subtree
-                    && (found.path.matches('/').count() < 2
-                        || cx.index().subtree(&found.path).nth(MAX_DIR_ENTRIES).is_some())
-                {
-                    continue;
-                }
-                if !subtree && cx.keep().contains(&found.path) {
+                if entry.is_dir() || entry.mode & 0o111 != 0 || cx.keep().contains(&found.path) {
                     continue;
                 }
                 let reason =
                     Reason::Rule { rule: NAME, what: format!("path {path}").into(), of: program.clone().into() };
-                cx.want_if_present(path.clone(), reason, subtree);
+                cx.want_if_present(path.clone(), reason, false);
             }
         }
     }
@@ -139,15 +131,16 @@ mod tests {
 
     #[test]
     fn the_files_a_started_program_names_are_kept() {
-        let program = "\x7fELF\x02\x01\x01\0/usr/share/app/greeting.txt\0/etc/app\0/usr/share/zoneinfo\0/usr\0";
+        let program =
+            "\x7fELF\x02\x01\x01\0/usr/share/app/greeting.txt\0/etc/app\0/usr/local/bin:/usr/bin\0/usr/bin/tool\0";
         let idx = files_index(&[
             ("usr/local/bin/app*", program),
             ("usr/local/bin/other*", "\x7fELF\x02\x01\x01\0/usr/share/app/other.txt\0"),
             ("usr/share/app/greeting.txt", "hello"),
             ("usr/share/app/other.txt", "x"),
             ("etc/app/conf.d/a.conf", "x"),
-            ("usr/share/zoneinfo/Europe/Paris", "tz"),
-            ("usr/share/doc/x", "x"),
+            ("usr/bin/tool*", "#!/bin/sh\n"),
+            ("usr/bin/other-tool*", "#!/bin/sh\n"),
         ]);
         let cfg = config("/usr/local/bin/app");
         let build = |off: &[&str]| {
@@ -155,9 +148,11 @@ mod tests {
             ClosureBuilder::new(&idx, &cfg).rules(all_except(&off)).seeds([exec("/usr/local/bin/app")]).build()
         };
         let c = build(&[]);
-        assert!(c.keep.contains("/usr/share/app/greeting.txt") && c.keep.contains("/etc/app/conf.d/a.conf"));
+        assert!(c.keep.contains("/usr/share/app/greeting.txt"));
         assert!(!c.keep.contains("/usr/share/app/other.txt"), "named by a program the run never started");
-        assert!(!c.keep.contains("/usr/share/doc/x"), "/usr is no program's own directory");
+        assert!(!c.keep.contains("/etc/app/conf.d/a.conf"), "a directory is not followed");
+        assert!(!c.keep.contains("/usr/bin/other-tool"), "a PATH names directories, no files");
+        assert!(!c.keep.contains("/usr/bin/tool"), "a program named is no program run");
         let c = build(&["program-paths"]);
         assert!(!c.keep.contains("/usr/share/app/greeting.txt"));
         let read_only = ClosureBuilder::new(&idx, &cfg).seeds([traced("/usr/local/bin/app")]).build();
