@@ -470,7 +470,9 @@ impl<'a> ClosureBuilder<'a> {
                 self.cx.want(prog, reason.clone());
             }
         }
-        self.cx.want(interp.to_owned(), reason);
+        // An interpreter the original lacks too is the original's own broken `#!` (Debian's
+        // stdlib `cgi.py` names /usr/local/bin/python): nothing to keep, nothing to warn of.
+        self.cx.want_if_present(interp.to_owned(), reason, false);
     }
 }
 
@@ -500,6 +502,7 @@ mod tests {
             ("usr/lib64/ld-linux-x86-64.so.2", 'l', b"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
             ("app/run.sh", 'x', b"#!/bin/sh\necho hi\n"),
             ("app/module.py", 'f', b"#!/bin/sh\necho hi\n"),
+            ("app/old.py", 'x', b"#! /usr/local/bin/python\nprint(1)\n"),
             ("etc/passwd", 'f', b"root\n"),
             ("usr/share/doc/big", 'f', b"doc!\n"),
         ];
@@ -556,11 +559,15 @@ mod tests {
         let c = ClosureBuilder::new(&idx, &cfg).config_seeds().build();
         assert!(matches!(&reasons(&c, "/usr/bin/dash")[0], Reason::ScriptInterpreter { .. }));
         assert!(c.keep.contains("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+        assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
         assert!(matches!(&reasons(&c, "/etc/passwd")[0], Reason::UserDatabase { .. }));
 
         let cfg = config("/app/module.py");
         let c = ClosureBuilder::new(&idx, &cfg).config_seeds().build();
         assert!(!c.keep.contains("/usr/bin/dash"), "a non-executable file's #! is not followed");
+        let cfg = with_user("/app/old.py", "1000");
+        let c = ClosureBuilder::new(&idx, &cfg).config_seeds().build();
+        assert!(c.keep.contains("/app/old.py") && c.unresolved.is_empty(), "the original's own broken #!: {c:?}");
     }
 
     /// A JDK in miniature: libjava.so needs libjvm.so by name, which lives in lib/server, off
