@@ -2,20 +2,26 @@
  * GET /          -> service info
  * GET /greeting  -> the contents of /usr/share/c-http/greeting.txt (read per request)
  * GET /health    -> {"ok": true}
+ * GET /archive   -> the greeting compressed by the system's gzip, found on PATH (linked from
+ *                   nowhere: only the binary's own strings name gzip)
  * anything else  -> 404 */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static void reply(int fd, int status, const char *body)
 {
 	char head[256];
-	const char *reason = status == 200 ? "OK" : "Not Found";
+	const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Internal Server Error";
 	int n = snprintf(head, sizeof head,
 			 "HTTP/1.0 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", status,
 			 reason, strlen(body));
@@ -45,6 +51,37 @@ static void on_term(int sig)
 	_exit(0);
 }
 
+static void archive(int fd)
+{
+	int out[2];
+	if (pipe(out) < 0) {
+		reply(fd, 500, "{\"error\": \"pipe\"}");
+		return;
+	}
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+	posix_spawn_file_actions_addclose(&actions, out[0]);
+	char *argv[] = {"gzip", "-c", "/usr/share/c-http/greeting.txt", NULL};
+	pid_t pid;
+	int rc = posix_spawnp(&pid, "gzip", &actions, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&actions);
+	close(out[1]);
+	size_t total = 0;
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(out[0], buf, sizeof buf)) > 0)
+		total += (size_t)n;
+	close(out[0]);
+	int status = 1;
+	if (rc == 0)
+		waitpid(pid, &status, 0);
+	if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || total == 0)
+		reply(fd, 500, "{\"error\": \"gzip failed\"}");
+	else
+		reply(fd, 200, "{\"archive\": \"gzip\"}");
+}
+
 int main(void)
 {
 	const char *port_env = getenv("PORT");
@@ -72,6 +109,8 @@ int main(void)
 				reply(c, 200, "{\"service\": \"c-http\", \"language\": \"C\"}");
 			else if (!strcmp(path, "/greeting"))
 				greeting(c);
+			else if (!strcmp(path, "/archive"))
+				archive(c);
 			else if (!strcmp(path, "/health"))
 				reply(c, 200, "{\"ok\": true}");
 			else

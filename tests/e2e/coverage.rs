@@ -133,8 +133,8 @@ fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
 #[test]
 fn a_native_programs_data_file_is_kept_by_program_paths() {
     let _turn = topic(module_path!());
-    // c-http's /greeting, linked from nowhere, opens a file the C code names by absolute path:
-    // the literal is in the binary's own string data.
+    // c-http's /greeting and /archive, linked from nowhere, open a file the C code names by
+    // absolute path and run a program it names: the literals are in the binary's own data.
     let image = build_example("c-http", "slimctl-e2e/cov-c:1");
     let (with, r) = build(&image.0, "slimctl-e2e/cov-c.slim:rules", &[]);
     let greeting = &r["kept"]["/usr/share/c-http/greeting.txt"]["reasons"][0];
@@ -143,8 +143,16 @@ fn a_native_programs_data_file_is_kept_by_program_paths() {
     let original = get(&image.0, 8081, "/greeting");
     assert!(original.0.contains("200") && original.1.contains("Hello"), "{original:?}");
     assert_eq!(get(&with.0, 8081, "/greeting"), original);
+    // /archive runs gzip with posix_spawnp: the binary searches PATH itself, and "gzip" is a
+    // word of its data.
+    let gzip = &r["kept"]["/usr/bin/gzip"]["reasons"][0];
+    assert_eq!((&gzip["rule"], &gzip["what"]), (&"program-paths".into(), &"runs gzip".into()), "{gzip}");
+    let archive = get(&image.0, 8081, "/archive");
+    assert!(archive.0.contains("200") && archive.1.contains("gzip"), "{archive:?}");
+    assert_eq!(get(&with.0, 8081, "/archive"), archive);
     let (without, _) = build(&image.0, "slimctl-e2e/cov-c.slim:norules", &["--no-program-paths", "--no-verify"]);
     assert!(!get(&without.0, 8081, "/greeting").1.contains("Hello"), "without the rule the file is gone");
+    assert!(!get(&without.0, 8081, "/archive").0.contains("200"), "without the rule gzip is gone");
 }
 
 #[test]

@@ -4,8 +4,14 @@
 //! in the binary. Only programs: a library's strings are its own business, and a library the
 //! run did not load names nothing. Go's strings have no terminator, so a path is the longest
 //! run of path bytes; a run that names nothing in the image costs nothing. Directories are not
-//! followed (a shell's default PATH names `/usr/sbin`), nor executables (a program named is a
-//! program run only if the binary runs programs: another question).
+//! followed (a shell's default PATH names `/usr/sbin`), nor executables by path.
+//!
+//! Programs it runs by name: when the binary itself searches PATH for a program (`execvp`,
+//! `execvpe`, `execlp` or `posix_spawnp` among its own imported symbols, not merely linked in
+//! libc), each word of its read-only data that names a program on the image's PATH is kept with
+//! its closure (`posix_spawnp(&pid, "gzip", ...)`). Language interpreters are not read so:
+//! their data is their runtime's vocabulary (`join`, `stat`, `sort`), and what their programs
+//! run is the other rules' business.
 
 use super::Rule;
 use crate::image::index::facts::ContentReader;
@@ -19,6 +25,12 @@ const NAME: &str = "program-paths";
 const READ_LIMIT: u64 = 512 << 20;
 /// At most this many paths from one program.
 const MAX_PATHS: usize = 4000;
+
+/// The fact prefix of a program a binary may run by name (a path always starts with `/`).
+const RUN: &str = "run:";
+
+/// What a program imports to run another by name, searching PATH.
+const PATH_EXECS: [&str; 4] = ["execvp", "execvpe", "execlp", "posix_spawnp"];
 
 pub struct ProgramPaths;
 
@@ -63,12 +75,61 @@ impl ContentReader for Reader {
         let file = path.rsplit('/').next().unwrap_or("");
         head.starts_with(b"\x7fELF") && !file.contains(".so") && size <= READ_LIMIT
     }
-    fn read(&self, _path: &str, content: &[u8]) -> Vec<String> {
-        paths(content)
+    fn read(&self, path: &str, content: &[u8]) -> Vec<String> {
+        let mut facts = paths(content);
+        let file = path.rsplit('/').next().unwrap_or("");
+        if !is_interpreter(file) {
+            facts.extend(run_names(content).into_iter().map(|n| format!("{RUN}{n}")));
+        }
+        facts
     }
     fn lazy(&self) -> bool {
         true
     }
+}
+
+/// Interpreters and shells, by their file name (`python3.11`, `perl5.36.0`, `ruby3.1`, `node`).
+fn is_interpreter(file: &str) -> bool {
+    let stem = file.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    matches!(stem, "python" | "perl" | "ruby" | "node" | "nodejs" | "php" | "java" | "lua" | "tclsh" | "wish")
+        || super::shell::is_shell_name(file)
+}
+
+/// The words of the read-only data of an ELF program that imports a PATH-searching exec (none
+/// otherwise): NUL-terminated, shaped like a program's name.
+fn run_names(content: &[u8]) -> Vec<String> {
+    let Ok(elf) = goblin::elf::Elf::parse(content) else { return Vec::new() };
+    let imports_exec = elf
+        .dynsyms
+        .iter()
+        .any(|sym| sym.st_shndx == 0 && elf.dynstrtab.get_at(sym.st_name).is_some_and(|n| PATH_EXECS.contains(&n)));
+    if !imports_exec {
+        return Vec::new();
+    }
+    let Some(rodata) = elf.section_headers.iter().find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".rodata"))
+    else {
+        return Vec::new();
+    };
+    let Some(bytes) = usize::try_from(rodata.sh_offset)
+        .ok()
+        .zip(usize::try_from(rodata.sh_size).ok())
+        .and_then(|(at, len)| content.get(at..at.checked_add(len)?))
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for word in bytes.split(|b| *b == 0) {
+        let ok = (2..=32).contains(&word.len())
+            && word[0].is_ascii_lowercase()
+            && word.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._+-".contains(b));
+        if ok && out.len() < MAX_PATHS {
+            let word = String::from_utf8_lossy(word).into_owned();
+            if !out.contains(&word) {
+                out.push(word);
+            }
+        }
+    }
+    out
 }
 
 impl Rule for ProgramPaths {
@@ -93,7 +154,15 @@ impl Rule for ProgramPaths {
             let Some(named) = cx.facts_at(&program, NAME) else { continue };
             // The kernel's and the engine's files are not the image's to keep.
             let ours = |p: &&String| !["/dev/", "/proc/", "/sys/"].iter().any(|k| p.starts_with(k));
-            for path in named.iter().filter(ours) {
+            for name in named.iter().filter_map(|f| f.strip_prefix(RUN)) {
+                let Some(found) = cx.find_program(name, "/") else { continue };
+                if !cx.keep().contains(&found) {
+                    let reason =
+                        Reason::Rule { rule: NAME, what: format!("runs {name}").into(), of: program.clone().into() };
+                    cx.want(found, reason);
+                }
+            }
+            for path in named.iter().filter(|f| f.starts_with('/')).filter(ours) {
                 let Some(found) = cx.resolve(path) else { continue };
                 let Some(entry) = cx.index().get(&found.path) else { continue };
                 if entry.is_dir() || entry.mode & 0o111 != 0 || cx.keep().contains(&found.path) {
@@ -123,6 +192,32 @@ mod tests {
         // Go: strings packed without terminators.
         let go = b"\x01/etc/app/conf.d\x01\x01bad/../path\x00/usr/lib/../x";
         assert_eq!(paths(go), ["/etc/app/conf.d"]);
+    }
+
+    /// A C program compiled by the host's gcc (every machine this builds on has it).
+    fn compiled(src: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, out) = (dir.path().join("p.c"), dir.path().join("p"));
+        std::fs::write(&c, src).unwrap();
+        let ok = std::process::Command::new("gcc").arg("-O1").arg("-o").arg(&out).arg(&c).status();
+        assert!(ok.is_ok_and(|s| s.success()), "gcc");
+        std::fs::read(out).unwrap()
+    }
+
+    /// Names are read only from a program that searches PATH itself, and only from its data.
+    #[test]
+    fn programs_run_by_name() {
+        let spawns = compiled(
+            "#include <unistd.h>\nint main(int n, char **v) { char *a[] = {\"gzip\", \"-c\", 0};\n\
+             if (n > 1) execvp(\"gzip\", a); return 0; }\n",
+        );
+        let names = super::run_names(&spawns);
+        assert!(names.contains(&"gzip".to_owned()) && !names.contains(&"execvp".to_owned()), "{names:?}");
+        let prints = compiled("#include <stdio.h>\nint main(void) { puts(\"gzip\"); return 0; }\n");
+        assert!(super::run_names(&prints).is_empty(), "a program that runs nothing");
+        assert!(
+            super::is_interpreter("python3.11") && super::is_interpreter("dash") && !super::is_interpreter("c-http")
+        );
     }
 
     fn exec(path: &str) -> Seed {

@@ -17,6 +17,11 @@ use std::sync::Arc;
 
 const NAME: &str = "shell-commands";
 
+/// Whether a program's file name is a shell's (`sh`, `bash`, `dash`...).
+pub(super) fn is_shell_name(file: &str) -> bool {
+    words::is_shell(file)
+}
+
 /// Shell scripts larger than this are not read for the commands they name.
 const READ_LIMIT: u64 = 256 << 10;
 
