@@ -82,6 +82,10 @@ pub const RUNTIME_BASE: &[&str] = &[
     "stat",
     "lstat",
     "statx",
+    // The kernel's own restart of a sleep (nanosleep, futex or poll with a timeout) that a
+    // signal interrupted: whether it happens depends on timing (Go's preemption signals in runc,
+    // SIGCHLD in a shell), so a traced run may not show it while the next run needs it.
+    "restart_syscall",
 ];
 
 /// The profile allowing `seen` (names) and, with `runtime_base`, the runtime's start-up set:
