@@ -5,6 +5,8 @@ GET /total   imports fastcalc inside the handler; its C extension imports a modu
              the C code names (fastcalc_tables), when it loads.
 GET /parse?n=X  on bad input falls into errkit's error path, which imports its renderer
              inside a function; the renderer picks its style module by a computed name.
+GET /export  packs a report as a .tar.gz with tarfile, imported inside the handler; tarfile
+             imports gzip only inside the function that opens a compressed archive.
 GET /audit   sets up the audit trail from a logging configuration that names its handler
              class in a string; logging imports the module when the trail is first set up.
 """
@@ -50,6 +52,20 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, {"n": int(raw)})
             except ValueError as e:
                 self._send(400, {"error": errkit.describe(e)})
+        elif url.path == "/export":
+            import io
+            import tarfile
+
+            data = b"n,total\n4,10\n"
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                member = tarfile.TarInfo("report.csv")
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+            packed = buf.getvalue()
+            with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
+                names = tar.getnames()
+            self._send(200, {"export": names, "gzip": packed[:2] == b"\x1f\x8b"})
         elif url.path == "/audit":
             import logging
             import logging.config

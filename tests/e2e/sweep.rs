@@ -45,11 +45,12 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     let _turn = topic(module_path!());
     // A tag of its own: the tests of a topic run at once, and each removes its image.
     let image = build_example("python-lazy", "slimctl-e2e/python-lazy:sweep");
-    let paths = ["/total", "/parse?n=x", "/audit"];
+    let paths = ["/total", "/parse?n=x", "/audit", "/export"];
     let original = answers(&image.0, &paths);
     assert!(original[0].0.contains(" 200") && original[0].1.contains("10.5"), "{original:?}");
     assert!(original[1].0.contains(" 400") && original[1].1.contains("ValueError"), "{original:?}");
     assert!(original[2].0.contains(" 200") && original[2].1.contains("\"audit\": 1"), "{original:?}");
+    assert!(original[3].0.contains(" 200") && original[3].1.contains("report.csv"), "{original:?}");
 
     let (with, r, out) = build(&image.0, "slimctl-e2e/python-lazy.slim:sweep", &[]);
     assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
@@ -66,6 +67,16 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     let trail = kept_for(&r, "/usr/local/lib/python3.11/dist-packages/auditkit/handlers.py");
     assert_eq!(trail["rule"], "python-imports", "{trail}");
     assert!(trail["what"].as_str().unwrap().contains("named in a string"), "{trail}");
+    // /export's tarfile, imported in the handler, imports gzip inside the function that opens
+    // a compressed archive: a lazy import of a module the app's code imports.
+    let gzip = &r["kept"]["/usr/lib/python3.11/gzip.py"]["reasons"];
+    assert!(
+        gzip.as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["rule"] == "python-imports" && g["of"] == "/usr/lib/python3.11/tarfile.py"),
+        "{gzip}"
+    );
     let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();
     let swept = checks.iter().find(|c| c["what"] == "sweep: Python modules").expect("verify swept the slim image");
     assert_eq!(swept["verdict"], "match", "{swept}");

@@ -11,7 +11,7 @@ use crate::image::Entry;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
 use crate::select::reached::Reached;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 const NAME: &str = "python-imports";
@@ -21,8 +21,9 @@ const READ_LIMIT: u64 = 2 << 20;
 
 #[derive(Default)]
 pub struct PythonImports {
-    /// Python files kept only because this rule found them (not run by the app).
-    found_statically: HashSet<String>,
+    /// Python files kept only because this rule found them (not run by the app), and whether
+    /// code the run ran imports them: then their functions may be called too.
+    found_statically: HashMap<String, Called>,
     /// sys.path of the image's Python installations, found on first use.
     sys_path: Option<Vec<String>>,
     /// sys.path without the app's own entries, found on first use.
@@ -169,7 +170,13 @@ impl Rule for PythonImports {
         let Some(imports) = cx.facts(path, entry, NAME) else { return };
         // Code the app ran may call any of its functions: all its imports. A module found
         // statically runs its module level on import: those only.
-        let eager_only = self.found_statically.contains(path);
+        let called = self.found_statically.get(path).copied().unwrap_or(Called::Yes);
+        // What a module found by reading imports: the functions of a module that code the run
+        // ran imports may be called (tarfile's `import gzip` when it opens an archive); one
+        // more step away only its module level runs. Following every lazy edge further takes
+        // in test harnesses and build tools (multiprocessing.util → test.support → unittest).
+        let found = self.found_statically.contains_key(path);
+        let child = if found { Called::No } else { Called::Yes };
         let mut dirs = self.sys_path(cx).to_vec();
         let file_dir = parent(path).to_owned();
         // A script outside sys.path (the app's own code) imports its siblings first.
@@ -207,8 +214,10 @@ impl Rule for PythonImports {
             // Never on Linux; only when a library module runs as a program; only on an error
             // at import time (the import, when it happens, is traced); only where the first
             // choice fails.
-            let skip =
-                imp.other_platform || imp.on_error || (eager_only && (imp.lazy || imp.main)) || (library && imp.main);
+            let skip = imp.other_platform
+                || imp.on_error
+                || (called == Called::No && imp.lazy)
+                || (imp.main && (library || found));
             if skip {
                 continue;
             }
@@ -228,19 +237,36 @@ impl Rule for PythonImports {
                 Reason::Rule { rule: NAME, what: format!("module {}", imp.module).into(), of: path.to_owned().into() };
             let module_file = files.iter().rfind(|f| !f.ends_with(".pyc")).cloned();
             for f in files {
-                if !cx.keep().contains(&f) && !cx.used_by_run(&f) {
-                    self.found_statically.insert(f.clone());
-                }
+                self.found(cx, &f, child);
                 cx.want(f, reason.clone());
             }
-            if let Some(file) = module_file.filter(|f| self.found_statically.contains(f)) {
+            if let Some(file) = module_file.filter(|f| self.found_statically.contains_key(f)) {
                 self.reach_module(cx, &file);
             }
         }
     }
 }
 
+/// Whether code the run ran may call the functions of a module.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Called {
+    Yes,
+    No,
+}
+
 impl PythonImports {
+    /// Notes a module file this rule found by reading, unless the run loaded it or it is kept
+    /// already; a closer importer upgrades it.
+    fn found(&mut self, cx: &Cx<'_>, file: &str, called: Called) {
+        if let Some(c) = self.found_statically.get_mut(file) {
+            if called == Called::Yes {
+                *c = Called::Yes;
+            }
+        } else if !cx.keep().contains(file) && !cx.used_by_run(file) {
+            self.found_statically.insert(file.to_owned(), called);
+        }
+    }
+
     /// A dotted path in the app's strings that names a module, or a name in one (the class a
     /// setting names): the module is kept, and the sweep imports it and takes the name.
     fn dotted(&mut self, cx: &mut Cx<'_>, path: &str, dotted: &str, dirs: &[String]) {
@@ -251,12 +277,10 @@ impl PythonImports {
             let reason = Reason::Rule { rule: NAME, what: what.into(), of: path.to_owned().into() };
             let module_file = files.iter().rfind(|f| !f.ends_with(".pyc")).cloned();
             for f in files {
-                if !cx.keep().contains(&f) && !cx.used_by_run(&f) {
-                    self.found_statically.insert(f.clone());
-                }
+                self.found(cx, &f, Called::Yes);
                 cx.want(f, reason.clone());
             }
-            if let Some(file) = module_file.filter(|f| self.found_statically.contains(f)) {
+            if let Some(file) = module_file.filter(|f| self.found_statically.contains_key(f)) {
                 if is_name {
                     self.reach_attribute(cx, dotted, dirs);
                 } else {
@@ -697,6 +721,29 @@ mod tests {
         assert!(c.keep.contains("/usr/lib/python3.11/errlib_render.py"));
         let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(reached, ["errlib_render"], "the run loaded errlib itself");
+    }
+
+    /// The functions of a module that code the run ran imports may be called: its lazy imports
+    /// are kept; those of modules one more step away are not (their module level runs).
+    #[test]
+    fn lazy_imports_are_followed_one_step_from_code_the_run_ran() {
+        let idx = files_index(&[
+            ("app/app.py", "def export():\n    import tarfile\n"),
+            ("usr/lib/python3.11/tarfile.py", "import shutil\ndef gzopen():\n    from gzip import GzipFile\n"),
+            ("usr/lib/python3.11/gzip.py", "import zlib_shim\ndef main():\n    import gzip_cli\n"),
+            ("usr/lib/python3.11/zlib_shim.py", ""),
+            ("usr/lib/python3.11/gzip_cli.py", ""),
+            ("usr/lib/python3.11/shutil.py", "def make_archive():\n    import zipfile\n"),
+            ("usr/lib/python3.11/zipfile.py", ""),
+        ]);
+        let cfg = config("/app/app.py");
+        let c = ClosureBuilder::new(&idx, &cfg).seeds([traced("/app/app.py")]).build();
+        for kept in ["tarfile.py", "gzip.py", "zlib_shim.py", "shutil.py"] {
+            assert!(c.keep.contains(&format!("/usr/lib/python3.11/{kept}")), "{kept}");
+        }
+        for dropped in ["gzip_cli.py", "zipfile.py"] {
+            assert!(!c.keep.contains(&format!("/usr/lib/python3.11/{dropped}")), "{dropped}");
+        }
     }
 
     #[test]
