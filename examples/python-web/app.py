@@ -1,10 +1,13 @@
 """An inventory site: a Flask app as its community writes one."""
 import subprocess
+from datetime import timedelta
 
 from flask import Flask, render_template, request
 
 app = Flask(__name__)
 DATA = "/app/data/items.csv"
+# The languages of the shop's widgets; a visitor picks one with ?lang=.
+LANGUAGES = ["en", "de_DE", "fr_FR"]
 
 
 def load_items():
@@ -59,3 +62,17 @@ def opening_hours():
     opens = datetime(2026, 7, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
     local = opens.astimezone(ZoneInfo(request.args.get("tz", "UTC")))
     return {"opens": local.strftime("%H:%M %Z")}
+
+
+@app.route("/updated")
+def updated():
+    # Linked from nowhere: the stock widget. How old the data set is, in the visitor's language;
+    # humanize carries a gettext catalog per language.
+    import humanize
+
+    lang = request.args.get("lang", "en")
+    if lang in LANGUAGES and lang != "en":
+        humanize.i18n.activate(lang)
+    else:
+        humanize.i18n.deactivate()
+    return {"updated": humanize.naturaldelta(timedelta(hours=2))}

@@ -128,6 +128,20 @@ fn a_web_apps_unlinked_pages_work_thanks_to_app_tree_and_literal_commands() {
     assert_eq!(get(&with.0, 8000, HOURS), original);
     let (no_tz, _) = build(&image.0, "slimctl-e2e/cov-web.slim:no-tz", &["--no-time-zones", "--no-verify"]);
     assert!(!get(&no_tz.0, 8000, HOURS).0.contains("200"), "without time-zones the zone is not found");
+
+    // /updated speaks the language the visitor picks among those the app lists: humanize's
+    // catalog of each listed language stays, no other.
+    const UPDATED: &str = "/updated?lang=de_DE";
+    let catalog = |lang: &str| format!("/usr/lib/python3/dist-packages/humanize/locale/{lang}/LC_MESSAGES/humanize.mo");
+    let de = &kept[catalog("de_DE").as_str()]["reasons"][0];
+    assert_eq!((&de["rule"], &de["of"]), (&"message-catalogs".into(), &"/app/app.py".into()), "{de}");
+    assert!(!kept[catalog("fr_FR").as_str()].is_null() && kept[catalog("es_ES").as_str()].is_null());
+    let original = get(&image.0, 8000, UPDATED);
+    assert!(original.0.contains("200") && original.1.contains("2 Stunden"), "{original:?}");
+    assert_eq!(get(&with.0, 8000, UPDATED), original);
+    let (no_cat, _) =
+        build(&image.0, "slimctl-e2e/cov-web.slim:no-catalogs", &["--no-message-catalogs", "--no-verify"]);
+    assert!(!get(&no_cat.0, 8000, UPDATED).0.contains("200"), "without message-catalogs the catalog is gone");
 }
 
 #[test]

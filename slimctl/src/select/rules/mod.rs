@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 mod app_tree;
 mod jvm;
+mod message_catalogs;
 mod node;
 mod perl;
 mod php;
@@ -55,6 +56,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(server_plugins::ServerPlugins),
         Box::new(web_roots::WebRoots),
         Box::new(app_tree::AppTree),
+        Box::new(message_catalogs::MessageCatalogs),
     ]
 }
 
