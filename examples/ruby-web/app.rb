@@ -32,4 +32,13 @@ class Shop < Sinatra::Base
     end
     PRODUCTS.map { |p| "#{p[:name]}: in stock\n" }.join
   end
+
+  # Linked from nowhere: the monitoring system's check. It asks the shop's front page over HTTP,
+  # as it would ask an upstream service; open-uri loads Net::HTTP only when it opens a URL.
+  get '/status' do
+    require 'open-uri'
+    front = URI.open("http://127.0.0.1:#{ENV.fetch('PORT', '9292')}/", read_timeout: 5, &:status)
+    content_type 'text/plain'
+    "front page: #{front.join(' ')}\n"
+  end
 end

@@ -220,6 +220,13 @@ fn a_ruby_routes_lazy_require_is_kept_by_ruby_requires() {
     let staff = get(&image.0, 9292, "/admin/stock");
     assert!(staff.0.contains("401") && staff.1 == "staff only\n", "{staff:?}");
     assert_eq!(get(&with.0, 9292, "/admin/stock"), staff);
+    // /status requires open-uri, which requires net/http only in the method that opens a URL:
+    // a library the app's code requires may have any of its methods called.
+    let http = &r["kept"]["/usr/lib/ruby/3.1.0/net/http.rb"]["reasons"][0];
+    assert_eq!((&http["rule"], &http["of"]), (&"ruby-requires".into(), &"/usr/lib/ruby/3.1.0/open-uri.rb".into()));
+    let status = get(&image.0, 9292, "/status");
+    assert!(status.0.contains("200") && status.1 == "front page: 200 OK\n", "{status:?}");
+    assert_eq!(get(&with.0, 9292, "/status"), status);
 
     let (without, _) = build(&image.0, "slimctl-e2e/cov-ruby.slim:norules", &["--no-ruby-requires", "--no-verify"]);
     assert!(!get(&without.0, 9292, "/export.csv").1.contains("Watering can"), "without the rule csv is gone");

@@ -35,6 +35,16 @@ pub struct RubyRequires {
     defined: BTreeSet<String>,
     /// Constants an `autoload` registers, with the files that register one of that name.
     autoloads: std::collections::HashMap<String, Vec<String>>,
+    /// Files this rule found by reading (the run did not load them), and whether the app's own
+    /// code requires them.
+    found_statically: std::collections::HashMap<String, Called>,
+}
+
+/// Whether the app's own code requires a library file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Called {
+    Yes,
+    No,
 }
 
 struct Reader;
@@ -146,20 +156,26 @@ impl Rule for RubyRequires {
         let Some(facts) = cx.facts(path, entry, NAME) else { return };
         let dir = parent(path).to_owned();
         let load_path = self.load_path.get_or_insert_with(|| load_path(cx)).clone();
-        // A library's own lazy loads (in its methods, its autoloads) wait for the app to use
-        // that part of it; the app's own code may take any of its paths.
         let owned = self.owned.get_or_insert_with(|| {
             cx.packages().iter().flat_map(|p| p.files.iter().cloned()).collect::<std::collections::HashSet<_>>()
         });
         let library = owned.contains(path) || library_path(path);
+        // A library the app's own code requires (on a path the run did not take) may have any
+        // of its methods called there: its lazy loads too (`net/http`'s `autoload :OpenSSL`).
+        // Other libraries' lazy loads wait for the app to use that part of them (the sweep and
+        // the autoloaded constants the app names show it): following those of every library
+        // the run loaded takes in RubyGems' installer and every Rack handler.
+        // What such a library loads at load time is part of it (psych for yaml), called alike.
+        let called = self.found_statically.get(path).copied() == Some(Called::Yes);
         for fact in facts.iter() {
             let (lazy, fact) = match fact.strip_prefix('~') {
                 Some(f) => (true, f),
                 None => (false, fact.as_str()),
             };
-            if lazy && library {
+            if lazy && library && !called {
                 continue;
             }
+            let child = if !library || (called && !lazy) { Called::Yes } else { Called::No };
             let Some((kind, lit)) = fact.split_once(':') else { continue };
             let mut on_load_path = false;
             let found = match kind {
@@ -185,8 +201,16 @@ impl Rule for RubyRequires {
                 }),
             };
             if let Some(f) = found {
-                if on_load_path && !cx.keep().contains(&f) && !cx.used_by_run(&f) {
+                let statically = !cx.keep().contains(&f) && !cx.used_by_run(&f);
+                if on_load_path && statically {
                     cx.reach(Reached::ruby(lit));
+                }
+                if statically {
+                    self.found_statically.entry(f.clone()).or_insert(child);
+                } else if let Some(c) = self.found_statically.get_mut(&f) {
+                    if child == Called::Yes {
+                        *c = Called::Yes;
+                    }
                 }
                 cx.want(
                     f,
@@ -303,28 +327,36 @@ mod tests {
                 "usr/lib/ruby/3.1.0/csv.rb",
                 "require 'csv/parser'\nclass CSV\n  def self.x\n    require 'csv/lazy'\n  end\nend\n",
             ),
-            ("usr/lib/ruby/3.1.0/csv/lazy.rb", ""),
-            ("usr/lib/ruby/3.1.0/csv/parser.rb", ""),
+            ("usr/lib/ruby/3.1.0/csv/lazy.rb", "def y\n  require 'csv/deeper'\nend\n"),
+            ("usr/lib/ruby/3.1.0/csv/deeper.rb", ""),
+            ("usr/lib/ruby/3.1.0/csv/parser.rb", "def z\n  require 'csv/parser_lazy'\nend\n"),
+            ("usr/lib/ruby/3.1.0/csv/parser_lazy.rb", ""),
+            ("usr/lib/ruby/3.1.0/runlib.rb", "def w\n  require 'runlib/extra'\nend\n"),
+            ("usr/lib/ruby/3.1.0/runlib/extra.rb", ""),
             ("usr/lib/ruby/3.1.0/unused.rb", ""),
             ("var/lib/gems/3.1.0/gems/gemlib-1.0/lib/gemlib/thing.rb", ""),
         ]);
         let cfg = config("ruby");
         let c = ClosureBuilder::new(&idx, &cfg)
             .rules(all_except(&["app-tree".into()]))
-            .seeds([traced("/app/app.rb")])
+            .seeds([traced("/app/app.rb"), traced("/usr/lib/ruby/3.1.0/runlib.rb")])
             .build();
+        // The app's route may call any method of csv, and of what csv loads when it loads.
         for kept in [
             "/usr/lib/ruby/vendor_ruby/sinatra.rb",
             "/usr/lib/ruby/3.1.0/csv.rb",
             "/usr/lib/ruby/3.1.0/csv/parser.rb",
+            "/usr/lib/ruby/3.1.0/csv/lazy.rb",
+            "/usr/lib/ruby/3.1.0/csv/parser_lazy.rb",
             "/var/lib/gems/3.1.0/gems/gemlib-1.0/lib/gemlib/thing.rb",
         ] {
             assert!(c.keep.contains(kept), "{kept}: {:?}", c.keep.paths.keys().collect::<Vec<_>>());
         }
         assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/unused.rb"));
-        assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/csv/lazy.rb"), "a library's lazy load waits for the app");
+        assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/csv/deeper.rb"), "one lazy step inside libraries, not two");
+        assert!(!c.keep.contains("/usr/lib/ruby/3.1.0/runlib/extra.rb"), "a loaded library's lazy load waits");
         let reached: Vec<&str> = c.reached.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(reached, ["csv", "gemlib/thing", "sinatra"], "library features, for the sweep");
+        assert_eq!(reached, ["csv", "csv/parser_lazy", "gemlib/thing", "sinatra"], "library features, for the sweep");
         let c = ClosureBuilder::new(&idx, &cfg)
             .rules(all_except(&["ruby-requires".into()]))
             .seeds([traced("/app/app.rb")])
