@@ -260,39 +260,64 @@ fn package_used(cx: &Cx<'_>, tree: &str) -> bool {
         .any(|(p, _)| !p.starts_with(&own) && cx.is_file(p))
 }
 
-/// For each message file the run opened in a language-named directory, the same file of every
-/// other language the server ships.
+/// A server's message files of every language, one file per language-named directory: those
+/// of a set the run opened a file of, and those the package of a program the run started ships
+/// (MariaDB opens none at start, its English is built in, and reads `german/errmsg.sys` when a
+/// session sets `lc_messages`).
 fn server_messages(cx: &mut Cx<'_>) {
-    let mut wanted: Vec<(String, Reason)> = Vec::new();
-    let opened = cx
-        .keep()
-        .paths
-        .iter()
-        .filter(|(_, k)| k.reasons.iter().any(|r| matches!(r, Reason::Traced { how, .. } if &**how == "open")));
-    for (path, _) in opened {
-        let parts: Vec<&str> = path.split('/').collect();
-        let Some(i) = parts.iter().position(|c| LANGUAGE_NAMES.contains(c)).filter(|i| *i >= 2) else { continue };
-        let (root, rest) = (parts[..i].join("/"), parts[i + 1..].join("/"));
-        if rest.is_empty() {
-            continue;
-        }
-        let siblings: Vec<String> = LANGUAGE_NAMES
+    let keep = cx.keep();
+    let traced = |how: &str| {
+        keep.paths
             .iter()
-            .map(|l| format!("{root}/{l}/{rest}"))
-            .filter(|p| p != path && cx.is_file(p))
-            .collect();
-        // One other file could be a coincidence of names; a server ships many.
-        if siblings.len() < 2 {
+            .filter(|(_, k)| k.reasons.iter().any(|r| matches!(r, Reason::Traced { how: h, .. } if &**h == how)))
+            .map(|(p, _)| p.clone())
+            .collect::<Vec<String>>()
+    };
+    let (opened, started) = (traced("open"), traced("exec"));
+    // (root, rest) → the files of the set, and what the set was found by.
+    let mut sets: BTreeMap<(String, String), (Vec<String>, String)> = BTreeMap::new();
+    for path in &opened {
+        if let Some(key) = language_split(path) {
+            let files: Vec<String> =
+                LANGUAGE_NAMES.iter().map(|l| format!("{}/{l}/{}", key.0, key.1)).filter(|p| cx.is_file(p)).collect();
+            sets.entry(key).or_insert_with(|| (files, path.clone()));
+        }
+    }
+    for program in &started {
+        for package in cx.packages().iter().filter(|p| p.files.binary_search(program).is_ok()) {
+            for file in &package.files {
+                if let Some(key) = language_split(file) {
+                    let set = sets.entry(key).or_insert_with(|| (Vec::new(), program.clone()));
+                    if !set.0.contains(file) {
+                        set.0.push(file.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut wanted: Vec<(String, Reason)> = Vec::new();
+    for ((_, rest), (files, by)) in sets {
+        // One or two such files could be a coincidence of names; a server ships many.
+        if files.len() < 3 {
             continue;
         }
-        for s in siblings {
+        for f in files {
             let what = format!("message file of each language a client may choose ({rest})");
-            wanted.push((s, Reason::Rule { rule: NAME, what: what.into(), of: path.clone().into() }));
+            wanted.push((f, Reason::Rule { rule: NAME, what: what.into(), of: by.clone().into() }));
         }
     }
     for (path, reason) in wanted {
-        cx.want(path, reason);
+        if !cx.keep().contains(&path) {
+            cx.want(path, reason);
+        }
     }
+}
+
+/// `<root>/<language name>/<rest>` split into root and rest.
+fn language_split(path: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let i = parts.iter().position(|c| LANGUAGE_NAMES.contains(c)).filter(|i| *i >= 2 && *i + 1 < parts.len())?;
+    Some((parts[..i].join("/"), parts[i + 1..].join("/")))
 }
 
 #[cfg(test)]
@@ -386,5 +411,46 @@ footer = "it"
         assert!(c.keep.contains("/usr/share/mariadb/french/errmsg.sys"));
         assert!(!c.keep.contains("/usr/share/mariadb/charsets/Index.xml"));
         assert!(!c.keep.contains("/usr/share/doc/german/README"), "one other file is no server's set");
+    }
+
+    /// MariaDB's English is built in: the run opens no message file. The package of the server
+    /// the run started ships one per language; another package's set stays out.
+    #[test]
+    fn the_message_files_the_started_servers_package_ships_are_kept() {
+        use crate::select::keep::Seed;
+        use crate::select::packages::Package;
+        let files = [
+            "/usr/sbin/mariadbd",
+            "/usr/share/mysql/english/errmsg.sys",
+            "/usr/share/mysql/german/errmsg.sys",
+            "/usr/share/mysql/french/errmsg.sys",
+        ];
+        let mut index_files: Vec<(String, &str)> =
+            files.iter().map(|f| (f.trim_start_matches('/').to_owned(), "x")).collect();
+        index_files.extend(
+            ["english", "german", "french"].map(|l| (format!("usr/share/other/{l}/help.txt"), "x")).into_iter(),
+        );
+        let refs: Vec<(&str, &str)> = index_files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+        let idx = files_index(&refs);
+        let package =
+            |name: &str, files: Vec<String>| Package { manager: "dpkg", name: name.into(), version: "1".into(), files };
+        let packages = vec![
+            package("mariadb-server-core", files.iter().map(|f| f.to_string()).collect()),
+            package(
+                "other",
+                ["english", "german", "french"].map(|l| format!("/usr/share/other/{l}/help.txt")).to_vec(),
+            ),
+        ];
+        let cfg = config("/usr/sbin/mariadbd");
+        let exec = Seed {
+            path: "/usr/sbin/mariadbd".into(),
+            reason: Reason::Traced { how: "exec".into(), by: "mariadbd[1]".into() },
+            optional: true,
+        };
+        let c = ClosureBuilder::new(&idx, &cfg).packages(&packages).seeds([exec]).build();
+        for f in &files[1..] {
+            assert!(c.keep.contains(f), "{f}");
+        }
+        assert!(!c.keep.contains("/usr/share/other/german/help.txt"));
     }
 }
