@@ -427,9 +427,7 @@ footer = "it"
         ];
         let mut index_files: Vec<(String, &str)> =
             files.iter().map(|f| (f.trim_start_matches('/').to_owned(), "x")).collect();
-        index_files.extend(
-            ["english", "german", "french"].map(|l| (format!("usr/share/other/{l}/help.txt"), "x")).into_iter(),
-        );
+        index_files.extend(["english", "german", "french"].map(|l| (format!("usr/share/other/{l}/help.txt"), "x")));
         let refs: Vec<(&str, &str)> = index_files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
         let idx = files_index(&refs);
         let package =
