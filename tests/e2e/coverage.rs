@@ -272,7 +272,14 @@ fn a_java_services_drawing_works_thanks_to_jvm_natives() {
     let original = get(&image.0, 8090, "/chart.png");
     assert!(original.0.contains("200") && original.1.contains("PNG"), "{:?}", original.0);
     assert_eq!(get(&with.0, 8090, "/chart.png"), original, "the same picture");
+    // Its caption goes through fontconfig, which the JDK loads by name, and a font it picks.
+    let font = &r["kept"]["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"]["reasons"][0];
+    assert_eq!(font["rule"], "fonts", "{font}");
+    let fc = &r["kept"]["/usr/lib/x86_64-linux-gnu/libfontconfig.so.1"]["reasons"][0];
+    assert_eq!(fc["kind"], "symlink_on_path", "the soname the JDK asks for: {fc}");
 
     let (without, _) = build(&image.0, "slimctl-e2e/cov-java.slim:norules", &["--no-jvm-natives", "--no-verify"]);
     assert!(!get(&without.0, 8090, "/chart.png").0.contains("200"), "without the rule the natives are gone");
+    let (no_fonts, _) = build(&image.0, "slimctl-e2e/cov-java.slim:nofonts", &["--no-fonts", "--no-verify"]);
+    assert!(!get(&no_fonts.0, 8090, "/chart.png").0.contains("200"), "without fonts the caption fails");
 }

@@ -17,7 +17,8 @@ public class Service {
     public static void main(String[] args) throws IOException {
         HttpServer server = HttpServer.create(new InetSocketAddress(8090), 0);
         server.createContext("/", Service::index);
-        // Linked from nowhere: the dashboard embeds it. Drawing needs java.desktop's natives.
+        // Linked from nowhere: the dashboard embeds it. Drawing needs java.desktop's natives,
+        // its caption fontconfig and a font.
         server.createContext("/chart.png", Service::chart);
         server.start();
         System.out.println("listening on 8090");
@@ -36,6 +37,9 @@ public class Service {
         g.fillRect(0, 0, 100, 50);
         g.setColor(Color.BLUE);
         for (int i = 0; i < SALES.length; i++) g.fillRect(5 + i * 19, 50 - SALES[i], 15, SALES[i]);
+        // The caption: text goes through fontconfig, and the font it picks depends on the text.
+        g.setColor(Color.BLACK);
+        g.drawString("sales", 2, 12);
         g.dispose();
         ByteArrayOutputStream png = new ByteArrayOutputStream();
         ImageIO.write(img, "png", png);

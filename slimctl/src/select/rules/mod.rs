@@ -9,6 +9,7 @@ use crate::image::Entry;
 use std::sync::Arc;
 
 mod app_tree;
+mod fonts;
 mod jvm;
 mod message_catalogs;
 mod node;
@@ -53,6 +54,7 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(time_zones::TimeZones),
         Box::new(program_paths::ProgramPaths),
         Box::new(jvm::JvmNatives),
+        Box::new(fonts::Fonts),
         Box::new(server_plugins::ServerPlugins),
         Box::new(web_roots::WebRoots),
         Box::new(app_tree::AppTree),
