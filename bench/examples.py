@@ -42,6 +42,7 @@ EXAMPLES = [
     ("java-service", []),
     ("python-lazy", []),
     ("node-lazy", []),
+    ("mariadb", []),
 ]
 STAGES = ["inspect", "run+trace", "sweep", "select", "collect", "write", "output", "verify"]
 

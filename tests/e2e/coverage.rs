@@ -230,6 +230,7 @@ fn a_ruby_routes_lazy_require_is_kept_by_ruby_requires() {
 
     let (without, _) = build(&image.0, "slimctl-e2e/cov-ruby.slim:norules", &["--no-ruby-requires", "--no-verify"]);
     assert!(!get(&without.0, 9292, "/export.csv").1.contains("Watering can"), "without the rule csv is gone");
+    assert!(!get(&without.0, 9292, "/status").1.contains("front page"), "without the rule net/http is gone");
 }
 
 #[test]

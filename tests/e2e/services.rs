@@ -282,3 +282,44 @@ fn an_extension_a_query_creates_works_thanks_to_server_plugins() {
     assert_eq!(answer(&with.0), original);
     assert!(!answer(&without.0).ends_with("apple"), "without the rule the extension's files are gone");
 }
+
+/// A database whose error messages come in the language each session picks: the traced run
+/// speaks English, built into the server (no message file opened); `SET lc_messages` reads that
+/// language's file from the server's package. message-catalogs keeps every language's.
+#[test]
+fn mariadb_answers_in_the_language_a_session_picks_thanks_to_message_catalogs() {
+    let _turn = topic(module_path!());
+    const GERMAN: &str = "/usr/share/mysql/german/errmsg.sys";
+    let image = build_example("mariadb", "slimctl-e2e/mariadb:1");
+    let slim = ImageGuard("slimctl-e2e/mariadb.slim:1".into());
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r.json");
+    let out = slimctl(&["build", &image.0, "--tag", &slim.0, "--report", rep.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let r = report(&rep);
+    assert_eq!(r["verify"]["outcome"], "behaves", "{}", r["verify"]);
+    assert_eq!(r["trace"]["ready"][0]["kind"], "mysql");
+    let german = &r["kept"][GERMAN]["reasons"][0];
+    assert_eq!((&german["kind"], &german["rule"]), (&"rule".into(), &"message-catalogs".into()), "{german}");
+
+    let sql = |target: &str, q: &str| {
+        let args = ["-h127.0.0.1", "-uroot", "-pexample-only-password", "-N", "-e", q];
+        client(&image.0, target, "mariadb", &[], &args)
+    };
+    const QUERY: &str = "SET lc_messages = 'de_DE'; SELECT * FROM nosuchdb.t";
+    let original = start(&image.0);
+    eventually("1", || sql(&original.0, "SELECT 1"));
+    let want = sql(&original.0, QUERY);
+    assert!(want.contains("Tabelle 'nosuchdb.t' existiert nicht"), "{want}");
+    let slim_c = start(&slim.0);
+    eventually("1", || sql(&slim_c.0, "SELECT 1"));
+    assert_eq!(sql(&slim_c.0, QUERY), want);
+
+    let off = ImageGuard("slimctl-e2e/mariadb.slim:off".into());
+    let out = slimctl(&["build", &image.0, "--tag", &off.0, "--no-message-catalogs", "--no-verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let off_c = start(&off.0);
+    eventually("1", || sql(&off_c.0, "SELECT 1"));
+    let got = sql(&off_c.0, QUERY);
+    assert!(got.contains("lc_messages") && !got.contains("existiert"), "without the rule: {got}");
+}

@@ -91,8 +91,9 @@ fn what_loading_a_module_pulls_in_is_kept_and_without_the_sweep_it_is_not() {
     let (no_rule, _, out) =
         build(&image.0, "slimctl-e2e/python-lazy.slim:norule", &["--no-python-imports", "--no-verify"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let audit = &answers(&no_rule.0, &["/audit"])[0];
-    assert!(!audit.0.contains(" 200"), "without python-imports the handler's module is gone: {audit:?}");
+    let broken = answers(&no_rule.0, &["/audit", "/export"]);
+    assert!(!broken[0].0.contains(" 200"), "without python-imports the handler's module is gone: {broken:?}");
+    assert!(!broken[1].0.contains(" 200"), "without python-imports tarfile's gzip is gone: {broken:?}");
     // `slimctl verify` on its own sweeps too: the probes alone cannot tell this image is broken.
     let out = slimctl(&["verify", &image.0, &without.0]);
     let stdout = text(&out.stdout);

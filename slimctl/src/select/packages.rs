@@ -13,6 +13,21 @@ pub struct Package {
     pub version: String,
     /// Its files (not directories), canonical paths in the image.
     pub files: Vec<String>,
+    /// The packages it declares it needs or recommends (dpkg's Depends, Pre-Depends and
+    /// Recommends, every alternative), by name.
+    #[serde(skip)]
+    pub requires: Vec<String>,
+    /// Always installed (dpkg's Essential, or Priority: required): nothing declares a need of it.
+    #[serde(skip)]
+    pub essential: bool,
+}
+
+/// The package names of a dpkg relation field: `a (>= 1), b | c:any` → a, b, c.
+fn relation_names(field: &str) -> impl Iterator<Item = String> + '_ {
+    field.split([',', '|']).filter_map(|alt| {
+        let name = alt.trim().split([' ', '(', ':']).next()?;
+        (!name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 fn captured(index: &FileIndex, path: &str) -> Option<String> {
@@ -61,7 +76,14 @@ fn dpkg(index: &FileIndex, out: &mut Vec<Package>) {
             .or_else(|| captured(index, &format!("/var/lib/dpkg/info/{name}:{arch}.list")))
             .unwrap_or_default();
         let files = files_of(index, list.lines().map(str::to_owned));
-        out.push(Package { manager: "dpkg", name, version, files });
+        let requires = ["Pre-Depends", "Depends", "Recommends"]
+            .iter()
+            .filter_map(|f| field(f))
+            .flat_map(|v| relation_names(&v).collect::<Vec<_>>());
+        let requires = requires.collect();
+        let essential =
+            field("Essential").as_deref() == Some("yes") || field("Priority").as_deref() == Some("required");
+        out.push(Package { manager: "dpkg", name, version, files, requires, essential });
     }
 }
 
@@ -81,7 +103,7 @@ fn apk(index: &FileIndex, out: &mut Vec<Package>) {
         }
         if !name.is_empty() {
             let files = files_of(index, listed.into_iter());
-            out.push(Package { manager: "apk", name, version, files });
+            out.push(Package { manager: "apk", name, version, files, requires: Vec::new(), essential: false });
         }
     }
 }
@@ -100,7 +122,7 @@ fn python(index: &FileIndex, out: &mut Vec<Package>) {
         let record = captured(index, &format!("{info_dir}/RECORD")).unwrap_or_default();
         let listed = record.lines().filter_map(|l| l.split(',').next()).map(|rel| format!("{site}/{rel}"));
         let files = files_of(index, listed);
-        out.push(Package { manager: "python", name, version, files });
+        out.push(Package { manager: "python", name, version, files, requires: Vec::new(), essential: false });
     }
 }
 
@@ -126,7 +148,8 @@ fn node(index: &FileIndex, out: &mut Vec<Package>) {
             .filter(|(p, e)| !e.is_dir() && !p[prefix.len()..].contains("node_modules/"))
             .map(|(p, _)| p.to_owned())
             .collect();
-        out.push(Package { manager: "node", name: name.to_owned(), version: version.to_owned(), files });
+        let (name, version) = (name.to_owned(), version.to_owned());
+        out.push(Package { manager: "node", name, version, files, requires: Vec::new(), essential: false });
     }
 }
 

@@ -430,8 +430,14 @@ footer = "it"
         index_files.extend(["english", "german", "french"].map(|l| (format!("usr/share/other/{l}/help.txt"), "x")));
         let refs: Vec<(&str, &str)> = index_files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
         let idx = files_index(&refs);
-        let package =
-            |name: &str, files: Vec<String>| Package { manager: "dpkg", name: name.into(), version: "1".into(), files };
+        let package = |name: &str, files: Vec<String>| Package {
+            manager: "dpkg",
+            name: name.into(),
+            version: "1".into(),
+            files,
+            requires: Vec::new(),
+            essential: false,
+        };
         let packages = vec![
             package("mariadb-server-core", files.iter().map(|f| f.to_string()).collect()),
             package(

@@ -17,6 +17,7 @@ use super::Rule;
 use crate::image::index::facts::ContentReader;
 use crate::select::closure::Cx;
 use crate::select::keep::Reason;
+use crate::select::packages::Package;
 use std::sync::Arc;
 
 const NAME: &str = "program-paths";
@@ -156,7 +157,9 @@ impl Rule for ProgramPaths {
             let ours = |p: &&String| !["/dev/", "/proc/", "/sys/"].iter().any(|k| p.starts_with(k));
             for name in named.iter().filter_map(|f| f.strip_prefix(RUN)) {
                 let Some(found) = cx.find_program(name, "/") else { continue };
-                if !cx.keep().contains(&found) {
+                // Packages list a program by its real path, not by the link it was named by.
+                let real = cx.resolve(&found).map_or_else(|| found.clone(), |r| r.path);
+                if !cx.keep().contains(&found) && assured(cx.packages(), &program, &real) {
                     let reason =
                         Reason::Rule { rule: NAME, what: format!("runs {name}").into(), of: program.clone().into() };
                     cx.want(found, reason);
@@ -174,6 +177,20 @@ impl Rule for ProgramPaths {
             }
         }
     }
+}
+
+/// Whether the packages say `program` can count on `found`: a program a packaged binary runs
+/// by name is in its own package, in one its package depends on or recommends, or in one every
+/// system has (Essential). A word of a large binary's data that names some other package's
+/// program is its vocabulary (MariaDB's server names `mariadb-dump`, `rsync`, `ps`): 26 MB of
+/// programs and their interpreters, otherwise. Unpackaged binaries (the app's own) and programs
+/// are taken at their word.
+fn assured(packages: &[Package], program: &str, found: &str) -> bool {
+    let owner = |f: &str| {
+        packages.iter().find(|p| p.manager == "dpkg" && p.files.binary_search_by(|x| x.as_str().cmp(f)).is_ok())
+    };
+    let (Some(runner), Some(provider)) = (owner(program), owner(found)) else { return true };
+    runner.name == provider.name || provider.essential || runner.requires.contains(&provider.name)
 }
 
 #[cfg(test)]
@@ -218,6 +235,30 @@ mod tests {
         assert!(
             super::is_interpreter("python3.11") && super::is_interpreter("dash") && !super::is_interpreter("c-http")
         );
+    }
+
+    /// A packaged server's data names programs of packages it never asked for: vocabulary.
+    #[test]
+    fn a_packaged_binary_runs_what_its_packages_assure() {
+        use crate::select::packages::Package;
+        let package = |name: &str, files: &[&str], requires: &[&str], essential: bool| Package {
+            manager: "dpkg",
+            name: name.into(),
+            version: "1".into(),
+            files: files.iter().map(|f| f.to_string()).collect(),
+            requires: requires.iter().map(|r| r.to_string()).collect(),
+            essential,
+        };
+        let packages = [
+            package("db-server", &["/usr/bin/db-helper", "/usr/sbin/dbd"], &["libc6", "db-tools"], false),
+            package("db-tools", &["/usr/bin/db-dump"], &[], false),
+            package("gzip", &["/usr/bin/gzip"], &[], true),
+            package("rsync", &["/usr/bin/rsync"], &[], false),
+        ];
+        let assured = |found: &str| super::assured(&packages, "/usr/sbin/dbd", found);
+        assert!(assured("/usr/bin/db-helper") && assured("/usr/bin/db-dump") && assured("/usr/bin/gzip"));
+        assert!(!assured("/usr/bin/rsync"), "a package the server never asked for");
+        assert!(assured("/usr/local/bin/own-tool") && super::assured(&packages, "/app/bin/app", "/usr/bin/rsync"));
     }
 
     fn exec(path: &str) -> Seed {
