@@ -43,6 +43,7 @@ EXAMPLES = [
     ("python-lazy", []),
     ("node-lazy", []),
     ("mariadb", []),
+    ("go-api", []),
 ]
 STAGES = ["inspect", "run+trace", "sweep", "select", "collect", "write", "output", "verify"]
 

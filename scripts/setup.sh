@@ -13,6 +13,8 @@ command -v gcc >/dev/null || need+=(gcc)
 [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)
 # The java-service example compiles its jar on the host.
 command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+# The go-api example and program-paths' unit tests build Go programs on the host.
+command -v go >/dev/null || need+=(golang-go)
 # The python-lazy example compiles a C extension for the image's Python (Debian's 3.11).
 [[ -f /usr/include/python3.11/Python.h ]] || need+=(python3.11-dev)
 # The podman tests run slimctl against podman's Docker-compatible API service.

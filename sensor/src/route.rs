@@ -16,6 +16,10 @@ pub struct Router {
     setup: HashSet<u32>,
     pending: Vec<Event>,
     exited: BTreeMap<u32, i32>,
+    /// Every process of the target has exited: its namespace is gone, and the kernel may give
+    /// its number to the next container's (another build, a `docker run` beside): no new
+    /// process is taken by namespace any more.
+    ended: bool,
 }
 
 /// What routing one event asks of the caller.
@@ -68,6 +72,12 @@ impl Router {
 
     pub fn adopt(&mut self, pid: u32) {
         self.accepted.insert(pid);
+        self.ended = false;
+    }
+
+    /// Whether a process in `ns` belongs by its namespace alone.
+    fn in_target(&self, ns: u32) -> bool {
+        !self.ended && self.bound.contains(&ns)
     }
 
     pub fn route(&mut self, ev: Event) -> Routed {
@@ -92,9 +102,20 @@ impl Router {
         let pid = ev.proc().pid;
         let ns = ev.proc().mnt_ns;
         match &ev {
-            Event::Exec(_) => {
+            Event::Exec(x) => {
+                // An exec names its cgroup: one in another container's is not the target's,
+                // whatever its namespace's number (numbers are given again once freed, and
+                // held-back events from before the bind may be another container's).
+                let theirs = self
+                    .container
+                    .as_deref()
+                    .is_some_and(|id| !id.is_empty() && !x.cgroup.is_empty() && !x.cgroup.contains(id));
+                if theirs {
+                    self.setup.remove(&pid);
+                    return;
+                }
                 let was_setup = self.setup.remove(&pid);
-                if !(was_setup || self.accepted.contains(&pid) || self.bound.contains(&ns)) {
+                if !(was_setup || self.accepted.contains(&pid) || self.in_target(ns)) {
                     return;
                 }
                 self.accepted.insert(pid);
@@ -102,7 +123,7 @@ impl Router {
             Event::Fork(f) => {
                 if self.accepted.contains(&f.ppid) {
                     self.accepted.insert(pid);
-                } else if self.setup.contains(&f.ppid) || self.bound.contains(&ns) {
+                } else if self.setup.contains(&f.ppid) || self.in_target(ns) {
                     self.setup.insert(pid);
                     return;
                 } else {
@@ -114,6 +135,7 @@ impl Router {
                 if !self.accepted.remove(&pid) {
                     return;
                 }
+                self.ended = self.accepted.is_empty();
                 self.exited.insert(pid, x.code());
             }
             Event::File(_) => {
@@ -217,6 +239,37 @@ mod tests {
         assert_eq!(r.live(), 0);
         // pid 10 reused by a host process that was never exec'd in the namespace
         assert!(r.route(open(10, OTHER, "/host")).events.is_empty());
+    }
+
+    /// Once the target's last process is gone, its namespace number may be the next
+    /// container's: a process that execs there later is someone else's (a build beside, a
+    /// `docker run` of another image).
+    #[test]
+    fn a_namespace_number_given_again_after_the_target_ended_is_not_the_targets() {
+        let mut r = Router::for_container("abc123");
+        assert!(r.route(exec(10, TARGET, "abc123")).bind.is_some());
+        assert_eq!(r.route(fork(11, 10, TARGET)).events.len(), 1);
+        assert_eq!(r.route(exit(11, TARGET, 0)).events.len(), 1);
+        assert_eq!(r.route(exit(10, TARGET, 0)).events.len(), 1);
+        assert_eq!(r.live(), 0);
+        assert!(r.route(exec(20, TARGET, "other")).events.is_empty(), "another container's process");
+        assert!(r.route(fork(21, 20, TARGET)).events.is_empty());
+        assert!(r.route(open(20, TARGET, "/usr/bin/gzip")).events.is_empty());
+        assert_eq!(r.exited().len(), 2);
+    }
+
+    /// Events held back before the bind may come from a container that had the namespace's
+    /// number before the target got it: its execs name another cgroup.
+    #[test]
+    fn a_held_back_exec_of_another_container_is_not_the_targets() {
+        let mut r = Router::for_container("abc123");
+        assert!(r.route(exec(5, TARGET, "/docker/other999")).events.is_empty());
+        assert!(r.route(open(5, TARGET, "/usr/bin/gzip")).events.is_empty());
+        let routed = r.route(exec(10, TARGET, "/docker/abc123"));
+        assert!(routed.bind.is_some());
+        assert_eq!(routed.events.len(), 1, "only the target's exec: {:?}", routed.events);
+        assert!(r.route(open(5, TARGET, "/usr/bin/gzip")).events.is_empty());
+        assert_eq!(r.live(), 1);
     }
 
     #[test]

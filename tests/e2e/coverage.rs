@@ -170,6 +170,23 @@ fn a_native_programs_data_file_is_kept_by_program_paths() {
 }
 
 #[test]
+fn a_go_services_command_is_kept_by_program_paths() {
+    let _turn = topic(module_path!());
+    // go-api's /report.gz, linked from nowhere, runs gzip with os/exec. Go packs its strings
+    // without terminators: the name is found through the code that loads it.
+    let image = build_example("go-api", "slimctl-e2e/cov-go:1");
+    let (with, r) = build(&image.0, "slimctl-e2e/cov-go.slim:rules", &[]);
+    let gzip = &r["kept"]["/usr/bin/gzip"]["reasons"][0];
+    assert_eq!((&gzip["rule"], &gzip["of"]), (&"program-paths".into(), &"/usr/local/bin/go-api".into()), "{gzip}");
+    let report = get(&image.0, 8084, "/report.gz");
+    assert!(report.0.contains("200") && report.1.len() > 20, "{report:?}");
+    assert_eq!(get(&with.0, 8084, "/report.gz"), report);
+    let (without, _) = build(&image.0, "slimctl-e2e/cov-go.slim:norules", &["--no-program-paths", "--no-verify"]);
+    let broken = get(&without.0, 8084, "/report.gz");
+    assert!(broken.0.contains("500") && broken.1.contains("gzip"), "without the rule gzip is gone: {broken:?}");
+}
+
+#[test]
 fn a_php_pages_library_on_the_include_path_is_kept_by_php_includes() {
     let _turn = topic(module_path!());
     // contact.php is linked from nowhere; it requires PHPMailer from Debian's package on the

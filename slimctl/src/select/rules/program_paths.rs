@@ -8,8 +8,10 @@
 //!
 //! Programs it runs by name: when the binary itself searches PATH for a program (`execvp`,
 //! `execvpe`, `execlp` or `posix_spawnp` among its own imported symbols, not merely linked in
-//! libc), each word of its read-only data that names a program on the image's PATH is kept with
-//! its closure (`posix_spawnp(&pid, "gzip", ...)`). Language interpreters are not read so:
+//! libc; a Go program using `os/exec`), each word of its read-only data that names a program on
+//! the image's PATH is kept with its closure (`posix_spawnp(&pid, "gzip", ...)`,
+//! `exec.Command("gzip")`). Go's words are the string constants its code loads (address and
+//! length), as its strings have no terminator. Language interpreters are not read so:
 //! their data is their runtime's vocabulary (`join`, `stat`, `sort`), and what their programs
 //! run is the other rules' business.
 
@@ -96,15 +98,19 @@ fn is_interpreter(file: &str) -> bool {
         || super::shell::is_shell_name(file)
 }
 
-/// The words of the read-only data of an ELF program that imports a PATH-searching exec (none
-/// otherwise): NUL-terminated, shaped like a program's name.
+/// The words of the read-only data of an ELF program that searches PATH itself (none
+/// otherwise): a C program importing one of [`PATH_EXECS`] (NUL-terminated words), or a Go
+/// program using `os/exec` (its strings packed, see [`go_words`]).
 fn run_names(content: &[u8]) -> Vec<String> {
     let Ok(elf) = goblin::elf::Elf::parse(content) else { return Vec::new() };
     let imports_exec = elf
         .dynsyms
         .iter()
         .any(|sym| sym.st_shndx == 0 && elf.dynstrtab.get_at(sym.st_name).is_some_and(|n| PATH_EXECS.contains(&n)));
-    if !imports_exec {
+    // Go keeps every function's name in the binary, stripped or not; os/exec's Start runs
+    // every command, by name through its LookPath.
+    let go_exec = !imports_exec && memchr::memmem::find(content, GO_EXEC).is_some();
+    if !imports_exec && !go_exec {
         return Vec::new();
     }
     let Some(rodata) = elf.section_headers.iter().find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".rodata"))
@@ -118,19 +124,76 @@ fn run_names(content: &[u8]) -> Vec<String> {
     else {
         return Vec::new();
     };
+    if go_exec {
+        return go_words(&elf, content, rodata);
+    }
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for word in bytes.split(|b| *b == 0) {
-        let ok = (2..=32).contains(&word.len())
-            && word[0].is_ascii_lowercase()
-            && word.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._+-".contains(b));
-        if ok && out.len() < MAX_PATHS {
-            let word = String::from_utf8_lossy(word).into_owned();
-            if !out.contains(&word) {
-                out.push(word);
-            }
+        if (2..=32).contains(&word.len()) && is_name(word) && out.len() < MAX_PATHS && seen.insert(word) {
+            out.push(String::from_utf8_lossy(word).into_owned());
         }
     }
     out
+}
+
+/// The function every `os/exec` command goes through, as Go names it in the binary.
+const GO_EXEC: &[u8] = b"os/exec.(*Cmd).Start";
+
+/// Shaped like a program's name: lowercase first, then lowercase, digits, `._+-`.
+fn is_name(word: &[u8]) -> bool {
+    word.first().is_some_and(u8::is_ascii_lowercase)
+        && word.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._+-".contains(b))
+}
+
+/// The name-shaped strings a Go program's code refers to. Go lays its string literals end to
+/// end in `.rodata`, no terminator (`...funcgziphosthour...`), so where one ends is in the code
+/// that uses it: a string constant is loaded as `LEA reg, [rip+disp]` (its address) with its
+/// length as an immediate `MOV r32, imm32` just after (Go's register ABI passes a string as
+/// address and length). Every such pair whose bytes are name-shaped is one word.
+fn go_words(elf: &goblin::elf::Elf<'_>, content: &[u8], rodata: &goblin::elf::SectionHeader) -> Vec<String> {
+    let Some(text) = elf.section_headers.iter().find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".text")) else {
+        return Vec::new();
+    };
+    let section = |sh: &goblin::elf::SectionHeader| {
+        let at = usize::try_from(sh.sh_offset).ok()?;
+        content.get(at..at.checked_add(usize::try_from(sh.sh_size).ok()?)?)
+    };
+    let (Some(code), Some(data)) = (section(text), section(rodata)) else { return Vec::new() };
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..code.len().saturating_sub(7) {
+        // LEA r64, [rip+disp32]: REX.W (48, or 4C for r8-r15), 8D, ModRM mod=00 rm=101.
+        if !matches!(code[i], 0x48 | 0x4C) || code[i + 1] != 0x8D || code[i + 2] & 0xC7 != 0x05 {
+            continue;
+        }
+        let disp = i32::from_le_bytes([code[i + 3], code[i + 4], code[i + 5], code[i + 6]]);
+        let next = text.sh_addr.wrapping_add(i as u64 + 7);
+        let target = next.wrapping_add_signed(i64::from(disp));
+        let Some(at) = target.checked_sub(rodata.sh_addr).and_then(|o| usize::try_from(o).ok()) else { continue };
+        let Some(len) = length_after(&code[i + 7..]) else { continue };
+        let Some(word) = data.get(at..at + len) else { continue };
+        if (2..=32).contains(&len) && is_name(word) && out.len() < MAX_PATHS && seen.insert(word) {
+            out.push(String::from_utf8_lossy(word).into_owned());
+        }
+    }
+    out
+}
+
+/// The immediate of the first `MOV r32, imm32` (B8+r, or 41 B8+r) in the next few bytes of code,
+/// if it is a plausible string length.
+fn length_after(code: &[u8]) -> Option<usize> {
+    let window = &code[..code.len().min(16)];
+    (0..window.len()).find_map(|j| {
+        let at = match window[j] {
+            0xB8..=0xBF => j + 1,
+            0x41 if window.get(j + 1).is_some_and(|b| (0xB8..=0xBF).contains(b)) => j + 2,
+            _ => return None,
+        };
+        let imm = window.get(at..at + 4)?;
+        let n = u32::from_le_bytes([imm[0], imm[1], imm[2], imm[3]]);
+        (1..=64).contains(&n).then_some(n as usize)
+    })
 }
 
 impl Rule for ProgramPaths {
@@ -219,6 +282,37 @@ mod tests {
         let ok = std::process::Command::new("gcc").arg("-O1").arg("-o").arg(&out).arg(&c).status();
         assert!(ok.is_ok_and(|s| s.success()), "gcc");
         std::fs::read(out).unwrap()
+    }
+
+    /// A Go program built by the host's Go toolchain (scripts/setup.sh installs golang-go).
+    fn go_compiled(src: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.go"), src).unwrap();
+        std::fs::write(dir.path().join("go.mod"), "module example.com/p\ngo 1.19\n").unwrap();
+        let ok = std::process::Command::new("go")
+            .args(["build", "-trimpath", "-ldflags=-s -w", "-o", "p", "."])
+            .env("CGO_ENABLED", "0")
+            .env("GOCACHE", dir.path().join("cache"))
+            .env("GOFLAGS", "-mod=mod")
+            .current_dir(dir.path())
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "go build (apt-get install golang-go)");
+        std::fs::read(dir.path().join("p")).unwrap()
+    }
+
+    /// Go packs its strings; the sorted neighbours tell where one ends.
+    #[test]
+    fn a_go_program_run_by_name_through_os_exec() {
+        let runs = go_compiled(
+            "package main\nimport (\"fmt\"; \"os\"; \"os/exec\")\nfunc main() {\n\
+             if len(os.Args) > 1 { out, _ := exec.Command(\"gzip\", \"-c\").Output(); fmt.Println(len(out)) }\n\
+             if len(os.Args) > 2 { exec.Command(\"pg_dump\", \"--version\").Run() }\n}\n",
+        );
+        let names = super::run_names(&runs);
+        assert!(names.contains(&"gzip".to_owned()) && names.contains(&"pg_dump".to_owned()), "{names:?}");
+        assert!(!names.contains(&"exec".to_owned()), "a package's name in Go's tables is no string: {names:?}");
+        let prints = go_compiled("package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"gzip\") }\n");
+        assert!(super::run_names(&prints).is_empty(), "a Go program without os/exec runs nothing");
     }
 
     /// Names are read only from a program that searches PATH itself, and only from its data.
