@@ -347,7 +347,7 @@ impl<'a> ClosureBuilder<'a> {
             return;
         }
         let reason = Reason::ElfNeeded { of: m.requester.clone().into(), soname: m.soname.clone().into() };
-        let owner = cx.packages.iter().find(|p| p.files.binary_search(&m.requester).is_ok());
+        let owner = cx.packages.iter().find(|p| p.owns(&m.requester));
         if let Some(lib) = owner.and_then(|p| p.files.iter().find(|f| loadable(f))) {
             cx.want(lib.clone(), reason);
             return;

@@ -150,6 +150,13 @@ pub struct Kept {
     pub(crate) examined: bool,
 }
 
+impl Kept {
+    /// Whether the traced run did `how` (`"exec"`, `"open"`...) on this path.
+    pub fn traced(&self, how: &str) -> bool {
+        self.reasons.iter().any(|r| matches!(r, Reason::Traced { how: h, .. } if &**h == how))
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }

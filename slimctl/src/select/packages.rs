@@ -22,6 +22,13 @@ pub struct Package {
     pub essential: bool,
 }
 
+impl Package {
+    /// Whether `path` (canonical) is one of its files.
+    pub fn owns(&self, path: &str) -> bool {
+        self.files.binary_search_by(|f| f.as_str().cmp(path)).is_ok()
+    }
+}
+
 /// The package names of a dpkg relation field: `a (>= 1), b | c:any` → a, b, c.
 fn relation_names(field: &str) -> impl Iterator<Item = String> + '_ {
     field.split([',', '|']).filter_map(|alt| {

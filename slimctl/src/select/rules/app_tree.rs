@@ -62,10 +62,7 @@ impl Rule for AppTree {
         // Each application root, with the first file of it the app used.
         let mut roots: BTreeMap<String, String> = BTreeMap::new();
         for (path, kept) in &cx.keep().paths {
-            let used = kept
-                .reasons
-                .iter()
-                .any(|r| matches!(r, Reason::Traced { how, .. } if &**how == "open" || &**how == "exec"));
+            let used = kept.traced("open") || kept.traced("exec");
             let file = cx.index().get(path).is_some_and(|e| !e.is_dir());
             if used && file && !owned.contains(path.as_str()) {
                 if let Some(root) = app_root(path) {

@@ -97,8 +97,8 @@ impl Rule for Fonts {
             }
         }
         let mut dirs: Vec<String> = Vec::new();
-        for (path, _) in cx.index().iter() {
-            if CONFIG_DIRS.iter().any(|d| path.starts_with(&format!("{d}/"))) && path.ends_with(".conf") {
+        for d in CONFIG_DIRS {
+            for (path, _) in cx.index().with_prefix(&format!("{d}/")).filter(|(p, _)| p.ends_with(".conf")) {
                 let facts = cx.facts_at(path, NAME).unwrap_or_default();
                 dirs.extend(facts.iter().filter_map(|f| f.strip_prefix("dir ")).map(str::to_owned));
             }

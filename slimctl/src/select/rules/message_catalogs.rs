@@ -266,13 +266,8 @@ fn package_used(cx: &Cx<'_>, tree: &str) -> bool {
 /// session sets `lc_messages`).
 fn server_messages(cx: &mut Cx<'_>) {
     let keep = cx.keep();
-    let traced = |how: &str| {
-        keep.paths
-            .iter()
-            .filter(|(_, k)| k.reasons.iter().any(|r| matches!(r, Reason::Traced { how: h, .. } if &**h == how)))
-            .map(|(p, _)| p.clone())
-            .collect::<Vec<String>>()
-    };
+    let traced =
+        |how: &str| keep.paths.iter().filter(|(_, k)| k.traced(how)).map(|(p, _)| p.clone()).collect::<Vec<String>>();
     let (opened, started) = (traced("open"), traced("exec"));
     // (root, rest) → the files of the set, and what the set was found by.
     let mut sets: BTreeMap<(String, String), (Vec<String>, String)> = BTreeMap::new();
@@ -284,7 +279,7 @@ fn server_messages(cx: &mut Cx<'_>) {
         }
     }
     for program in &started {
-        for package in cx.packages().iter().filter(|p| p.files.binary_search(program).is_ok()) {
+        for package in cx.packages().iter().filter(|p| p.owns(program)) {
             for file in &package.files {
                 if let Some(key) = language_split(file) {
                     let set = sets.entry(key).or_insert_with(|| (Vec::new(), program.clone()));

@@ -207,13 +207,8 @@ impl Rule for ProgramPaths {
         Some(Arc::new(Reader))
     }
     fn on_complete(&mut self, cx: &mut Cx<'_>) {
-        let programs: Vec<String> = cx
-            .keep()
-            .paths
-            .iter()
-            .filter(|(_, k)| k.reasons.iter().any(|r| matches!(r, Reason::Traced { how, .. } if &**how == "exec")))
-            .map(|(p, _)| p.clone())
-            .collect();
+        let programs: Vec<String> =
+            cx.keep().paths.iter().filter(|(_, k)| k.traced("exec")).map(|(p, _)| p.clone()).collect();
         for program in programs {
             let Some(named) = cx.facts_at(&program, NAME) else { continue };
             // The kernel's and the engine's files are not the image's to keep.
@@ -249,9 +244,7 @@ impl Rule for ProgramPaths {
 /// programs and their interpreters, otherwise. Unpackaged binaries (the app's own) and programs
 /// are taken at their word.
 fn assured(packages: &[Package], program: &str, found: &str) -> bool {
-    let owner = |f: &str| {
-        packages.iter().find(|p| p.manager == "dpkg" && p.files.binary_search_by(|x| x.as_str().cmp(f)).is_ok())
-    };
+    let owner = |f: &str| packages.iter().find(|p| p.manager == "dpkg" && p.owns(f));
     let (Some(runner), Some(provider)) = (owner(program), owner(found)) else { return true };
     runner.name == provider.name || provider.essential || runner.requires.contains(&provider.name)
 }

@@ -131,9 +131,7 @@ fn resolver(cx: &Cx<'_>) -> Option<String> {
     // Programs the run started, and kept PHP code: what they say of themselves.
     keep.paths
         .iter()
-        .filter(|(p, k)| {
-            is_php(p) || k.reasons.iter().any(|r| matches!(r, Reason::Traced { how, .. } if &**how == "exec"))
-        })
+        .filter(|(p, k)| is_php(p) || k.traced("exec"))
         .find(|(p, _)| cx.facts_at(p, NAME).is_some_and(|f| f.iter().any(|f| f == "tz")))
         .map(|(p, _)| p.clone())
 }
