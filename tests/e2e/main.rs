@@ -9,6 +9,7 @@ mod coverage;
 mod image_read;
 mod podman;
 mod registry;
+mod sbom;
 mod sensor_container;
 mod services;
 mod stack;

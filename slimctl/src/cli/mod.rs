@@ -8,8 +8,10 @@ pub mod exit;
 mod profile;
 mod ruleargs;
 mod runargs;
+mod sbom;
 mod table;
 mod verify;
+mod vex;
 mod xray;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,10 @@ pub enum Command {
     Profile(profile::ProfileArgs),
     /// Files added/removed/changed between two images, and which packages of A are gone.
     Diff(diff::DiffArgs),
+    /// An SBOM (SPDX 2.3 or CycloneDX 1.5 JSON) of IMAGE: its packages and files.
+    Sbom(sbom::SbomArgs),
+    /// VEX (OpenVEX or CycloneDX) for SLIM from a vulnerability report of ORIGINAL: what the slimming removed.
+    Vex(vex::VexArgs),
 }
 
 impl Command {
@@ -74,7 +80,7 @@ impl Command {
             Command::Xray(a) => a.json,
             Command::Verify(a) => a.json,
             Command::Diff(a) => a.json,
-            Command::Profile(_) => false,
+            Command::Profile(_) | Command::Sbom(_) | Command::Vex(_) => false,
         }
     }
 
@@ -190,6 +196,8 @@ pub async fn run(cli: Cli) -> u8 {
                 Command::Verify(args) => verify::run(args, &work).await,
                 Command::Profile(args) => profile::run(args).await,
                 Command::Diff(args) => diff::run(args).await,
+                Command::Sbom(args) => sbom::run(args).await,
+                Command::Vex(args) => vex::run(args).await,
             }
         } => r,
         sig = interrupted() => {

@@ -44,6 +44,8 @@ pub struct BuildRequest {
     /// The slim image's name (checked); default `<repo>.slim:<tag>`.
     pub tag: Option<String>,
     pub verify: VerifyPlan,
+    /// SBOM and VEX documents of the slim image.
+    pub documents: super::documents::Documents,
 }
 
 /// Verify and healing, as asked.
@@ -109,7 +111,7 @@ pub async fn build(req: &BuildRequest, work: &Path) -> Result<BuildReport, Pipel
             let mut job = parts.read(reading, started).await?;
             let built = job.select_and_write().await?;
             job.output(&built).await?;
-            return Ok(job.report(built, None, None, &[]));
+            return job.report(built, None, None, &[]);
         }
         Some(probes) if !req.profiles.is_empty() => {
             let mut job = parts.read(reading, started).await?;
@@ -317,7 +319,7 @@ impl Job<'_> {
             let built = self.select_and_write().await?;
             self.output(&built).await?;
             if !verify {
-                return Ok(self.report(built, trace, None, &swept));
+                return self.report(built, trace, None, &swept);
             }
             let started = Instant::now();
             let docker = self.engine()?.clone();
@@ -347,7 +349,7 @@ impl Job<'_> {
                     remove_image(&docker, &old).await;
                 }
                 let report = VerifyReport::new(rounds, originals.runs());
-                return Ok(self.report(built, trace, Some(report), &swept));
+                return self.report(built, trace, Some(report), &swept);
             }
             let healed = heal::seeds(&round, number + 1);
             for (path, exclude) in heal::over_excludes(&healed, &self.plan.select.excludes) {
@@ -386,20 +388,31 @@ impl Job<'_> {
         }
     }
 
-    /// The report of the build.
+    /// The report of the build, with the SBOM and VEX documents asked for written.
     fn report(
         self,
         built: Built,
         trace: Option<TraceReport>,
         verify: Option<VerifyReport>,
         swept: &[crate::sweep::SweepRun],
-    ) -> BuildReport {
+    ) -> Result<BuildReport, PipelineError> {
+        let slim = super::documents::Slim {
+            built: &built,
+            source: self.source.as_ref(),
+            original_name: &self.req.image,
+            tag: &self.tag,
+            pushed: matches!(self.req.output, Output::Registry(_)),
+            source_date_epoch: self.req.source_date_epoch,
+        };
+        // Reading the images again blocks (an engine source streams through the runtime).
+        let documents = tokio::task::block_in_place(|| self.req.documents.write(&slim))?;
         let output = output::describe(&self.req.output, &self.tag);
         let mut report = BuildReport::new(built, output, Some(self.tag), self.stages.0);
         report.trace = trace;
         report.verify = verify;
         report.sweep = swept.iter().map(crate::sweep::SweepRun::report).collect();
-        report
+        report.documents = documents;
+        Ok(report)
     }
 }
 

@@ -55,6 +55,9 @@ pub enum PipelineError {
     /// The engine contradicts what slimctl just did.
     #[error("{0}")]
     Contradiction(String),
+    /// A vulnerability report that cannot be read.
+    #[error(transparent)]
+    Report(#[from] crate::vex::report::ReportError),
 }
 
 impl PipelineError {
@@ -69,7 +72,8 @@ impl PipelineError {
                 ProfileError::Read { .. } | ProfileError::Parse { .. } | ProfileError::Version { .. },
             )
             | PipelineError::NotInEngine { .. }
-            | PipelineError::NeighbourNotFound { .. } => ErrorClass::Input,
+            | PipelineError::NeighbourNotFound { .. }
+            | PipelineError::Report(_) => ErrorClass::Input,
             PipelineError::Profile(ProfileError::Write { .. }) => ErrorClass::Environment,
             PipelineError::Worker { .. } | PipelineError::Contradiction(_) => ErrorClass::Internal,
             PipelineError::BadReference(_) => ErrorClass::Usage,

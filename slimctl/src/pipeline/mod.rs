@@ -8,17 +8,20 @@
 //! module alone, which names the types it takes and gives.
 
 pub mod build;
+pub mod documents;
 pub mod error;
 pub mod heal;
 pub mod inspect;
 pub mod output;
 pub mod profile;
 pub mod report;
+pub mod sbom;
 pub mod slim;
 pub mod stack;
 pub mod sweep;
 pub mod trace;
 pub mod verify;
+pub mod vex;
 
 pub use build::{build, BuildRequest, VerifyPlan};
 pub use error::PipelineError;

@@ -64,6 +64,9 @@ pub struct BuildReport {
     /// Verify rounds: checks, missing files, what each round added.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
+    /// The SBOM and VEX documents written (`--sbom`, `--vex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documents: Option<super::documents::Written>,
     pub kept: BTreeMap<String, Kept>,
 }
 
@@ -98,6 +101,7 @@ impl BuildReport {
             trace: None,
             sweep: Vec::new(),
             verify: None,
+            documents: None,
             packages: {
                 let changes = &built.closure.packages;
                 PackagesSummary {

@@ -82,7 +82,8 @@ pub enum Reason {
     Sweep {
         what: Text,
     },
-    /// The package database, rewritten to list only the packages that keep files.
+    /// Package metadata kept true for scanners: the release file, and the records of the
+    /// packages that keep files, their file lists trimmed to the files kept.
     PackageMetadata,
 }
 
@@ -129,7 +130,7 @@ impl std::fmt::Display for Reason {
             Reason::Healed { by, round } => write!(f, "missing in the slim image for {by} (added in round {round})"),
             Reason::Rule { rule, what, of } => write!(f, "{what}, reachable from {of} (rule {rule})"),
             Reason::Sweep { what } => write!(f, "loaded by the sweep's {what}"),
-            Reason::PackageMetadata => write!(f, "package database, rewritten to the kept packages"),
+            Reason::PackageMetadata => write!(f, "package metadata of the kept packages, for scanners"),
         }
     }
 }

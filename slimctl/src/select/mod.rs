@@ -7,6 +7,7 @@
 pub mod closure;
 pub mod keep;
 pub mod ldso;
+pub mod metadata;
 pub mod packages;
 pub mod reached;
 pub mod rules;
@@ -70,26 +71,20 @@ pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> 
             return Err(SelectError::IncludeMissing { path: u.path.clone(), source });
         }
     }
-    // Which packages keep files: for the rewritten database and for the report.
+    if plan.package_metadata {
+        // Before the packages are counted: the release file is a file of its package too.
+        metadata::keep_release_files(&image.index, &mut closure.keep);
+    }
+    // Which packages keep files: for the package records and for the report.
     closure.packages = packages::compare(&inventory, |p| closure.keep.contains(p));
     if plan.package_metadata {
-        if let Some(status) = package_metadata(image, &closure.packages) {
-            closure.keep.keep_with_parents(DPKG_STATUS, Reason::PackageMetadata);
-            closure.overrides.insert(DPKG_STATUS.to_owned(), status);
-        }
+        metadata::keep_package_records(
+            &image.index,
+            &inventory,
+            &closure.packages,
+            &mut closure.keep,
+            &mut closure.overrides,
+        );
     }
     Ok(closure)
-}
-
-const DPKG_STATUS: &str = "/var/lib/dpkg/status";
-
-/// The dpkg database for the slim image: the packages that still have files in it, so a
-/// scanner reading it sees what is really inside (and not the packages that are gone).
-fn package_metadata(image: &Image, changes: &[packages::PackageChange]) -> Option<Vec<u8>> {
-    if image.index.get(DPKG_STATUS).is_none_or(|e| e.is_dir() || e.is_symlink()) {
-        return None;
-    }
-    let kept: std::collections::HashSet<&str> =
-        changes.iter().filter(|c| c.manager == "dpkg" && c.status != "removed").map(|c| c.name.as_str()).collect();
-    packages::rewrite_dpkg_status(&image.index, |name| kept.contains(name))
 }

@@ -23,7 +23,7 @@ pub struct SlimImage {
     pub manifest_digest: Digest,
 }
 
-fn rfc3339_from_epoch(secs: u64) -> String {
+pub(crate) fn rfc3339_from_epoch(secs: u64) -> String {
     // Civil-from-days (Howard Hinnant's algorithm): avoids a date crate for one timestamp.
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;

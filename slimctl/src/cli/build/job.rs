@@ -5,6 +5,7 @@ use super::summary::finish;
 use super::BuildArgs;
 use crate::cli::{exit, Failure, WorkDir};
 use slimctl::naming::output_tag;
+use slimctl::pipeline::documents::{Documents, VexRequest};
 use slimctl::pipeline::types::{HttpProbe, ProbePlan, SelectPlan};
 use slimctl::pipeline::{BuildRequest, Prepared, Profile, VerifyPlan};
 use std::path::PathBuf;
@@ -62,7 +63,22 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
         output: args.output.clone(),
         tag,
         verify: VerifyPlan { on: !args.no_verify, heal: !args.no_fix, max_rounds: args.max_rounds, extra_http },
+        documents: documents(args)?,
     })
+}
+
+/// The SBOM and VEX asked for; the report is read now, so a bad one fails before any run.
+fn documents(args: &BuildArgs) -> Result<Documents, Failure> {
+    let vex = match &args.vex_from {
+        Some(path) => Some(VexRequest {
+            report: slimctl::pipeline::vex::read_report(path)?,
+            report_path: path.clone(),
+            output: args.vex.clone(),
+            format: args.vex_format,
+        }),
+        None => None,
+    };
+    Ok(Documents { sbom: args.sbom.clone().map(|p| (p, args.sbom_format)), vex })
 }
 
 /// The probes of the traced run; none with --no-trace.

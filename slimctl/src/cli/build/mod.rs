@@ -46,10 +46,26 @@ pub struct BuildArgs {
     /// kept; verify then loads them in the slim image too.
     #[arg(long)]
     pub no_sweep: bool,
-    /// Do not write a package database (dpkg status) listing the packages the slim image keeps
-    /// files of (default: written, so that scanners see what is inside).
+    /// Do not keep package metadata true for scanners (default: the release file is kept, and
+    /// the package databases list the packages the slim image keeps files of, with those files).
     #[arg(long)]
     pub no_package_metadata: bool,
+    /// Write the slim image's SBOM (its packages and files) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
+    /// The SBOM's format.
+    #[arg(long, value_enum, default_value_t = slimctl::sbom::Format::SpdxJson)]
+    pub sbom_format: slimctl::sbom::Format,
+    /// A vulnerability report of the original (Trivy JSON, Grype JSON or CycloneDX): the summary
+    /// counts what the slim image no longer holds, and --vex writes the statements.
+    #[arg(long, value_name = "REPORT")]
+    pub vex_from: Option<PathBuf>,
+    /// Write VEX statements for the slim image from --vex-from's report to FILE.
+    #[arg(long, value_name = "FILE", requires = "vex_from")]
+    pub vex: Option<PathBuf>,
+    /// The VEX document's format.
+    #[arg(long, value_enum, default_value_t = slimctl::vex::Format::Openvex)]
+    pub vex_format: slimctl::vex::Format,
 
     #[command(flatten)]
     pub run: RunArgs,

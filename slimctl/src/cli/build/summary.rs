@@ -89,6 +89,9 @@ fn print_summary(r: &BuildReport) {
         r.packages.partial.len(),
         r.packages.removed.len()
     );
+    if let Some(d) = &r.documents {
+        println!("{}", documents_line(d));
+    }
     let parts: Vec<String> = r.bytes_by_reason.iter().map(|(k, v)| format!("{k} {}", human_bytes(*v))).collect();
     println!("slim bytes by reason: {}", parts.join(", "));
     let stages: Vec<String> = r.stages.iter().map(|s| format!("{} {:.2}s", s.name, s.seconds)).collect();
@@ -97,6 +100,26 @@ fn print_summary(r: &BuildReport) {
     for u in libs.iter().take(10) {
         eprintln!("warning: {} (wanted as {})", u.error, u.wanted_by);
     }
+}
+
+/// "SBOM: N packages (M removed entirely: K known vulnerabilities no longer present)".
+fn documents_line(d: &slimctl::pipeline::documents::Written) -> String {
+    let mut line = format!("SBOM: {} packages ({} removed entirely", d.packages, d.removed_entirely);
+    if let Some(v) = &d.vex {
+        line.push_str(&format!(": {} known vulnerabilities no longer present", v.no_longer_present));
+    }
+    line.push(')');
+    let mut written: Vec<String> = d.sbom.iter().map(|p| p.display().to_string()).collect();
+    if let Some(v) = &d.vex {
+        if let Some(w) = &v.warning {
+            eprintln!("warning: {w}; the VEX statements may not hold");
+        }
+        written.extend(v.path.iter().map(|p| p.display().to_string()));
+    }
+    if !written.is_empty() {
+        line.push_str(&format!("; written: {}", written.join(", ")));
+    }
+    line
 }
 
 fn trace_line(t: &TraceReport) -> String {

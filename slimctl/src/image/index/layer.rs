@@ -79,20 +79,36 @@ pub struct LayerBuilder<'r> {
 /// Contents kept in memory: what the closure and the package inventory read, with a size cap
 /// per kind (package databases are larger than config files).
 fn capture_limit(path: &str) -> Option<u64> {
-    if path == "/var/lib/dpkg/status" || path == "/lib/apk/db/installed" {
+    // `/lib` is a link to `usr/lib` on merged-/usr systems: a database written through it is there.
+    if path == "/var/lib/dpkg/status" || path == "/lib/apk/db/installed" || path == "/usr/lib/apk/db/installed" {
         return Some(16 << 20);
     }
-    if (path.starts_with("/var/lib/dpkg/info/") && path.ends_with(".list"))
+    if (path.starts_with("/var/lib/dpkg/info/")
+        && (path.ends_with(".list") || path.ends_with(".md5sums") || path.ends_with(".conffiles")))
         || path.starts_with("/var/lib/dpkg/status.d/")
         || (path.contains(".dist-info/") && (path.ends_with("/RECORD") || path.ends_with("/METADATA")))
+        || (path.contains(".egg-info") && is_egg_info_record(path))
+        || (path.starts_with("/usr/share/doc/") && path.ends_with("/copyright"))
     {
         return Some(4 << 20);
+    }
+    if path.contains("/specifications/") && path.ends_with(".gemspec") {
+        return Some(256 * 1024);
     }
     wants_capture(path).then_some(64 * 1024)
 }
 
+/// setuptools' metadata: `X.egg-info` as a file, or its PKG-INFO and installed-files.txt.
+fn is_egg_info_record(path: &str) -> bool {
+    path.ends_with(".egg-info")
+        || path.ends_with(".egg-info/PKG-INFO")
+        || path.ends_with(".egg-info/installed-files.txt")
+}
+
 fn wants_capture(path: &str) -> bool {
     path.ends_with("/package.json")
+        || path == "/etc/os-release"
+        || path == "/usr/lib/os-release"
         || path == "/etc/ld.so.conf"
         || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
         || (path.starts_with("/etc/ld-musl-") && path.ends_with(".path"))

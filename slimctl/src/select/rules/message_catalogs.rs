@@ -430,8 +430,7 @@ footer = "it"
             name: name.into(),
             version: "1".into(),
             files,
-            requires: Vec::new(),
-            essential: false,
+            ..Package::default()
         };
         let packages = vec![
             package("mariadb-server-core", files.iter().map(|f| f.to_string()).collect()),

@@ -335,6 +335,7 @@ mod tests {
             files: files.iter().map(|f| f.to_string()).collect(),
             requires: requires.iter().map(|r| r.to_string()).collect(),
             essential,
+            ..Package::default()
         };
         let packages = [
             package("db-server", &["/usr/bin/db-helper", "/usr/sbin/dbd"], &["libc6", "db-tools"], false),
