@@ -23,6 +23,8 @@ command -v podman >/dev/null || need+=(podman)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+# The debug tests drive an interactive session through a real pseudo-terminal.
+command -v tmux >/dev/null || need+=(tmux)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -8,6 +8,7 @@
 
 pub mod argv;
 pub mod compose;
+pub mod debug;
 pub mod diff;
 pub mod digest;
 pub mod engine;

@@ -6,6 +6,7 @@ mod bad_input;
 mod build_include;
 mod ci;
 mod coverage;
+mod debug;
 mod image_read;
 mod podman;
 mod registry;

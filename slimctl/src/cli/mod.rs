@@ -3,6 +3,7 @@
 
 mod build;
 mod checks;
+mod debug;
 mod diff;
 pub mod exit;
 mod profile;
@@ -70,6 +71,8 @@ pub enum Command {
     Sbom(sbom::SbomArgs),
     /// VEX (OpenVEX or CycloneDX) for SLIM from a vulnerability report of ORIGINAL: what the slimming removed.
     Vex(vex::VexArgs),
+    /// A shell (or CMD) in a side-car beside a slim container: the original's tools, the target's namespaces.
+    Debug(debug::DebugArgs),
 }
 
 impl Command {
@@ -80,7 +83,7 @@ impl Command {
             Command::Xray(a) => a.json,
             Command::Verify(a) => a.json,
             Command::Diff(a) => a.json,
-            Command::Profile(_) | Command::Sbom(_) | Command::Vex(_) => false,
+            Command::Profile(_) | Command::Sbom(_) | Command::Vex(_) | Command::Debug(_) => false,
         }
     }
 
@@ -198,6 +201,7 @@ pub async fn run(cli: Cli) -> u8 {
                 Command::Diff(args) => diff::run(args).await,
                 Command::Sbom(args) => sbom::run(args).await,
                 Command::Vex(args) => vex::run(args).await,
+                Command::Debug(args) => debug::run(args).await,
             }
         } => r,
         sig = interrupted() => {

@@ -57,7 +57,13 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
             return Ok(exit::PROBE);
         }
         Outcome::Behaves => {}
-        Outcome::Differs => eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original),
+        Outcome::Differs => {
+            eprintln!("slimctl: error: {} does not behave like {}", args.slim, args.original);
+            eprintln!(
+                "slimctl: to look inside it: slimctl debug --run {} --image {}   (a shell from the original, in its namespaces)",
+                args.slim, args.original
+            );
+        }
         Outcome::ComparedNothing => eprintln!("slimctl: error: {}", report.verdict_line()),
     }
     Ok(code)

@@ -70,11 +70,18 @@ pub enum Want {
 /// Reads every layer of `source` and keeps what the final filesystem (`index`) shows.
 pub fn read(source: &dyn ImageSource, index: &FileIndex, want: Want) -> Result<Contents, ImageError> {
     let mut by_layer: HashMap<String, LayerContents> = HashMap::new();
+    let doing = match want {
+        Want::Everything => "hashing the files of",
+        Want::JavaArchives => "reading the Java archives of",
+    };
+    let bar = crate::progress::spinner(&format!("{doing} {}", source.name()));
     let manifest = source.read_layers(&|_| true, &mut |key, reader, _| {
         let what = format!("{}: layer {key}", source.name());
         by_layer.insert(key.to_owned(), read_layer(reader, &what, want)?);
         Ok(())
-    })?;
+    });
+    bar.finish_and_clear();
+    let manifest = manifest?;
     let mut out = Contents::default();
     for (path, entry) in index.iter() {
         let Some((layer, src)) = entry.content_source(path) else { continue };

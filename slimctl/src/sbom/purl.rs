@@ -44,7 +44,12 @@ pub fn format(kind: &str, namespace: Option<&str>, name: &str, version: &str, qu
 
 /// The purl of an inventoried package, with the distro for OS packages.
 pub fn of_package(p: &Package, distro: Option<&Distro>) -> String {
-    let distro_q = || distro.map(|d| format!("{}-{}", d.id, d.version_id)).unwrap_or_default();
+    // A rolling release (Debian sid) has no VERSION_ID: the distro's name alone.
+    let distro_q = || match distro {
+        Some(d) if d.version_id.is_empty() => d.id.clone(),
+        Some(d) => format!("{}-{}", d.id, d.version_id),
+        None => String::new(),
+    };
     match p.manager {
         "dpkg" => {
             let ns = distro.map_or("debian", |d| d.id.as_str());

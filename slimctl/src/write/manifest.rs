@@ -39,8 +39,18 @@ pub(crate) fn rfc3339_from_epoch(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// The label of a slim image naming the image it was made from, by id (not OCI's `base.*`
+/// keys: those name a FROM image, and scanners read them so). By id, not name: the same original
+/// gives the same slim image whatever it was called.
+pub const ORIGINAL_LABEL: &str = "io.slimctl.original.id";
+
 pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option<u64>, comment: &str) -> SlimImage {
     let mut typed = original.typed.clone();
+    let mut cfg = typed.config().clone().unwrap_or_default();
+    let mut labels = cfg.labels().clone().unwrap_or_default();
+    labels.insert(ORIGINAL_LABEL.to_owned(), original.digest.to_string());
+    cfg.set_labels(Some(labels));
+    typed.set_config(Some(cfg));
     let created = source_date_epoch.map(rfc3339_from_epoch).or_else(|| typed.created().clone());
     typed.set_created(created.clone());
     typed.set_rootfs(

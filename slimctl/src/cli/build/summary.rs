@@ -53,6 +53,10 @@ pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Fa
              add what it needs with --include, or more probes",
             if args.no_fix { "; --fix was off" } else { "" }
         );
+        // The slim image is in the engine (verify ran there): a shell beside it shows what it lacks.
+        if let Some(tag) = &report.slim.tag {
+            eprintln!("slimctl: to look inside it: slimctl debug --run {tag}   (a shell from the original, in its namespaces)");
+        }
     }
     Ok(code)
 }
