@@ -125,7 +125,17 @@ fn without_fix_the_mismatch_is_reported_with_the_missing_file_and_exit_7() {
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("MISMATCH") && stdout.contains("slim image missed /app/reports/r-"), "{stdout}");
-    assert!(text(&out.stderr).contains("does not behave like the original"), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("does not behave like the original"), "{stderr}");
+    // It ends with the command that opens a side-car on the slim image; that command works, and
+    // shows what the slim image lacks.
+    let hint = format!("slimctl debug --run {}", slim.0);
+    assert!(stderr.contains(&hint), "{stderr}");
+    let out =
+        slimctl(&["debug", "--run", &slim.0, "--", "sh", "-c", "ls $TARGET_ROOT/app; ls $TARGET_ROOT/app/reports"]);
+    assert!(!text(&out.stdout).is_empty(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("/proc/1/root"), "{}", text(&out.stderr));
+    assert!(slimctl_containers(&slim.0).is_empty());
 }
 
 #[test]
