@@ -8,6 +8,7 @@ mod ci;
 mod coverage;
 mod debug;
 mod image_read;
+mod migrate;
 mod podman;
 mod registry;
 mod sbom;

@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PORT", help_heading = "Run")]
     pub expose: Vec<u16>,
     /// Print the container's output while it runs.
-    #[arg(long, help_heading = "Run")]
+    #[arg(long, alias = "show-clogs", help_heading = "Run")]
     pub show_logs: bool,
     /// A Compose file: the target runs in its stack, its dependencies (depends_on, with their
     /// conditions) started first on networks of slimctl's own; repeat for override files.
@@ -56,7 +56,7 @@ pub struct ProbeArgs {
     pub http_probe_file: Option<PathBuf>,
     /// No HTTP probes (exposed ports are still waited for, and probed in their protocol when it is
     /// known).
-    #[arg(long = "no-http-probe", help_heading = "Probes")]
+    #[arg(long = "no-http-probe", alias = "http-probe-off", help_heading = "Probes")]
     pub no_http_probe: bool,
     /// Follow same-site links and assets of HTML answers, and the pages robots.txt and
     /// sitemap.xml list (up to --crawl-limit requests). On by default.
@@ -138,6 +138,27 @@ fn parse_grace(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// mint's and SlimToolkit's probe grammar, `[crawl:][PROTO:][METHOD:]PATH`, as ours with what
+/// its prefixes ask: the probe, and whether to crawl from its answer.
+fn mint_probe(s: &str) -> Result<(&str, bool), Failure> {
+    if s.trim_start().starts_with('{') {
+        return Ok((s, false));
+    }
+    let (s, crawl) = match s.strip_prefix("crawl:") {
+        Some(rest) => (rest, true),
+        None => (s, false),
+    };
+    for proto in ["https:", "h2:"] {
+        if s.starts_with(proto) {
+            return Err(Failure::usage(format!(
+                "--http-probe-cmd {s}: probes speak plain HTTP (the app's port, inside the run); drop {proto}"
+            )));
+        }
+    }
+    let s = s.strip_prefix("http:").or_else(|| s.strip_prefix("h2c:")).unwrap_or(s);
+    Ok((s, crawl))
+}
+
 /// A command flag's value: a JSON array, or words split as a shell would.
 pub fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
     slimctl::argv::command(s).map_err(|e| Failure::usage(format!("{flag} {e}")))
@@ -178,7 +199,10 @@ impl ProbeArgs {
     /// The probes, with the probe container `prepared` resolved.
     pub fn plan(&self, show_logs: bool, prepared: &Prepared) -> Result<ProbePlan, Failure> {
         let mut http_probes = Vec::new();
+        let mut crawl_asked = false;
         for p in &self.http_probes {
+            let (p, crawl) = mint_probe(p)?;
+            crawl_asked |= crawl;
             http_probes.push(HttpProbe::parse(p).map_err(Failure::usage)?);
         }
         if let Some(f) = &self.http_probe_file {
@@ -191,7 +215,7 @@ impl ProbeArgs {
         Ok(ProbePlan {
             http_probes,
             http: !self.no_http_probe,
-            crawl: self.crawl || !self.no_crawl,
+            crawl: self.crawl || crawl_asked || !self.no_crawl,
             crawl_limit: self.crawl_limit,
             exec: self.exec.iter().cloned().map(ExecProbe::Shell).collect(),
             test_container: prepared.test_container.clone(),
@@ -248,6 +272,9 @@ mod tests {
         assert_eq!(t.entrypoint.unwrap(), ["/usr/bin/env", "A B=1"]);
         let req = f.run.stack_request(&f.probes).unwrap();
         assert_eq!(req.probe_cmd.unwrap(), ["pytest", "-k", "not slow"]);
+        assert_eq!(mint_probe("crawl:http:GET:/api").unwrap(), ("GET:/api", true));
+        assert_eq!(mint_probe("POST:/x").unwrap(), ("POST:/x", false));
+        assert!(mint_probe("https:GET:/").is_err());
         let bad = Flags::try_parse_from(["t", "--cmd", r#"bash -c "echo"#]).unwrap();
         let err = bad.run.template(&Prepared::default()).unwrap_err();
         assert!(err.message.contains("--cmd") && err.message.contains("unbalanced quotes"), "{}", err.message);

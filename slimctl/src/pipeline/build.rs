@@ -46,6 +46,8 @@ pub struct BuildRequest {
     pub verify: VerifyPlan,
     /// SBOM and VEX documents of the slim image.
     pub documents: super::documents::Documents,
+    /// Changes to the slim image's config (the traced run uses the original's).
+    pub edits: crate::write::edits::ConfigEdits,
 }
 
 /// Verify and healing, as asked.
@@ -162,7 +164,7 @@ impl<'a> Parts<'a> {
             docker: self.docker,
             original: Arc::new(original),
             tag: self.tag,
-            plan: BuildPlan { select, source_date_epoch: self.req.source_date_epoch },
+            plan: BuildPlan { select, source_date_epoch: self.req.source_date_epoch, edits: self.req.edits.clone() },
             stages,
             selected: None,
         }

@@ -44,6 +44,7 @@ pub mod types {
     pub use crate::select::rules::{all as coverage_rules, Rule};
     pub use crate::select::{Reason, SelectPlan};
     pub use crate::verify::{probe_errors, Outcome, Round, Verdict, VerifyReport};
+    pub use crate::write::edits::ConfigEdits;
     pub use crate::write::Output;
 }
 

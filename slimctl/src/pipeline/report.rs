@@ -64,6 +64,12 @@ pub struct BuildReport {
     /// Verify rounds: checks, missing files, what each round added.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
+    /// Paths `--exclude-glob` dropped, each with its reason (`--exclude-glob GLOB`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub excluded: BTreeMap<String, String>,
+    /// Exclude globs that match no path of the image (a typo drops nothing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_globs: Vec<String>,
     /// The SBOM and VEX documents written (`--sbom`, `--vex`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documents: Option<super::documents::Written>,
@@ -101,6 +107,8 @@ impl BuildReport {
             trace: None,
             sweep: Vec::new(),
             verify: None,
+            excluded: built.closure.excluded.iter().map(|(p, g)| (p.clone(), format!("--exclude-glob {g}"))).collect(),
+            unmatched_globs: built.closure.unmatched_globs.clone(),
             documents: None,
             packages: {
                 let changes = &built.closure.packages;

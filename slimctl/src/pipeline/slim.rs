@@ -14,6 +14,8 @@ use std::time::Instant;
 pub struct BuildPlan {
     pub select: SelectPlan,
     pub source_date_epoch: Option<u64>,
+    /// Changes to the slim image's config.
+    pub edits: crate::write::edits::ConfigEdits,
 }
 
 /// One step's name and how long it took, for the report.
@@ -108,7 +110,7 @@ pub fn build_from(
         .map_err(werr)?;
         out.into_inner().map_err(|e| werr(e.into_error()))?;
         let comment = format!("kept {} of {} paths", blob.files, original.index.len());
-        Ok(manifest::build(&original.config, blob, plan.source_date_epoch, &comment))
+        Ok(manifest::build(&original.config, blob, plan.source_date_epoch, &comment, &plan.edits))
     })?;
     Ok(Built { original, closure, slim, layer_file })
 }
@@ -183,7 +185,7 @@ mod tests {
 
     fn plan(includes: &[&str]) -> BuildPlan {
         let select = SelectPlan { includes: includes.iter().map(|s| s.to_string()).collect(), ..Default::default() };
-        BuildPlan { select, source_date_epoch: None }
+        BuildPlan { select, source_date_epoch: None, ..Default::default() }
     }
 
     fn run(plan: &BuildPlan) -> (Built, Vec<u8>) {

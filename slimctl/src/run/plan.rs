@@ -31,9 +31,13 @@ impl std::str::FromStr for ContinueAfter {
             "probe" => Ok(ContinueAfter::Probe),
             "exit" => Ok(ContinueAfter::Exit),
             "signal" => Ok(ContinueAfter::Signal),
+            // mint's and SlimToolkit's `--continue-after 10`: seconds.
+            _ if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(ContinueAfter::Timeout(Duration::from_secs(s.parse().map_err(|_| format!("{s:?}: too large"))?)))
+            }
             _ => match s.strip_prefix("timeout:").map(|n| n.trim_end_matches('s').parse::<u64>()) {
                 Some(Ok(n)) => Ok(ContinueAfter::Timeout(Duration::from_secs(n))),
-                _ => Err(format!("--continue-after {s:?}: use probe, exit, timeout:SECONDS or signal")),
+                _ => Err(format!("--continue-after {s:?}: use probe, exit, timeout:SECONDS (or SECONDS) or signal")),
             },
         }
     }

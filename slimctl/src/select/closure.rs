@@ -31,6 +31,10 @@ pub struct Closure {
     /// What the coverage rules reached without the run loading it (a module found statically):
     /// what the sweep loads to check.
     pub reached: std::collections::BTreeSet<Reached>,
+    /// Paths an `--exclude-glob` dropped, with the glob.
+    pub excluded: BTreeMap<String, String>,
+    /// Exclude globs no path of the image matches.
+    pub unmatched_globs: Vec<String>,
 }
 
 struct Work {

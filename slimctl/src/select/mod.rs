@@ -5,6 +5,7 @@
 //! ([`crate::image::index::resolve`], [`ldso`]), never against the host's files.
 
 pub mod closure;
+pub mod exclude;
 pub mod keep;
 pub mod ldso;
 pub mod metadata;
@@ -29,6 +30,10 @@ pub struct SelectPlan {
     pub rules_off: Vec<String>,
     /// Rewrite the package database to the packages the slim image keeps files of.
     pub package_metadata: bool,
+    /// Programs to keep by name, found through the image's PATH (with what they need).
+    pub programs: Vec<String>,
+    /// Globs (`**` crosses directories) of paths never kept, applied after every rule.
+    pub exclude_globs: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,10 @@ pub enum SelectError {
         #[source]
         source: crate::image::index::resolve::ResolveError,
     },
+    #[error("--include-program {name}: no such program in the image's PATH ({path}); give its path with --include")]
+    ProgramMissing { name: String, path: String },
+    #[error("--exclude-glob {glob}: {reason}")]
+    BadGlob { glob: String, reason: String },
     /// The stored copy the deferred facts are read from could not be opened.
     #[error(transparent)]
     Stored(#[from] crate::error::ImageError),
@@ -47,7 +56,8 @@ pub enum SelectError {
 impl SelectError {
     pub fn class(&self) -> crate::error::ErrorClass {
         match self {
-            SelectError::IncludeMissing { .. } => crate::error::ErrorClass::Input,
+            SelectError::IncludeMissing { .. } | SelectError::ProgramMissing { .. } => crate::error::ErrorClass::Input,
+            SelectError::BadGlob { .. } => crate::error::ErrorClass::Usage,
             SelectError::Stored(e) => e.class(),
         }
     }
@@ -57,13 +67,18 @@ impl SelectError {
 /// asked for something that cannot be delivered.
 pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> {
     let inventory = packages::inventory(&image.index);
+    let globs = exclude::Globs::new(&plan.exclude_globs)?;
+    let mut includes = plan.includes.clone();
+    for name in &plan.programs {
+        includes.push(exclude::find_program(image, name)?);
+    }
     let mut closure = ClosureBuilder::new(&image.index, &image.config)
         .facts(image.facts()?)
         .rules(rules::all_except(&plan.rules_off))
         .packages(&inventory)
         .exclude(plan.excludes.iter().cloned())
         .config_seeds()
-        .includes(plan.includes.iter().cloned())
+        .includes(includes)
         .seeds(plan.seeds.iter().cloned())
         .build();
     for u in closure.unresolved.iter().filter(|u| matches!(u.wanted_by, Reason::Included { .. })) {
@@ -75,6 +90,9 @@ pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> 
         // Before the packages are counted: the release file is a file of its package too.
         metadata::keep_release_files(&image.index, &mut closure.keep);
     }
+    // The globs go last: nothing a rule or the closure added survives them.
+    globs.apply(&image.index, &mut closure);
+    closure.unmatched_globs = globs.unmatched(&image.index);
     // Which packages keep files: for the package records and for the report.
     closure.packages = packages::compare(&inventory, |p| closure.keep.contains(p));
     if plan.package_metadata {
@@ -85,6 +103,7 @@ pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> 
             &mut closure.keep,
             &mut closure.overrides,
         );
+        globs.apply(&image.index, &mut closure);
     }
     Ok(closure)
 }

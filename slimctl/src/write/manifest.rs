@@ -44,9 +44,16 @@ pub(crate) fn rfc3339_from_epoch(secs: u64) -> String {
 /// gives the same slim image whatever it was called.
 pub const ORIGINAL_LABEL: &str = "io.slimctl.original.id";
 
-pub fn build(original: &ImageConfig, layer: LayerBlob, source_date_epoch: Option<u64>, comment: &str) -> SlimImage {
+pub fn build(
+    original: &ImageConfig,
+    layer: LayerBlob,
+    source_date_epoch: Option<u64>,
+    comment: &str,
+    edits: &super::edits::ConfigEdits,
+) -> SlimImage {
     let mut typed = original.typed.clone();
     let mut cfg = typed.config().clone().unwrap_or_default();
+    edits.apply(&mut cfg);
     let mut labels = cfg.labels().clone().unwrap_or_default();
     labels.insert(ORIGINAL_LABEL.to_owned(), original.digest.to_string());
     cfg.set_labels(Some(labels));
@@ -149,8 +156,8 @@ mod tests {
         .unwrap();
         let digest = format!("sha256:{}", "b".repeat(64)).parse().unwrap();
         let layer = LayerBlob { digest, size: 1024, files: 1, content_bytes: 0 };
-        let a = build(&orig, layer.clone(), None, "kept 1 file");
-        let b = build(&orig, layer, None, "kept 1 file");
+        let a = build(&orig, layer.clone(), None, "kept 1 file", &Default::default());
+        let b = build(&orig, layer, None, "kept 1 file", &Default::default());
         assert_eq!(a.config, b.config, "deterministic");
         // Keys in sorted order in the bytes themselves: the digest does not depend on map order.
         let config_keys = ["\"architecture\"", "\"config\"", "\"created\"", "\"history\"", "\"os\"", "\"rootfs\""];
@@ -181,7 +188,7 @@ mod tests {
         assert_eq!(hist[0]["empty_layer"], true);
         assert!(hist[1].get("empty_layer").is_none());
 
-        let with_epoch = build(&orig, a.layer.clone(), Some(0), "kept 1 file");
+        let with_epoch = build(&orig, a.layer.clone(), Some(0), "kept 1 file", &Default::default());
         let v: Value = serde_json::from_slice(&with_epoch.config).unwrap();
         assert_eq!(v["created"], "1970-01-01T00:00:00Z");
     }

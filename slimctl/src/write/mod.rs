@@ -1,6 +1,7 @@
 //! From a keep-set to a new image: collect the kept contents from the original layers (one more
 //! streaming pass), write one deterministic layer, derive the config, and emit the result.
 
+pub mod edits;
 pub mod extract;
 pub mod layer;
 pub mod manifest;

@@ -204,7 +204,7 @@ mod tests {
         std::fs::write(&layer_file, b"layer bytes").unwrap();
         let digest = crate::digest::sha256_digest(b"layer bytes");
         let layer = super::super::LayerBlob { digest: digest.clone(), size: 11, files: 0, content_bytes: 0 };
-        let slim = manifest::build(&config, layer, None, "test");
+        let slim = manifest::build(&config, layer, None, "test", &Default::default());
         let out = dir.path().join("oci");
         write_oci_dir(&slim, config.platform(), &layer_file, Some("app:1"), &out).unwrap();
         let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();

@@ -37,12 +37,22 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
     if args.no_trace && !args.from_profile.is_empty() {
         return Err(Failure::usage("--from-profile builds without running the image already; drop --no-trace"));
     }
+    let mut includes = args.includes.clone();
+    for f in &args.include_from {
+        includes.extend(lines_of(f, "--include-from")?);
+    }
+    let mut programs = args.programs.clone();
+    for f in &args.programs_from {
+        programs.extend(lines_of(f, "--include-program-from")?);
+    }
     let select = SelectPlan {
-        includes: args.includes.clone(),
+        includes,
         excludes: args.excludes.clone(),
         seeds: Vec::new(),
         rules_off: args.rules.off.clone(),
         package_metadata: !args.no_package_metadata,
+        programs,
+        exclude_globs: args.exclude_globs.clone(),
     };
     let extra_http = args
         .verify_http_probes
@@ -64,7 +74,15 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
         tag,
         verify: VerifyPlan { on: !args.no_verify, heal: !args.no_fix, max_rounds: args.max_rounds, extra_http },
         documents: documents(args)?,
+        edits: args.slim_config.edits()?,
     })
+}
+
+/// The entries of a list file: one a line, blank lines and `#` comments skipped.
+fn lines_of(path: &std::path::Path, flag: &str) -> Result<Vec<String>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("{flag} {}: cannot read it: {e}", path.display())))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect())
 }
 
 /// The SBOM and VEX asked for; the report is read now, so a bad one fails before any run.

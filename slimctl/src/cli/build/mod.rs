@@ -2,6 +2,7 @@
 //! request is made in [`job`]; what is printed at the end in [`summary`].
 
 mod job;
+mod slimconfig;
 mod summary;
 
 use super::runargs::{ProbeArgs, RunArgs};
@@ -16,8 +17,11 @@ use std::path::PathBuf;
 pub struct BuildArgs {
     /// The image(s): NAME[:TAG] or ID in the engine, docker-archive:FILE, oci:DIR, or docker://HOST/REPO:TAG. Several are
     /// processed one after the other, sharing one sensor, with a combined summary.
-    #[arg(required_unless_present_any = ["images_from", "compose_files"])]
+    #[arg(required_unless_present_any = ["images_from", "compose_files", "target"])]
     pub images: Vec<String>,
+    /// The image, as mint and SlimToolkit name it (`--target IMAGE`).
+    #[arg(long = "target", value_name = "IMAGE", hide = true)]
+    pub target: Vec<String>,
     /// Read more images from FILE, one per line (# comments allowed).
     #[arg(long, value_name = "FILE")]
     pub images_from: Option<PathBuf>,
@@ -27,12 +31,26 @@ pub struct BuildArgs {
     /// No summary on stdout (one image of several under --json).
     #[arg(skip)]
     pub quiet: bool,
-    /// Keep this path (a directory: with everything under it) and what it needs.
-    #[arg(long = "include", value_name = "PATH")]
+    /// Keep this path (a directory: with everything under it) and what it needs (a program: its
+    /// interpreter and libraries).
+    #[arg(long = "include", value_name = "PATH", visible_alias = "include-path", alias = "include-bin")]
     pub includes: Vec<String>,
+    /// Keep the paths FILE lists, one a line (# comments).
+    #[arg(long = "include-from", value_name = "FILE", alias = "include-path-file", alias = "include-bin-file")]
+    pub include_from: Vec<PathBuf>,
+    /// Keep a program by name, found through the image's PATH, with what it needs.
+    #[arg(long = "include-program", value_name = "NAME", alias = "include-exe")]
+    pub programs: Vec<String>,
+    /// Keep the programs FILE names, one a line.
+    #[arg(long = "include-program-from", value_name = "FILE", alias = "include-exe-file")]
+    pub programs_from: Vec<PathBuf>,
     /// Never keep this path or anything under it (parents of kept paths excepted).
     #[arg(long = "exclude", value_name = "PATH")]
     pub excludes: Vec<String>,
+    /// Never keep the paths this glob matches (`*` within a directory, `**` across them),
+    /// applied after every rule; the report names it as their reason.
+    #[arg(long = "exclude-glob", value_name = "GLOB", alias = "exclude-pattern")]
+    pub exclude_globs: Vec<String>,
     /// Do not run and trace the container: keep only the entrypoint, the includes and their closure.
     #[arg(long)]
     pub no_trace: bool,
@@ -67,6 +85,8 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = slimctl::vex::Format::Openvex)]
     pub vex_format: slimctl::vex::Format,
 
+    #[command(flatten)]
+    pub slim_config: slimconfig::SlimConfigArgs,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -124,6 +144,8 @@ pub struct BuildArgs {
 pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
     let mut prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
     let mut args = args.clone();
+    let targets = std::mem::take(&mut args.target);
+    args.images.extend(targets);
     if args.images.is_empty() && args.images_from.is_none() {
         args.images.extend(prepared.target_image.clone());
     }

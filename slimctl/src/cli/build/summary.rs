@@ -12,6 +12,9 @@ use slimctl::units::human_bytes;
 
 /// Prints the report (summary or JSON) and applies the CI gates. Returns the exit code.
 pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Failure> {
+    for g in &report.unmatched_globs {
+        eprintln!("warning: --exclude-glob {g} matches no path of the image");
+    }
     if args.quiet {
     } else if args.json {
         println!("{}", serde_json::to_string_pretty(report).map_err(Failure::internal)?);
@@ -95,6 +98,9 @@ fn print_summary(r: &BuildReport) {
     );
     if let Some(d) = &r.documents {
         println!("{}", documents_line(d));
+    }
+    if !r.excluded.is_empty() {
+        println!("excluded by --exclude-glob: {} paths (listed under `excluded` in --report)", r.excluded.len());
     }
     let parts: Vec<String> = r.bytes_by_reason.iter().map(|(k, v)| format!("{k} {}", human_bytes(*v))).collect();
     println!("slim bytes by reason: {}", parts.join(", "));
