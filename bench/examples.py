@@ -44,6 +44,7 @@ EXAMPLES = [
     ("node-lazy", []),
     ("mariadb", []),
     ("go-api", []),
+    ("openapi-api", []),
 ]
 STAGES = ["inspect", "run+trace", "sweep", "select", "collect", "write", "output", "verify"]
 

@@ -9,6 +9,7 @@ mod coverage;
 mod debug;
 mod image_read;
 mod migrate;
+mod openapi;
 mod podman;
 mod registry;
 mod sbom;

@@ -2,7 +2,8 @@
 //! stack around it, and how it is exercised.
 use super::Failure;
 use slimctl::pipeline::types::{
-    load_probe_file, ContinueAfter, Credentials, ExecProbe, HttpProbe, ProbePlan, ProtoProbe, RunTemplate, TcpProbe,
+    load_api_spec, load_probe_file, ContinueAfter, Credentials, ExecProbe, HttpProbe, ProbePlan, ProtoProbe,
+    RunTemplate, TcpProbe,
 };
 use slimctl::pipeline::{Prepared, StackRequest};
 use std::path::PathBuf;
@@ -54,6 +55,16 @@ pub struct ProbeArgs {
     /// HTTP probes from a JSON or YAML file ({"probes": [{"method", "path", "body", "headers", "port"}]}).
     #[arg(long = "http-probe-file", value_name = "FILE", help_heading = "Probes")]
     pub http_probe_file: Option<PathBuf>,
+    /// Probe every endpoint of the app's OpenAPI spec (2.0, 3.0, 3.1; JSON or YAML) in this file.
+    #[arg(long, value_name = "FILE", alias = "http-probe-apispec-file", help_heading = "Probes")]
+    pub api_spec: Option<PathBuf>,
+    /// Probe every endpoint of the OpenAPI spec the app serves at PATH (e.g. /api/openapi.json).
+    #[arg(long, value_name = "PATH", alias = "http-probe-apispec", help_heading = "Probes")]
+    pub api_spec_path: Vec<String>,
+    /// Do not ask the app for its spec at the well-known paths (/openapi.json, /swagger.json,
+    /// /v3/api-docs, /swagger/v1/swagger.json), which is done when it answers HTTP and no spec is named.
+    #[arg(long, help_heading = "Probes")]
+    pub no_api_spec_discovery: bool,
     /// No HTTP probes (exposed ports are still waited for, and probed in their protocol when it is
     /// known).
     #[arg(long = "no-http-probe", alias = "http-probe-off", help_heading = "Probes")]
@@ -212,9 +223,19 @@ impl ProbeArgs {
             // Split as a shell would where the image has no shell: it must split.
             slimctl::argv::shell_words(e).map_err(|e| Failure::usage(format!("--exec {e}")))?;
         }
+        let api_spec_requests = match &self.api_spec {
+            Some(f) => load_api_spec(f).map_err(Failure::input)?,
+            None => Vec::new(),
+        };
+        if let Some(p) = self.api_spec_path.iter().find(|p| !p.starts_with('/')) {
+            return Err(Failure::usage(format!("--api-spec-path {p}: a path on the app starts with /")));
+        }
         Ok(ProbePlan {
             http_probes,
             http: !self.no_http_probe,
+            api_spec_requests,
+            api_spec_paths: self.api_spec_path.clone(),
+            api_discovery: !self.no_api_spec_discovery,
             crawl: self.crawl || crawl_asked || !self.no_crawl,
             crawl_limit: self.crawl_limit,
             exec: self.exec.iter().cloned().map(ExecProbe::Shell).collect(),

@@ -37,6 +37,7 @@ pub mod types {
     pub use crate::run::container::{StopKind, Stopped};
     pub use crate::run::exec::ExecProbe;
     pub use crate::run::http::{load_probe_file, HttpProbe};
+    pub use crate::run::openapi::load as load_api_spec;
     pub use crate::run::probe_container::ProbeContainer;
     pub use crate::run::proto::{Credentials, ProtoProbe, TcpProbe};
     pub use crate::run::stack::StackReport;

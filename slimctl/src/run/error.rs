@@ -130,6 +130,8 @@ pub enum ProbeFailure {
     NoAnswer { method: String, path: String, port: u16, seconds: u64, last_error: String },
     #[error("the {proto} probe on port {port} failed: {why}{}", login_hint(.why))]
     Protocol { proto: String, port: u16, why: String },
+    #[error("--api-spec-path {path} on port {port}: {why}")]
+    ApiSpec { path: String, port: u16, why: String },
     #[error(
         "the container was still running after {seconds} s; for a service, expose its port or give probes \
          (--http-probe-cmd, --exec); else raise --run-timeout"

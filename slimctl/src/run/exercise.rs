@@ -287,12 +287,73 @@ async fn http_probes(
             let r = blocking(move || http::call(&p, port, hp, to)).await?;
             results.push(r);
         }
+        results.extend(api_spec_probes(plan, port, hp, bar).await?);
     }
     if plan.crawl && !results.is_empty() {
         bar.set_message("crawling links");
         let (start, limit, to) = (results.clone(), plan.crawl_limit, plan.request_timeout);
         let crawled = blocking(move || http::crawl(&start, &host_ports, limit, to)).await?;
         results.extend(crawled);
+    }
+    Ok(results)
+}
+
+/// The requests of the app's OpenAPI spec on `port`: the file the user gave, else the spec at
+/// the paths the user named, else the first found at a well-known path. What the app serves at
+/// a well-known path that is no spec is a note; at a path the user named, a failure.
+async fn api_spec_probes(
+    plan: &ProbePlan,
+    port: u16,
+    hp: u16,
+    bar: &ProgressBar,
+) -> Result<Vec<ProbeResult>, RunError> {
+    let mut results = Vec::new();
+    let mut requests = plan.api_spec_requests.clone();
+    let (named, paths): (bool, Vec<String>) = if !plan.api_spec_paths.is_empty() {
+        (true, plan.api_spec_paths.clone())
+    } else if plan.api_discovery && requests.is_empty() {
+        (false, super::openapi::WELL_KNOWN.iter().map(|p| (*p).to_owned()).collect())
+    } else {
+        (false, Vec::new())
+    };
+    for path in paths {
+        let (get, to) = (HttpProbe::get(&path), plan.request_timeout);
+        let r = blocking(move || http::call(&get, port, hp, to)).await?;
+        let found = match r.status {
+            Some(200) => String::from_utf8(r.body.clone())
+                .map_err(|_| super::openapi::SpecError("not UTF-8 text".into()))
+                .and_then(|t| super::openapi::parse(&t))
+                .and_then(|v| super::openapi::requests(&v)),
+            Some(s) => Err(super::openapi::SpecError(format!("answered {s}"))),
+            None => Err(super::openapi::SpecError(r.error.clone().unwrap_or_default())),
+        };
+        match found {
+            Ok(reqs) => {
+                eprintln!(
+                    "slimctl: port {port}: the OpenAPI spec at {path} names {} requests; probing them",
+                    reqs.len()
+                );
+                results.push(r);
+                requests.extend(reqs);
+                break;
+            }
+            Err(e) if named => return Err(ProbeFailure::ApiSpec { path, port, why: e.0 }.into()),
+            Err(e) if r.status == Some(200) => {
+                eprintln!("note: port {port}: {path} answers, but not with an OpenAPI spec ({e}); not probed from it")
+            }
+            Err(_) => {}
+        }
+    }
+    if !requests.is_empty() {
+        bar.set_message(format!("probing port {port} from its OpenAPI spec"));
+    }
+    for mut p in requests {
+        p.port = Some(port);
+        let to = plan.request_timeout;
+        let sent = p.clone();
+        let mut r = blocking(move || http::call(&p, port, hp, to)).await?;
+        r.sent = Some(sent);
+        results.push(r);
     }
     Ok(results)
 }

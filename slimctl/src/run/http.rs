@@ -102,6 +102,10 @@ pub struct ProbeResult {
     pub body: Vec<u8>,
     #[serde(skip)]
     pub content_type: String,
+    /// The request as sent, when the plan did not name it (an OpenAPI spec's): what a replay
+    /// sends again, body and headers included.
+    #[serde(skip)]
+    pub sent: Option<HttpProbe>,
 }
 
 impl ProbeResult {
@@ -138,6 +142,7 @@ pub fn call(probe: &HttpProbe, port: u16, host_port: u16, timeout: Duration) -> 
         crawled: false,
         body: Vec::new(),
         content_type: String::new(),
+        sent: None,
     };
     let mut req = ureq::http::Request::builder().method(probe.method.as_str()).uri(&url);
     for (k, v) in &probe.headers {

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod exercise;
 pub mod http;
 pub mod listening;
+pub mod openapi;
 pub mod plan;
 pub mod probe_container;
 pub mod proto;

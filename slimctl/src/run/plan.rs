@@ -49,6 +49,13 @@ pub struct ProbePlan {
     /// None: GET / on every port that speaks HTTP (unless `http` is false).
     pub http_probes: Vec<HttpProbe>,
     pub http: bool,
+    /// Requests from an OpenAPI spec the user gave as a file.
+    pub api_spec_requests: Vec<HttpProbe>,
+    /// Paths on the app where its spec is (`--api-spec-path`): asked, and a spec that is not
+    /// there fails the run.
+    pub api_spec_paths: Vec<String>,
+    /// Ask the well-known paths for a spec when none is named (a miss is a note, never a failure).
+    pub api_discovery: bool,
     pub crawl: bool,
     pub crawl_limit: usize,
     /// `--probe-proto PORT:NAME`: the protocol of a port that is not on its well-known number.
@@ -86,6 +93,9 @@ impl Default for ProbePlan {
         ProbePlan {
             http_probes: Vec::new(),
             http: true,
+            api_spec_requests: Vec::new(),
+            api_spec_paths: Vec::new(),
+            api_discovery: false,
             crawl: false,
             crawl_limit: 100,
             proto_probes: Vec::new(),

@@ -43,7 +43,7 @@ impl Replay {
                     .http_probes
                     .iter()
                     .find(|p| p.method == r.method && p.path == r.path && p.port.is_none_or(|q| q == r.port));
-                let mut p = asked.cloned().unwrap_or_else(|| HttpProbe::get(&r.path));
+                let mut p = asked.or(r.sent.as_ref()).cloned().unwrap_or_else(|| HttpProbe::get(&r.path));
                 p.method = r.method.clone();
                 p.port = Some(r.port);
                 p
@@ -104,6 +104,10 @@ impl Replay {
             tcp_probes: self.tcp_probes.clone(),
             test_container: base.test_container.clone().or_else(|| self.probe_container.clone()),
             crawl: false,
+            // The spec's requests are among the probes already, as sent.
+            api_spec_requests: Vec::new(),
+            api_spec_paths: Vec::new(),
+            api_discovery: false,
             lenient: true,
             ..base.clone()
         }
@@ -127,6 +131,7 @@ mod tests {
             crawled,
             body: b"ok".to_vec(),
             content_type: "text/plain".into(),
+            sent: None,
         }
     }
 
@@ -164,7 +169,7 @@ mod tests {
         let merged = Replay::merge([&a, &a]);
         assert_eq!(merged.http_probes.len(), 1);
         assert_eq!(merged.exec_probes.len(), 2, "each run's command runs");
-        let plan = merged.plan(&ProbePlan { crawl: true, ..Default::default() });
-        assert!(plan.lenient && !plan.crawl);
+        let plan = merged.plan(&ProbePlan { crawl: true, api_discovery: true, ..Default::default() });
+        assert!(plan.lenient && !plan.crawl && !plan.api_discovery);
     }
 }

@@ -125,6 +125,14 @@ mod tests {
             );
             assert!(a.run.show_logs || a.probes.no_http_probe, "{theirs} changed nothing");
         }
+        for (theirs, ours, value) in [
+            ("--http-probe-apispec", "--api-spec-path", "/openapi.json"),
+            ("--http-probe-apispec-file", "--api-spec", "spec.yaml"),
+        ] {
+            let (a, b) = (parse(&[theirs, value]), parse(&[ours, value]));
+            assert_eq!((&a.probes.api_spec_path, &a.probes.api_spec), (&b.probes.api_spec_path, &b.probes.api_spec));
+            assert!(!a.probes.api_spec_path.is_empty() || a.probes.api_spec.is_some(), "{theirs} changed nothing");
+        }
         let t = Cmd::try_parse_from(["slimctl", "--target", "img:2"]).unwrap().build;
         assert_eq!(t.target, ["img:2"]);
     }
