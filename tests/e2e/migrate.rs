@@ -119,3 +119,51 @@ fn a_mint_command_line_builds_unchanged() {
     let out = slimctl(&["build", "--target", &original.0, "--new-label", "io.slimctl.original.id=x"]);
     assert_clear_error(&out, 2, &["io.slimctl"]);
 }
+
+/// The run settings an image needs reach the traced container (seen while it runs), and the
+/// host port the user publishes is the traced run's alone (verify's two containers would clash).
+#[test]
+fn run_settings_reach_the_traced_container() {
+    let _turn = topic(module_path!());
+    let original = build_image("slimctl-e2e/migrate-run:1", APP, &[]);
+    let slim = ImageGuard("slimctl-e2e/migrate-run.slim:1".into());
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("app.env");
+    std::fs::write(&env_file, "# settings\nFROM_FILE=yes\n").unwrap();
+    let check = "test \"$FROM_FILE\" = yes && test \"$(cat /etc/hostname)\" = app-host && grep -q db.internal /etc/hosts && sleep 4";
+    let child = Command::new(slimctl_bin())
+        .args(["--no-progress", "build", &original.0, "--tag", &slim.0, "--probe-timeout", "20"])
+        .args(["--env-file", env_file.to_str().unwrap(), "--label", "team=qa", "--hostname", "app-host"])
+        .args(["--etc-hosts-map", "db.internal:10.1.2.3", "--container-dns", "10.1.2.53", "--cap-add", "SYS_NICE"])
+        .args(["--shm-size", "128MB", "--publish-port", "127.0.0.1:18765:8000", "--exec", check])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The traced container, while the exec probe sleeps.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        let found = docker(&["ps", "-q", "--filter", "label=team=qa", "--filter", "label=slimctl"]);
+        if let Some(id) = found.split_whitespace().next() {
+            break id.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no container labelled team=qa appeared");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let info: Value = serde_json::from_str(&docker(&["inspect", &id])).unwrap();
+    let host = &info[0]["HostConfig"];
+    assert_eq!(info[0]["Config"]["Hostname"], "app-host");
+    assert!(host["ExtraHosts"].as_array().unwrap().iter().any(|h| h == "db.internal:10.1.2.3"), "{host}");
+    assert!(host["Dns"].as_array().unwrap().iter().any(|h| h == "10.1.2.53"), "{host}");
+    assert!(host["CapAdd"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().contains("SYS_NICE")), "{host}");
+    assert_eq!(host["ShmSize"], 128_000_000, "{host}");
+    assert_eq!(host["Privileged"], false);
+    let bindings = host["PortBindings"]["8000/tcp"].as_array().unwrap();
+    assert!(bindings.iter().any(|b| b["HostPort"] == "18765" && b["HostIp"] == "127.0.0.1"), "{bindings:?}");
+    let out = child.wait_with_output().unwrap();
+    // The exec probe passed (env-file, hostname, hosts), and verify ran without the fixed port.
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    assert!(text(&out.stdout).contains("behaves like the original"), "{}", text(&out.stdout));
+    assert_clear_error(&slimctl(&["build", &original.0, "--label", "slimctl=mine"]), 2, &["slimctl"]);
+    assert!(slimctl_containers(&original.0).is_empty());
+}

@@ -2,8 +2,8 @@
 //! stack around it, and how it is exercised.
 use super::Failure;
 use slimctl::pipeline::types::{
-    load_api_spec, load_probe_file, ContinueAfter, Credentials, ExecProbe, HttpProbe, ProbePlan, ProtoProbe,
-    RunTemplate, TcpProbe,
+    load_api_spec, load_probe_file, ContinueAfter, Credentials, ExecProbe, HostSettings, HttpProbe, ProbePlan,
+    ProtoProbe, RunTemplate, TcpProbe,
 };
 use slimctl::pipeline::{Prepared, StackRequest};
 use std::path::PathBuf;
@@ -26,8 +26,33 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Run")]
     pub user: Option<String>,
     /// Bind mount for the traced container, as docker run -v: SRC:DST[:ro]; repeatable.
-    #[arg(long = "mount", value_name = "SRC:DST[:OPTS]", help_heading = "Run")]
+    #[arg(long = "mount", alias = "volume", value_name = "SRC:DST[:OPTS]", help_heading = "Run")]
     pub mounts: Vec<String>,
+    /// Environment variables from FILE (docker's env-file: KEY=VALUE lines, # comments, a bare
+    /// KEY takes this shell's value).
+    #[arg(long, value_name = "FILE", help_heading = "Run")]
+    pub env_file: Vec<PathBuf>,
+    /// A label on the containers slimctl runs (not the slim image: --set-label); repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", help_heading = "Run")]
+    pub labels: Vec<String>,
+    #[arg(long, help_heading = "Run")]
+    pub hostname: Option<String>,
+    /// HOST:IP in the container's /etc/hosts, as docker run --add-host; repeatable.
+    #[arg(long = "add-host", alias = "etc-hosts-map", value_name = "HOST:IP", help_heading = "Run")]
+    pub add_hosts: Vec<String>,
+    /// A DNS server for the container; repeatable.
+    #[arg(long = "dns", alias = "container-dns", value_name = "IP", help_heading = "Run")]
+    pub dns: Vec<String>,
+    /// Also publish a port of the traced container: [IP:]HOST_PORT:CONTAINER_PORT (loopback
+    /// when no IP is given); repeatable.
+    #[arg(long = "publish", alias = "publish-port", value_name = "[IP:]HOST:CONTAINER", help_heading = "Run")]
+    pub publish: Vec<String>,
+    /// A capability the app needs (never --privileged); repeatable.
+    #[arg(long = "cap-add", value_name = "CAP", help_heading = "Run")]
+    pub cap_add: Vec<String>,
+    /// Size of /dev/shm (e.g. 256MB).
+    #[arg(long, value_name = "SIZE", value_parser = slimctl::units::parse_bytes, help_heading = "Run")]
+    pub shm_size: Option<u64>,
     /// Network of the traced container (default: the engine's default bridge).
     #[arg(long, conflicts_with = "compose_files", help_heading = "Run")]
     pub network: Option<String>,
@@ -170,6 +195,32 @@ fn mint_probe(s: &str) -> Result<(&str, bool), Failure> {
     Ok((s, crawl))
 }
 
+/// docker's env-file: KEY=VALUE lines; `#` comments and blank lines skipped; a bare KEY takes
+/// the value this process has (and is skipped when it has none).
+fn env_file(path: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("--env-file {}: cannot read it: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, _)) if !k.is_empty() && !k.contains(char::is_whitespace) => out.push(line.to_owned()),
+            Some(_) => {
+                return Err(Failure::input(format!(
+                    "--env-file {}: line {}: expected KEY=VALUE",
+                    path.display(),
+                    n + 1
+                )))
+            }
+            None => out.extend(std::env::var(line.trim()).ok().map(|v| format!("{}={v}", line.trim()))),
+        }
+    }
+    Ok(out)
+}
+
 /// A command flag's value: a JSON array, or words split as a shell would.
 pub fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
     slimctl::argv::command(s).map_err(|e| Failure::usage(format!("{flag} {e}")))
@@ -178,16 +229,59 @@ pub fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
 impl RunArgs {
     /// How the target runs (before its image is known), in the stack `prepared` resolved.
     pub fn template(&self, prepared: &Prepared) -> Result<RunTemplate, Failure> {
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            env.extend(env_file(f)?);
+        }
+        env.extend(self.env.iter().cloned());
         Ok(RunTemplate {
             entrypoint: self.entrypoint.as_deref().map(|s| argv_arg("--entrypoint", s)).transpose()?,
             cmd: self.cmd.as_deref().map(|s| argv_arg("--cmd", s)).transpose()?,
-            env: self.env.clone(),
+            env,
+            host: self.host_settings()?,
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             mounts: self.mounts.clone(),
             network: self.network.clone(),
             expose: self.expose.clone(),
             stack: prepared.stack.clone(),
+        })
+    }
+
+    /// The container settings beyond the config; what cannot mean anything is refused now.
+    fn host_settings(&self) -> Result<HostSettings, Failure> {
+        for l in &self.labels {
+            let key = l
+                .split_once('=')
+                .map(|(k, _)| k)
+                .ok_or_else(|| Failure::usage(format!("--label {l}: expected KEY=VALUE")))?;
+            if key == "slimctl" || key.starts_with("slimctl.") {
+                return Err(Failure::usage(format!(
+                    "--label {l}: `{key}` is the label slimctl finds its own containers by (to remove them); choose another key"
+                )));
+            }
+        }
+        for h in &self.add_hosts {
+            if !h.contains(':') {
+                return Err(Failure::usage(format!("--add-host {h}: expected HOST:IP")));
+            }
+        }
+        for p in &self.publish {
+            let parts: Vec<&str> = p.rsplitn(3, ':').collect();
+            let ok = parts.len() >= 2
+                && parts[..2].iter().all(|n| n.split('/').next().is_some_and(|n| n.parse::<u16>().is_ok()));
+            if !ok {
+                return Err(Failure::usage(format!("--publish {p}: expected [IP:]HOST_PORT:CONTAINER_PORT")));
+            }
+        }
+        Ok(HostSettings {
+            labels: self.labels.clone(),
+            hostname: self.hostname.clone(),
+            extra_hosts: self.add_hosts.clone(),
+            dns: self.dns.clone(),
+            publish: self.publish.clone(),
+            cap_add: self.cap_add.clone(),
+            shm_size: self.shm_size.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
         })
     }
 

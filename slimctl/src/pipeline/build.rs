@@ -187,7 +187,7 @@ impl<'a> Parts<'a> {
     ) -> Result<(Job<'a>, Observed), PipelineError> {
         let (docker, config) = opened.runnable("tracing")?;
         let req = self.req;
-        let spec = req.run.spec(&config.digest);
+        let spec = req.run.traced_spec(&config.digest);
         let Overlapped { run: traced, image, read, trace } =
             trace_while_reading(&docker, &config, &spec, probes, reading).await?;
         // The two steps overlap: each is reported with its own time.

@@ -34,7 +34,7 @@ pub use verify::{verify_images, VerifyRequest};
 pub mod types {
     pub use crate::image::source::registry::{Platform, RegistryOptions};
     pub use crate::image::Image;
-    pub use crate::run::container::{StopKind, Stopped};
+    pub use crate::run::container::{HostSettings, StopKind, Stopped};
     pub use crate::run::exec::ExecProbe;
     pub use crate::run::http::{load_probe_file, HttpProbe};
     pub use crate::run::openapi::load as load_api_spec;

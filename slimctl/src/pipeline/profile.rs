@@ -235,7 +235,7 @@ pub async fn record(
     let opened = super::inspect::open(image, None).await?;
     let (docker, config) = opened.runnable("profiling")?;
     let reading = opened.start_reading(Vec::new());
-    let spec = run.spec(&config.digest);
+    let spec = run.traced_spec(&config.digest);
     let traced = super::trace::trace_while_reading(&docker, &config, &spec, plan, reading).await?;
     Ok(Profile::from_run(image, &traced.image.config.digest, &traced.run, plan, run.stack.as_deref()))
 }

@@ -44,6 +44,45 @@ pub struct RunSpec {
     pub stack: Option<std::sync::Arc<crate::compose::Stack>>,
     /// Input for the container's stdin, written once known; without it stdin is closed.
     pub stdin: Option<super::stdin::StdinFeed>,
+    /// The container settings the image needs beyond its config (labels, names, capabilities).
+    pub host: HostSettings,
+}
+
+/// Settings of the container an image needs to run that its config cannot carry: as
+/// `docker run` takes them (`--label`, `--hostname`, `--add-host`, `--dns`, `-p`, `--cap-add`,
+/// `--shm-size`). Never `--privileged`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSettings {
+    /// KEY=VALUE (never slimctl's own keys).
+    pub labels: Vec<String>,
+    pub hostname: Option<String>,
+    /// HOST:IP.
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<String>,
+    /// `[IP:]HOST_PORT:CONTAINER_PORT` bindings besides slimctl's own: the traced run's only
+    /// (verify runs two containers, which cannot share a host port).
+    pub publish: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub shm_size: Option<i64>,
+}
+
+impl HostSettings {
+    /// Extra bindings by container port (`8000/tcp`).
+    fn bindings(&self) -> Vec<(String, PortBinding)> {
+        self.publish
+            .iter()
+            .filter_map(|p| {
+                let parts: Vec<&str> = p.rsplitn(3, ':').collect();
+                let (cport, hport, ip) = match parts.as_slice() {
+                    [c, h] => (*c, *h, "127.0.0.1"),
+                    [c, h, ip] => (*c, *h, *ip),
+                    _ => return None,
+                };
+                let key = if cport.contains('/') { cport.to_owned() } else { format!("{cport}/tcp") };
+                Some((key, PortBinding { host_ip: Some(ip.to_owned()), host_port: Some(hport.to_owned()) }))
+            })
+            .collect()
+    }
 }
 
 /// One network a container joins, and its names there.
@@ -90,6 +129,32 @@ fn endpoint(n: &NetworkAttach) -> bollard::models::EndpointSettings {
     }
 }
 
+/// slimctl's bindings (loopback, a port the engine picks: what the probes use), then the user's.
+fn port_bindings(spec: &RunSpec, ports: &[u16]) -> HashMap<String, Option<Vec<PortBinding>>> {
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
+        .iter()
+        .map(|p| {
+            let ours = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+            (format!("{p}/tcp"), Some(vec![ours]))
+        })
+        .collect();
+    for (key, b) in spec.host.bindings() {
+        bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(b);
+    }
+    bindings
+}
+
+/// slimctl's clean-up labels, and the user's (which never replace them).
+fn labels(spec: &RunSpec) -> HashMap<String, String> {
+    let mut labels = cleanup::labels(&spec.run_id);
+    for kv in &spec.host.labels {
+        if let Some((k, v)) = kv.split_once('=') {
+            labels.entry(k.to_owned()).or_insert_with(|| v.to_owned());
+        }
+    }
+    labels
+}
+
 pub(super) fn engine(action: &str, source: bollard::errors::Error) -> RunError {
     EngineError::failed(action, source).into()
 }
@@ -101,17 +166,8 @@ impl Container {
             return Err(SetupError::NothingToRun.into());
         }
         let ports = if spec.no_publish { Vec::new() } else { spec.tcp_ports(config) };
-        let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
-            .iter()
-            .map(|p| {
-                // Published on loopback only, on a port the engine picks.
-                (
-                    format!("{p}/tcp"),
-                    Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
-                )
-            })
-            .collect();
-        let labels = cleanup::labels(&spec.run_id);
+        let bindings = port_bindings(spec, &ports);
+        let labels = labels(spec);
         let host_config = HostConfig {
             privileged: Some(false),
             port_bindings: Some(bindings),
@@ -119,6 +175,10 @@ impl Container {
             network_mode: spec.networks.first().map(|n| n.network.clone()).or_else(|| spec.network.clone()),
             security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
             tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.iter().map(|t| (t.clone(), String::new())).collect()),
+            extra_hosts: (!spec.host.extra_hosts.is_empty()).then(|| spec.host.extra_hosts.clone()),
+            dns: (!spec.host.dns.is_empty()).then(|| spec.host.dns.clone()),
+            cap_add: (!spec.host.cap_add.is_empty()).then(|| spec.host.cap_add.clone()),
+            shm_size: spec.host.shm_size,
             ..Default::default()
         };
         let networking_config = spec.networks.first().map(|n| bollard::models::NetworkingConfig {
@@ -145,6 +205,7 @@ impl Container {
             user: spec.user.clone(),
             exposed_ports: Some(ports.iter().map(|p| format!("{p}/tcp")).collect()),
             labels: Some(labels),
+            hostname: spec.host.hostname.clone(),
             host_config: Some(host_config),
             networking_config,
             healthcheck,

@@ -21,6 +21,8 @@ pub struct RunTemplate {
     pub expose: Vec<u16>,
     /// The stack the target runs in (from a Compose file, or a profile).
     pub stack: Option<Arc<Stack>>,
+    /// Container settings beyond the config (`--label`, `--hostname`, `--cap-add`...).
+    pub host: super::container::HostSettings,
 }
 
 impl RunTemplate {
@@ -44,7 +46,16 @@ impl RunTemplate {
             network: self.network.clone(),
             expose,
             stack: self.stack.clone(),
+            // Host ports are the traced run's alone ([`RunTemplate::traced_spec`]).
+            host: super::container::HostSettings { publish: Vec::new(), ..self.host.clone() },
             ..Default::default()
         }
+    }
+
+    /// The traced run's spec: with the host ports the user publishes (`--publish-port`).
+    pub fn traced_spec(&self, image: &crate::digest::Digest) -> RunSpec {
+        let mut spec = self.spec(image);
+        spec.host.publish = self.host.publish.clone();
+        spec
     }
 }

@@ -133,6 +133,19 @@ mod tests {
             assert_eq!((&a.probes.api_spec_path, &a.probes.api_spec), (&b.probes.api_spec_path, &b.probes.api_spec));
             assert!(!a.probes.api_spec_path.is_empty() || a.probes.api_spec.is_some(), "{theirs} changed nothing");
         }
+        for (theirs, ours, value) in [
+            ("--etc-hosts-map", "--add-host", "db:10.0.0.2"),
+            ("--container-dns", "--dns", "10.0.0.53"),
+            ("--publish-port", "--publish", "8080:80"),
+            ("--volume", "--mount", "/data:/data"),
+        ] {
+            let (a, b) = (parse(&[theirs, value]), parse(&[ours, value]));
+            let fields = |x: &BuildArgs| {
+                (x.run.add_hosts.clone(), x.run.dns.clone(), x.run.publish.clone(), x.run.mounts.clone())
+            };
+            assert_eq!(fields(&a), fields(&b), "{theirs}");
+            assert_ne!(fields(&a), fields(&parse(&[])), "{theirs} changed nothing");
+        }
         let t = Cmd::try_parse_from(["slimctl", "--target", "img:2"]).unwrap().build;
         assert_eq!(t.target, ["img:2"]);
     }
