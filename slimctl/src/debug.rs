@@ -119,7 +119,7 @@ async fn target(docker: &Docker, t: &Target, run_id: &str) -> Result<(String, Op
             let info = docker.inspect_container(&id, None).await.map_err(engine("inspecting the target"))?;
             let state = info.state.unwrap_or_default();
             if state.running != Some(true) {
-                let output = logs(docker, &id).await;
+                let output = crate::run::container::logs_of(docker, &id, 20).await.trim().to_owned();
                 cleanup::remove(docker, &id).await;
                 return Err(DebugError::ExitedAtOnce {
                     image: image.clone(),
@@ -130,17 +130,6 @@ async fn target(docker: &Docker, t: &Target, run_id: &str) -> Result<(String, Op
             Ok((id.clone(), Some(id)))
         }
     }
-}
-
-async fn logs(docker: &Docker, id: &str) -> String {
-    let opts =
-        bollard::query_parameters::LogsOptions { stdout: true, stderr: true, tail: "20".into(), ..Default::default() };
-    let mut s = docker.logs(id, Some(opts));
-    let mut out = String::new();
-    while let Some(Ok(chunk)) = s.next().await {
-        out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-    }
-    out.trim().to_owned()
 }
 
 /// The shell a tools image has: bash where there is one.

@@ -31,7 +31,10 @@ pub fn decide_for(
     tags: &[String],
     slim: &Image,
 ) -> Result<Vex, PipelineError> {
-    let maven = content::read(source, &original.index, Want::JavaArchives)?.maven;
+    // The original's jars are read again only when a finding may be in one: a Maven purl, or
+    // no purl at all (then a name may match an artifact).
+    let java = report.findings.iter().any(|f| f.package.purl.as_deref().is_none_or(|p| p.starts_with("pkg:maven/")));
+    let maven = if java { content::read(source, &original.index, Want::JavaArchives)?.maven } else { Vec::new() };
     let distro = crate::sbom::distro(original);
     let (orig_inv, slim_inv) = (inventory(&original.index), inventory(&slim.index));
     let o = Packages { index: &original.index, inventory: &orig_inv, maven: &maven, distro: distro.as_ref() };

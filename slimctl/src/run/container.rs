@@ -416,13 +416,7 @@ impl Container {
 
     /// The container's output so far (stdout and stderr interleaved), at most the last `tail` lines.
     pub async fn logs(&self, tail: usize) -> String {
-        let opts = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
-        let mut s = self.docker.logs(&self.id, Some(opts));
-        let mut out = String::new();
-        while let Some(Ok(chunk)) = s.next().await {
-            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-        }
-        out
+        logs_of(&self.docker, &self.id, tail).await
     }
 
     /// The container's standard output alone, at most `limit` bytes (the end is kept).
@@ -445,6 +439,17 @@ impl Container {
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
+}
+
+/// A container's output so far (stdout and stderr interleaved), at most the last `tail` lines.
+pub async fn logs_of(docker: &Docker, id: &str, tail: usize) -> String {
+    let opts = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
+    let mut s = docker.logs(id, Some(opts));
+    let mut out = String::new();
+    while let Some(Ok(chunk)) = s.next().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    out
 }
 
 /// How often a stopping container's init is looked at.

@@ -42,10 +42,19 @@ pub struct MavenCoordinates {
 pub struct Contents {
     pub digests: HashMap<String, FileDigest>,
     pub maven: Vec<MavenCoordinates>,
+    /// The licenses Debian's machine-readable copyright files name, by file.
+    pub copyright: HashMap<String, Vec<String>>,
 }
 
 /// Java archives read whole for their coordinates, at most this large.
 const ARCHIVE_MAX: u64 = 512 << 20;
+
+/// Copyright files read whole, at most this large.
+const COPYRIGHT_MAX: u64 = 4 << 20;
+
+fn is_copyright(path: &str) -> bool {
+    path.starts_with("/usr/share/doc/") && path.ends_with("/copyright")
+}
 
 fn is_java_archive(path: &str) -> bool {
     [".jar", ".war", ".ear"].iter().any(|x| path.ends_with(x))
@@ -56,6 +65,7 @@ fn is_java_archive(path: &str) -> bool {
 struct LayerContents {
     digests: HashMap<String, FileDigest>,
     maven: HashMap<String, Vec<MavenCoordinates>>,
+    copyright: HashMap<String, Vec<String>>,
 }
 
 /// What a pass reads.
@@ -92,6 +102,9 @@ pub fn read(source: &dyn ImageSource, index: &FileIndex, want: Want) -> Result<C
         if let Some(found) = lc.maven.get(src) {
             out.maven.extend(found.iter().map(|m| MavenCoordinates { archive: path.to_owned(), ..m.clone() }));
         }
+        if let Some(names) = lc.copyright.get(src) {
+            out.copyright.insert(path.to_owned(), names.clone());
+        }
     }
     Ok(out)
 }
@@ -109,10 +122,11 @@ fn read_layer(reader: &mut dyn Read, what: &str, want: Want) -> Result<LayerCont
         }
         let name = String::from_utf8_lossy(&member.path_bytes()).into_owned();
         let path = normalize_member(&name).ok_or_else(|| corrupt(format!("entry {name:?} climbs out of the root")))?;
-        let keep_whole = is_java_archive(&path) && member.size() <= ARCHIVE_MAX;
-        if want == Want::JavaArchives && !keep_whole {
+        let jar = is_java_archive(&path) && member.size() <= ARCHIVE_MAX;
+        if want == Want::JavaArchives && !jar {
             continue;
         }
+        let keep_whole = jar || (is_copyright(&path) && member.size() <= COPYRIGHT_MAX);
         let mut whole = Vec::new();
         let (mut s1, mut s256) = (sha1::Sha1::new(), sha2::Sha256::new());
         loop {
@@ -126,11 +140,14 @@ fn read_layer(reader: &mut dyn Read, what: &str, want: Want) -> Result<LayerCont
                 whole.extend_from_slice(&buf[..n]);
             }
         }
-        if keep_whole {
+        if jar {
             let found = maven_coordinates(&whole);
             if !found.is_empty() {
                 out.maven.insert(path.clone(), found);
             }
+        } else if keep_whole {
+            let names = super::license::debian_copyright_licenses(&String::from_utf8_lossy(&whole));
+            out.copyright.insert(path.clone(), names);
         }
         out.digests.insert(path, FileDigest { sha1: s1.finalize().into(), sha256: s256.finalize().into() });
     }
@@ -174,6 +191,21 @@ mod tests {
         let d = FileDigest::of(b"abc");
         assert_eq!(d.sha1_hex(), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(d.sha256_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn one_pass_hashes_every_file_and_reads_copyright_files() {
+        let copyright =
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nLicense: Expat\n";
+        let tar = crate::image::index::tar::tests::layer_tar(&[
+            ("usr/share/doc/a/copyright", 'f', copyright),
+            ("usr/bin/a", 'f', "abc"),
+        ]);
+        let all = read_layer(&mut &tar[..], "t", Want::Everything).unwrap();
+        assert_eq!(all.copyright["/usr/share/doc/a/copyright"], ["Expat"]);
+        assert_eq!(all.digests["/usr/bin/a"], FileDigest::of(b"abc"));
+        let jars = read_layer(&mut &tar[..], "t", Want::JavaArchives).unwrap();
+        assert!(jars.copyright.is_empty() && jars.digests.is_empty());
     }
 
     #[test]

@@ -32,6 +32,25 @@ pub fn spdx_id(name: &str) -> Option<String> {
     spdx::identifiers::LICENSES.iter().find(|l| l.name.eq_ignore_ascii_case(name)).and_then(|l| valid(l.name))
 }
 
+/// The licenses a machine-readable Debian copyright file names (each paragraph's `License:`
+/// short name, in order of first appearance); none for a free-form one.
+pub fn debian_copyright_licenses(copyright: &str) -> Vec<String> {
+    if !copyright.starts_with("Format:") {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for l in copyright.lines() {
+        let Some(v) = l.strip_prefix("License:").map(str::trim).filter(|v| !v.is_empty()) else { continue };
+        // `GPL-2+ or Artistic`: each name of an alternative, as the file spells it.
+        for name in v.split(" or ").flat_map(|a| a.split(" and ")).map(str::trim) {
+            if !name.is_empty() && !out.iter().any(|o| o == name) {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +70,13 @@ mod tests {
         ] {
             assert_eq!(spdx_id(name).as_deref(), id, "{name}");
         }
+    }
+
+    #[test]
+    fn a_machine_readable_copyright_names_each_license_once() {
+        let c = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n\
+                 Files: *\nLicense: GPL-2+ or Artistic\n\nFiles: lib/*\nLicense: GPL-2+\n";
+        assert_eq!(debian_copyright_licenses(c), ["GPL-2+", "Artistic"]);
+        assert!(debian_copyright_licenses("This package is free software.\nLicense: GPL\n").is_empty());
     }
 }

@@ -131,6 +131,11 @@ pub fn describe(
     let distro = distro(image);
     let mut components: Vec<Component> =
         inventory(&image.index).iter().map(|p| component(p, distro.as_ref())).collect();
+    for c in components.iter_mut().filter(|c| c.kind == "deb") {
+        if let Some(names) = contents.copyright.get(&format!("/usr/share/doc/{}/copyright", c.name)) {
+            c.licenses = names.clone();
+        }
+    }
     for m in &contents.maven {
         components.push(Component {
             kind: "maven",

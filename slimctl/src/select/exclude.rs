@@ -95,15 +95,15 @@ mod tests {
 
     #[test]
     fn globs_drop_what_they_name_after_everything_else() {
-        let items: Vec<(&str, char, &str)> = vec![
-            ("usr/share/doc/a/README.md", 'f', "x"),
-            ("usr/share/doc/a/copyright", 'f', "x"),
-            ("usr/share/man/x.1.gz", 'f', "x"),
-            ("app/NOTES.md", 'f', "x"),
-        ];
-        let tar = crate::image::index::tar::tests::layer_tar(&items);
-        let mut idx = FileIndex::new();
-        idx.apply_layer(crate::image::index::tar::scan_layer(&tar[..], 0, "t", &[]).unwrap(), None);
+        let idx = crate::select::packages::tests::index(
+            &[
+                ("usr/share/doc/a/README.md", "x"),
+                ("usr/share/doc/a/copyright", "x"),
+                ("usr/share/man/x.1.gz", "x"),
+                ("app/NOTES.md", "x"),
+            ],
+            &[],
+        );
         let mut c = Closure { keep: KeepSet::default(), ..Closure::default() };
         for p in ["/usr/share/doc/a/README.md", "/usr/share/doc/a/copyright", "/usr/share/man/x.1.gz", "/app/NOTES.md"]
         {

@@ -210,20 +210,8 @@ fn rewrite_apk(index: &FileIndex, keep: &mut KeepSet, db: &str, kept: &HashSet<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::index::tar::scan_layer;
+    use crate::select::packages::tests::index;
     use crate::select::packages::{compare, inventory};
-
-    fn index(files: &[(&str, &str)], links: &[(&str, &str)]) -> FileIndex {
-        let items: Vec<(&str, char, &str)> = links
-            .iter()
-            .map(|(at, to)| (*at, 'l', *to))
-            .chain(files.iter().map(|(at, data)| (*at, 'f', *data)))
-            .collect();
-        let tar = crate::image::index::tar::tests::layer_tar(&items);
-        let mut idx = FileIndex::new();
-        idx.apply_layer(scan_layer(&tar[..], 0, "t", &[]).unwrap(), None);
-        idx
-    }
 
     fn run(idx: &FileIndex, kept: &[&str]) -> (KeepSet, BTreeMap<String, Vec<u8>>) {
         let mut keep = KeepSet::default();

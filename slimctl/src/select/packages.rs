@@ -107,10 +107,18 @@ fn dpkg(index: &FileIndex, out: &mut Vec<Package>) {
         let requires = requires.collect();
         let essential =
             field("Essential").as_deref() == Some("yes") || field("Priority").as_deref() == Some("required");
-        let licenses = captured(index, &format!("/usr/share/doc/{name}/copyright"))
-            .map(|c| debian_copyright_licenses(&c))
-            .unwrap_or_default();
-        out.push(Package { manager: "dpkg", name, version, arch, licenses, record, files, requires, essential });
+        // Its licenses are in its copyright file, which only an SBOM reads ([`crate::sbom`]).
+        out.push(Package {
+            manager: "dpkg",
+            name,
+            version,
+            arch,
+            record,
+            files,
+            requires,
+            essential,
+            ..Package::default()
+        });
     }
 }
 
@@ -120,25 +128,6 @@ pub const DPKG_INFO: &str = "/var/lib/dpkg/info/";
 /// The paths of an md5sums file (`HASH  usr/bin/ls`), relative to `/`.
 pub fn md5sums_paths(sums: &str) -> impl Iterator<Item = &str> {
     sums.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p.trim_start_matches('/')))
-}
-
-/// The licenses a machine-readable Debian copyright file names (each paragraph's `License:`
-/// short name, in order of first appearance); none for a free-form one.
-fn debian_copyright_licenses(copyright: &str) -> Vec<String> {
-    if !copyright.starts_with("Format:") {
-        return Vec::new();
-    }
-    let mut out: Vec<String> = Vec::new();
-    for l in copyright.lines() {
-        let Some(v) = l.strip_prefix("License:").map(str::trim).filter(|v| !v.is_empty()) else { continue };
-        // `GPL-2+ or Artistic`: each name of an alternative, as the file spells it.
-        for name in v.split(" or ").flat_map(|a| a.split(" and ")).map(str::trim) {
-            if !name.is_empty() && !out.iter().any(|o| o == name) {
-                out.push(name.to_owned());
-            }
-        }
-    }
-    out
 }
 
 /// Alpine: P:name, V:version, F:dir, R:file blocks.
@@ -421,11 +410,12 @@ pub fn tally(changes: &[PackageChange]) -> BTreeMap<&'static str, usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::image::index::tar::scan_layer;
 
-    fn index(files: &[(&str, &str)], links: &[(&str, &str)]) -> FileIndex {
+    /// An index of one layer holding `files` (path, content) and `links` (path, target).
+    pub(crate) fn index(files: &[(&str, &str)], links: &[(&str, &str)]) -> FileIndex {
         let items: Vec<(&str, char, &str)> = links
             .iter()
             .map(|(at, to)| (*at, 'l', *to))

@@ -305,11 +305,8 @@ mod tests {
     }
 
     fn index(paths: &[&str]) -> FileIndex {
-        let items: Vec<(&str, char, &str)> = paths.iter().map(|p| (p.trim_start_matches('/'), 'f', "x")).collect();
-        let tar = crate::image::index::tar::tests::layer_tar(&items);
-        let mut idx = FileIndex::new();
-        idx.apply_layer(crate::image::index::tar::scan_layer(&tar[..], 0, "t", &[]).unwrap(), None);
-        idx
+        let files: Vec<(&str, &str)> = paths.iter().map(|p| (p.trim_start_matches('/'), "x")).collect();
+        crate::select::packages::tests::index(&files, &[])
     }
 
     #[test]

@@ -88,7 +88,6 @@ fn capture_limit(path: &str) -> Option<u64> {
         || path.starts_with("/var/lib/dpkg/status.d/")
         || (path.contains(".dist-info/") && (path.ends_with("/RECORD") || path.ends_with("/METADATA")))
         || (path.contains(".egg-info") && is_egg_info_record(path))
-        || (path.starts_with("/usr/share/doc/") && path.ends_with("/copyright"))
     {
         return Some(4 << 20);
     }
