@@ -139,9 +139,13 @@ async fn trace(args: OutputArgs, command: Vec<String>) -> anyhow::Result<i32> {
     let sensor = Sensor::load(&SensorOptions { ring_size: args.ring_size })?;
     let mut sink = Sink::new(&args)?;
     let mut child = sensor::spawn::spawn_held(&command)?;
+    // The child's namespace exists now and the child has done nothing traced yet: what the ring
+    // holds of the same namespace number from before is of one freed earlier (another trace's).
+    let born = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).context("reading the clock")?;
     let pid = child.pid;
     let ns = preflight::mnt_ns_of(&pid.to_string()).context("reading the command's mount namespace")?;
     let mut session = Session::new(sensor, Target::Namespace(ns))?;
+    session.ignore_before(born.tv_sec() as u64 * 1_000_000_000 + born.tv_nsec() as u64);
     session.adopt(pid.as_raw() as u32, ns)?;
     child.release()?;
 

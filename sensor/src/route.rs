@@ -20,6 +20,8 @@ pub struct Router {
     /// its number to the next container's (another build, a `docker run` beside): no new
     /// process is taken by namespace any more.
     ended: bool,
+    /// Events stamped earlier (CLOCK_MONOTONIC ns) are another process's: see [`Router::ignore_before`].
+    not_before: u64,
 }
 
 /// What routing one event asks of the caller.
@@ -80,8 +82,18 @@ impl Router {
         !self.ended && self.bound.contains(&ns)
     }
 
+    /// Drops every event stamped before `ts_ns`. A namespace's number is given again as soon as
+    /// it is freed: events of a namespace that ended before the target's was made, still in the
+    /// ring, carry the same number and are not the target's.
+    pub fn ignore_before(&mut self, ts_ns: u64) {
+        self.not_before = ts_ns;
+    }
+
     pub fn route(&mut self, ev: Event) -> Routed {
         let mut r = Routed::default();
+        if ev.proc().ts_ns < self.not_before {
+            return r;
+        }
         if !self.is_bound() {
             let reveals = match (&ev, &self.container) {
                 (Event::Exec(x), Some(id)) if !id.is_empty() && x.cgroup.contains(id.as_str()) => Some(x.proc.mnt_ns),
@@ -193,6 +205,30 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn events_from_before_the_namespace_was_made_are_not_the_targets_though_its_number_matches() {
+        let mut r = Router::default();
+        r.ignore_before(100);
+        r.bind(TARGET);
+        let stamped = |mut ev: Event, ts: u64| {
+            match &mut ev {
+                Event::Exec(x) => x.proc.ts_ns = ts,
+                Event::File(f) => f.proc.ts_ns = ts,
+                Event::Fork(f) => f.proc.ts_ns = ts,
+                Event::Exit(x) => x.proc.ts_ns = ts,
+            }
+            ev
+        };
+        // A process of an earlier namespace with the same number, then the target's own.
+        let mut out = r.route(stamped(exec(7, TARGET, ""), 50)).events;
+        out.extend(r.route(stamped(open(7, TARGET, "/earlier"), 60)).events);
+        r.adopt(8);
+        out.extend(r.route(stamped(exec(8, TARGET, ""), 150)).events);
+        out.extend(r.route(stamped(open(8, TARGET, "/mine"), 160)).events);
+        assert_eq!(paths(&out), ["/mine"]);
+        assert_eq!(out.iter().map(|e| e.proc().pid).collect::<Vec<_>>(), [8, 8]);
     }
 
     #[test]

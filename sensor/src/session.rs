@@ -76,6 +76,12 @@ impl Session {
         Ok(())
     }
 
+    /// Drops events stamped before `ts_ns` (CLOCK_MONOTONIC, as the kernel stamps them): for a
+    /// namespace made at that moment, earlier events are of another that had its number.
+    pub fn ignore_before(&mut self, ts_ns: u64) {
+        self.router.ignore_before(ts_ns);
+    }
+
     /// Adopts a process that already runs in the target (it exec'd before the sensor attached).
     pub fn adopt(&mut self, pid: u32, ns: u32) -> Result<()> {
         self.sensor.track(pid, ns)?;

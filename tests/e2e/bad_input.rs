@@ -88,7 +88,7 @@ fn include_not_in_image_and_unwritable_output() {
     assert_eq!(out.status.code(), Some(2), "usage error: {}", text(&out.stderr));
 
     assert_eq!(image_id(base), before, "the original image must not change");
-    assert!(leftover_containers(base).is_empty());
+    assert_nothing_left(base);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn interrupt_removes_temporary_files() {
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
     assert_tmp_empty(tmp.path(), &["build (interrupted)"]);
-    assert!(leftover_containers(base).is_empty());
+    assert_nothing_left(base);
 }
 
 /// A build that reads the whole image (a second or two), its work dir in `tmp`; stderr piped.

@@ -230,6 +230,24 @@ pub fn leftover_containers(image: &str) -> Vec<String> {
     all.split_whitespace().map(str::to_owned).collect()
 }
 
+/// Asserts that no container labelled by slimctl or made from `image` is left. The engine may
+/// still be finishing a removal slimctl asked for (fuse-overlayfs unmounts take a moment under
+/// load): a few seconds are allowed. A failure shows what is left, and its state.
+pub fn assert_nothing_left(image: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = leftover_containers(image);
+        if left.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            let details = docker(&["ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Status}} {{.Names}} {{.Labels}}"]);
+            panic!("containers left behind ({image}): {left:?}\n{details}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// podman's Docker-compatible API service on a socket of its own, stopped when dropped. The
 /// containers.conf it is given clears podman's default rlimits, which runc here refuses.
 pub struct Podman {
