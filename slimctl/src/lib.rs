@@ -13,6 +13,7 @@ pub mod diff;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod fatbuild;
 pub mod image;
 pub mod naming;
 pub mod pipeline;

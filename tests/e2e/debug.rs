@@ -5,7 +5,7 @@
 use e2e::*;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A web app run as a non-root user, whose slim image has no shell.
 const APP: &str = "FROM slimctl-examples/debian-python:bookworm\nRUN useradd --uid 10010 app\nUSER app\n\
@@ -75,39 +75,9 @@ fn a_side_car_shows_a_shell_less_container_its_files_pid_1_and_socket() {
     assert!(slimctl_labelled().is_empty(), "left: {:?}", slimctl_labelled());
 }
 
-/// Waits until `pane` shows `needle`; the pane's text.
-fn wait_for_pane(session: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let pane = text(&run(Command::new("tmux").args(["capture-pane", "-p", "-t", session])).stdout);
-        if pane.contains(needle) {
-            return pane;
-        }
-        assert!(Instant::now() < deadline, "{needle:?} never showed in the terminal:\n{pane}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn send(session: &str, keys: &[&str]) {
-    let out = run(Command::new("tmux").args(["send-keys", "-t", session]).args(keys));
-    assert!(out.status.success(), "tmux send-keys: {}", text(&out.stderr));
-}
-
 /// Starts `slimctl debug NAME` in a tmux terminal; its exit code lands in `exit_file`.
 fn tmux_session(session: &str, name: &str, exit_file: &Path) {
-    let _ = run(Command::new("tmux").args(["kill-session", "-t", session]));
-    let line = format!("{} debug {name}; echo $? > {}", slimctl_bin().display(), exit_file.display());
-    let out = run(Command::new("tmux").args(["new-session", "-d", "-s", session, "-x", "120", "-y", "30", &line]));
-    assert!(out.status.success(), "tmux: {}", text(&out.stderr));
-}
-
-fn exit_code_in(file: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !file.exists() || std::fs::read_to_string(file).unwrap_or_default().trim().is_empty() {
-        assert!(Instant::now() < deadline, "the session never ended");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::fs::read_to_string(file).unwrap().trim().to_owned()
+    terminal::start(session, &format!("{} debug {name}", slimctl_bin().display()), exit_file);
 }
 
 #[test]
@@ -122,28 +92,28 @@ fn an_interactive_session_runs_commands_takes_ctrl_c_and_leaves_nothing() {
     // A command, Ctrl-C to the side-car's foreground job (raw mode: not to slimctl), exit.
     let (session, done) = ("slimctl-e2e-dbg", dir.path().join("exit1"));
     tmux_session(session, name, &done);
-    wait_for_pane(session, "$TARGET_ROOT");
-    send(session, &["echo marker-$((6*7)) $(cat /proc/1/comm)", "Enter"]);
-    wait_for_pane(session, "marker-42 python3");
-    send(session, &["sleep 300", "Enter"]);
+    terminal::wait_for(session, "$TARGET_ROOT");
+    terminal::send(session, &["echo marker-$((6*7)) $(cat /proc/1/comm)", "Enter"]);
+    terminal::wait_for(session, "marker-42 python3");
+    terminal::send(session, &["sleep 300", "Enter"]);
     std::thread::sleep(Duration::from_millis(500));
-    send(session, &["C-c"]);
-    send(session, &["echo still-$((2+3))", "Enter"]);
-    wait_for_pane(session, "still-5");
-    send(session, &["exit", "Enter"]);
-    assert_eq!(exit_code_in(&done), "0");
+    terminal::send(session, &["C-c"]);
+    terminal::send(session, &["echo still-$((2+3))", "Enter"]);
+    terminal::wait_for(session, "still-5");
+    terminal::send(session, &["exit", "Enter"]);
+    assert_eq!(terminal::exit_code(&done), "0");
     assert!(slimctl_labelled().is_empty(), "left: {:?}", slimctl_labelled());
 
     // SIGINT to slimctl itself mid-session: the side-car goes, the terminal is given back.
     let (session, done) = ("slimctl-e2e-dbg2", dir.path().join("exit2"));
     tmux_session(session, name, &done);
-    wait_for_pane(session, "$TARGET_ROOT");
+    terminal::wait_for(session, "$TARGET_ROOT");
     // slimctl itself, not the tmux server or the shell whose command lines name it too.
     let me = format!("^{} debug {name}$", slimctl_bin().display());
     let pids = text(&run(Command::new("pgrep").args(["-f", &me])).stdout);
     let pid = pids.split_whitespace().next().unwrap_or_else(|| panic!("no slimctl debug process"));
     assert!(run(Command::new("kill").args(["-INT", pid])).status.success());
-    assert_eq!(exit_code_in(&done), "130");
+    assert_eq!(terminal::exit_code(&done), "130");
     assert!(slimctl_labelled().is_empty(), "left: {:?}", slimctl_labelled());
     let _ = run(Command::new("tmux").args(["kill-session", "-t", session]));
 }

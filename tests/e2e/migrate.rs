@@ -167,3 +167,187 @@ fn run_settings_reach_the_traced_container() {
     assert_clear_error(&slimctl(&["build", &original.0, "--label", "slimctl=mine"]), 2, &["slimctl"]);
     assert!(slimctl_containers(&original.0).is_empty());
 }
+
+/// `--dockerfile`: the CI post-build step in one command. The example's own Dockerfile is built
+/// in the engine, named after its directory, slimmed and verified; a step that fails is a clear
+/// error with the builder's words, and leaves no container behind.
+#[test]
+fn a_dockerfile_is_built_then_slimmed_in_one_command() {
+    let _turn = topic(module_path!());
+    base_image();
+    let fat = ImageGuard("python-http.fat:latest".into());
+    let slim = ImageGuard("python-http.slim:latest".into());
+    let dockerfile = repo_root().join("examples/python-http/Dockerfile");
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let out = slimctl(&["build", "--dockerfile", dockerfile.to_str().unwrap(), "--report", rep.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    assert!(text(&out.stderr).contains("Step 1/"), "the builder's steps are shown: {}", text(&out.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
+    assert_eq!(inspect(&fat.0)["User"], "app", "the fat image is the Dockerfile's");
+    assert_eq!(inspect(&slim.0)["Cmd"], serde_json::json!(["python3", "/app/app.py"]));
+    let fat_bytes: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &fat.0]).trim().parse().unwrap();
+    let slim_bytes: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &slim.0]).trim().parse().unwrap();
+    assert!(slim_bytes * 3 < fat_bytes, "slimmed: {slim_bytes} of {fat_bytes}");
+
+    // A failing step: exit 3, the step's own error, no intermediate container left.
+    let ctx = tempfile::tempdir().unwrap();
+    let df = ctx.path().join("Dockerfile");
+    std::fs::write(&df, format!("FROM {}\nRUN echo about to fail && false\n", base_image())).unwrap();
+    let out = slimctl(&["build", "--dockerfile", df.to_str().unwrap(), "--tag-fat", "slimctl-e2e/never-built:1"]);
+    assert_error_mentions(&out, 3, &["building", "Dockerfile failed", "returned a non-zero code: 1"]);
+    assert!(text(&out.stderr).contains("about to fail"), "the builder's last lines: {}", text(&out.stderr));
+    // Other tests of this topic run containers meanwhile: the builder's are told by their command.
+    let builders = docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"]);
+    assert!(!builders.contains("about to fail"), "the builder's containers are removed: {builders}");
+    let out = slimctl(&["build", "--dockerfile", "/nonexistent/Dockerfile"]);
+    assert_clear_error(&out, 3, &["--dockerfile /nonexistent/Dockerfile", "cannot read it"]);
+    let out = slimctl(&["build", "python-http.fat:latest", "--dockerfile", dockerfile.to_str().unwrap()]);
+    assert_clear_error(&out, 2, &["--dockerfile builds the image to slim"]);
+}
+
+/// `--continue-after enter`: after the probes the app stays up, its address printed, and what
+/// the user asks by hand is traced (a page no probe reaches keeps its file) until Enter. In a
+/// script (no terminal) it is a usage error.
+#[test]
+fn continue_after_enter_traces_what_is_done_by_hand_until_enter() {
+    let _turn = topic(module_path!());
+    let app = "FROM slimctl-examples/debian-python:bookworm\n\
+        RUN mkdir -p /srv/site/hidden && echo front > /srv/site/index.html && echo by-hand > /srv/site/hidden/page.txt\n\
+        WORKDIR /srv/site\nEXPOSE 8000\nCMD [\"python3\", \"-m\", \"http.server\", \"8000\"]\n";
+    let original = build_image("slimctl-e2e/by-hand:1", app, &[]);
+    let slim = ImageGuard("slimctl-e2e/by-hand.slim:1".into());
+
+    let out = slimctl(&["build", &original.0, "--continue-after", "enter"]);
+    assert_clear_error(&out, 2, &["--continue-after enter", "not one"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (session, done, rep) = ("slimctl-e2e-enter", dir.path().join("exit"), dir.path().join("report.json"));
+    let line = format!(
+        "TMPDIR={} {} --no-progress build {} --tag {} --no-http-probe-crawl --continue-after enter --report {}",
+        dir.path().display(),
+        slimctl_bin().display(),
+        original.0,
+        slim.0,
+        rep.display()
+    );
+    terminal::start(session, &line, &done);
+    let pane = terminal::wait_for(session, "then press Enter");
+    let port: u16 = pane
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("port 8000: 127.0.0.1:"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the app's address is printed:\n{pane}"));
+    assert!(http_get(port, "/hidden/page.txt").contains("by-hand"));
+    terminal::send(session, &["Enter"]);
+    assert_eq!(terminal::exit_code(&done), "0", "{}", terminal::wait_for(session, ""));
+    let r: Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let reasons = r["kept"]["/srv/site/hidden/page.txt"]["reasons"].as_array().cloned().unwrap_or_default();
+    assert!(reasons.iter().any(|x| x["kind"] == "traced"), "the page asked by hand is kept as traced: {reasons:?}");
+    assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
+    let _ = run(Command::new("tmux").args(["kill-session", "-t", session]));
+    assert_nothing_left(&original.0);
+}
+
+/// mint's probe policy flags: `--http-probe-ports` probes a port the image does not expose,
+/// `--host-exec` runs a client on the host against the app (what it asks is kept, and verify
+/// runs it again), `--http-probe-fail-on-status-4xx` turns a 404 into exit 6.
+#[test]
+fn probe_ports_host_commands_and_status_policy() {
+    let _turn = topic(module_path!());
+    let app = "FROM slimctl-examples/debian-python:bookworm\n\
+        RUN mkdir -p /srv/site/deep && echo front > /srv/site/index.html && echo from-host > /srv/site/deep/by-host.txt\n\
+        WORKDIR /srv/site\nCMD [\"python3\", \"-m\", \"http.server\", \"8000\"]\n";
+    let original = build_image("slimctl-e2e/policy:1", app, &[]);
+    let slim = ImageGuard("slimctl-e2e/policy.slim:1".into());
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let out = slimctl(&[
+        "build",
+        &original.0,
+        "--tag",
+        &slim.0,
+        "--http-probe-ports",
+        "8000",
+        "--host-exec",
+        "curl -fsS http://$SLIMCTL_HOST:$SLIMCTL_PORT_8000/deep/by-host.txt",
+        "--http-probe-exit-on-failure",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let r: Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let http = r["trace"]["http"].as_array().unwrap();
+    assert!(http.iter().any(|h| h["port"] == 8000 && h["status"] == 200), "port 8000 probed: {http:?}");
+    let host = r["trace"]["exec"].as_array().unwrap().iter().find(|e| e["source"] == "host-exec").cloned();
+    let host = host.unwrap_or_else(|| panic!("the host command ran: {:#}", r["trace"]["exec"]));
+    assert_eq!(host["exit_code"], 0, "{host}");
+    assert!(host["output"].as_str().unwrap().contains("from-host"), "{host}");
+    let reasons = r["kept"]["/srv/site/deep/by-host.txt"]["reasons"].as_array().cloned().unwrap_or_default();
+    assert!(reasons.iter().any(|x| x["kind"] == "traced"), "what the host command asked is kept: {reasons:?}");
+    let checks = r["verify"]["rounds"][0]["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().any(|c| c["what"].as_str().unwrap_or("").starts_with("host-exec") && c["verdict"] == "match"),
+        "verify ran the host command against the slim image: {checks:?}"
+    );
+    assert_eq!(r["verify"]["ok"], true);
+
+    let missing =
+        ["build", &original.0, "--http-probe-ports", "8000", "--http-probe-cmd", "GET:/missing", "--no-verify"];
+    let out = slimctl(&[&missing[..], &["--output", "docker-archive:/dev/null"]].concat());
+    assert!(out.status.success(), "a 404 is an answer by default: {}", text(&out.stderr));
+    let out =
+        slimctl(&[&missing[..], &["--output", "docker-archive:/dev/null", "--http-probe-fail-on-status-4xx"]].concat());
+    assert_error_mentions(&out, 6, &["GET /missing on port 8000 answered 404", "--http-fail-on"]);
+    let out = slimctl(&[&missing[..], &["--output", "docker-archive:/dev/null", "--http-fail-on", "5xx"]].concat());
+    assert!(out.status.success(), "a 404 is not a 5xx: {}", text(&out.stderr));
+    let out = slimctl(&["build", &original.0, "--http-probe-exit-on-failure=false"]);
+    assert_clear_error(&out, 2, &["--http-probe-exit-on-failure=false"]);
+    assert_nothing_left(&original.0);
+}
+
+/// `--path-perms` (and its file) sets a path's mode and owner in the slim image and keeps it;
+/// mint's `--preserve-path` keeps a path as the original has it; `--keep-perms` is the default.
+#[test]
+fn path_perms_set_mode_and_owner_and_preserve_path_keeps() {
+    let _turn = topic(module_path!());
+    let app = "FROM slimctl-examples/debian-python:bookworm\n\
+        RUN mkdir -p /app && echo 'echo hi' > /app/tool.sh && chmod 644 /app/tool.sh && echo keep > /app/notes.txt\n\
+        CMD [\"python3\", \"-c\", \"print('ok')\"]\n";
+    let original = build_image("slimctl-e2e/perms:1", app, &[]);
+    let slim = ImageGuard("slimctl-e2e/perms.slim:1".into());
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("perms.txt");
+    std::fs::write(&list, "# mode and owner\n/app/notes.txt:600#1000#1000\n").unwrap();
+    let out = slimctl(&[
+        "build",
+        &original.0,
+        "--no-trace",
+        "--tag",
+        &slim.0,
+        "--path-perms",
+        "/app/tool.sh:4750#0#50",
+        "--path-perms-file",
+        list.to_str().unwrap(),
+        "--preserve-path",
+        "/etc/issue",
+        "--keep-perms",
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let cid = docker(&["create", &slim.0]).trim().to_owned();
+    let _c = ContainerGuard(cid.clone());
+    let listing = |path: &str| {
+        let out =
+            run(Command::new("sh").arg("-c").arg(format!("docker cp {cid}:{path} - | tar -tvf - --numeric-owner")));
+        assert!(out.status.success(), "docker cp {path}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert!(listing("/app/tool.sh").starts_with("-rwsr-x--- 0/50 "), "{}", listing("/app/tool.sh"));
+    assert!(listing("/app/notes.txt").starts_with("-rw------- 1000/1000 "), "{}", listing("/app/notes.txt"));
+    assert!(listing("/etc/issue").contains("issue"), "--preserve-path keeps it");
+    let out = slimctl(&["build", &original.0, "--no-trace", "--path-perms", "app:755"]);
+    assert_clear_error(&out, 2, &["--path-perms app:755", "absolute"]);
+    let out = slimctl(&["build", &original.0, "--no-trace", "--keep-perms=false"]);
+    assert_clear_error(&out, 2, &["--keep-perms=false"]);
+}

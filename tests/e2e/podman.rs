@@ -223,3 +223,56 @@ fn a_compose_stack_runs_on_podman_which_runs_no_healthchecks_itself() {
         assert!(podman.cli(&args).trim().is_empty(), "podman {what:?} left behind");
     }
 }
+
+/// `--dockerfile` on podman's API service (Buildah behind it), with mint's spellings: the build
+/// argument reaches the image, `.dockerignore` keeps a file out of the context, and the slim
+/// image is verified.
+#[test]
+fn a_dockerfile_is_built_and_slimmed_on_podman() {
+    let _turn = topic(module_path!());
+    let _one = serial();
+    let podman = Podman::start();
+    podman.load_from_docker(base_image());
+    let (fat, slim) = ("slimctl-e2e/podman-fat:1", "slimctl-e2e/podman-fat.slim:1");
+    let _in_podman = PodmanImages(vec![fat.into(), slim.into()]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::copy(repo_root().join("examples/python-http/app.py"), ctx.path().join("app.py")).unwrap();
+    std::fs::write(ctx.path().join("secret.txt"), "never in the image").unwrap();
+    std::fs::write(ctx.path().join(".dockerignore"), "*.txt\n").unwrap();
+    let df = ctx.path().join("Dockerfile");
+    std::fs::write(
+        &df,
+        format!(
+            "FROM {}\nARG FLAVOUR=plain\nENV FLAVOUR=$FLAVOUR\nCOPY . /app/\nEXPOSE 8080\nENV PORT=8080\n\
+             CMD [\"python3\", \"/app/app.py\"]\n",
+            base_image()
+        ),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("report.json");
+    let url = podman.url();
+    let out = slimctl(&[
+        "--engine",
+        &url,
+        "build",
+        "--dockerfile",
+        df.to_str().unwrap(),
+        "--tag-fat",
+        fat,
+        "--cbo-build-arg",
+        "FLAVOUR=mint",
+        "--tag",
+        slim,
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let r = report(&rep);
+    assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
+    let env = podman.cli(&["image", "inspect", "--format", "{{json .Config.Env}}", slim]);
+    assert!(env.contains("FLAVOUR=mint"), "the build argument reached the image: {env}");
+    let files = podman.cli(&["run", "--rm", fat, "ls", "/app"]);
+    assert!(files.contains("app.py") && !files.contains("secret.txt"), ".dockerignore applied: {files}");
+    assert!(podman.leftover_containers(fat).is_empty(), "left {:?}", podman.leftover_containers(fat));
+}

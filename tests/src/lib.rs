@@ -471,3 +471,48 @@ impl Drop for TopicTurn {
         debug_assert!(turn.0.is_none() || turn.0 == Some(self.0));
     }
 }
+
+/// A terminal for the tests of interactive runs: a tmux session, driven by keys.
+pub mod terminal {
+    use super::{run, text};
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// Starts `command_line` (a shell line) in a detached tmux session; its exit code lands in
+    /// `exit_file`.
+    pub fn start(session: &str, command_line: &str, exit_file: &Path) {
+        let _ = run(Command::new("tmux").args(["kill-session", "-t", session]));
+        let line = format!("{command_line}; echo $? > {}", exit_file.display());
+        let out = run(Command::new("tmux").args(["new-session", "-d", "-s", session, "-x", "120", "-y", "30", &line]));
+        assert!(out.status.success(), "tmux: {}", text(&out.stderr));
+    }
+
+    /// Waits until the session's pane shows `needle`; the pane's text.
+    pub fn wait_for(session: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let pane = text(&run(Command::new("tmux").args(["capture-pane", "-p", "-J", "-t", session])).stdout);
+            if pane.contains(needle) {
+                return pane;
+            }
+            assert!(Instant::now() < deadline, "{needle:?} never showed in the terminal:\n{pane}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn send(session: &str, keys: &[&str]) {
+        let out = run(Command::new("tmux").args(["send-keys", "-t", session]).args(keys));
+        assert!(out.status.success(), "tmux send-keys: {}", text(&out.stderr));
+    }
+
+    /// The session's command's exit code, once it ended .
+    pub fn exit_code(file: &Path) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::fs::read_to_string(file).unwrap_or_default().trim().is_empty() {
+            assert!(Instant::now() < deadline, "the session never ended");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::read_to_string(file).unwrap().trim().to_owned()
+    }
+}

@@ -21,7 +21,7 @@ pub struct ProfileArgs {
 pub async fn run(args: &ProfileArgs) -> Result<u8, Failure> {
     let prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
     let image = args.image.clone().or(prepared.target_image.clone()).ok_or_else(|| Failure::usage("no image given"))?;
-    let run = args.run.template(&prepared)?;
+    let run = args.run.template(&args.probes, &prepared)?;
     let plan = args.probes.plan(args.run.show_logs, &prepared)?;
     let profile = slimctl::pipeline::profile::record(&image, &run, &plan).await?;
     match &args.output {

@@ -86,6 +86,33 @@ pub struct ProbeArgs {
     /// Probe every endpoint of the OpenAPI spec the app serves at PATH (e.g. /api/openapi.json).
     #[arg(long, value_name = "PATH", alias = "http-probe-apispec", help_heading = "Probes")]
     pub api_spec_path: Vec<String>,
+    /// Send HTTP probes to these ports only (default: every exposed port that speaks HTTP); each
+    /// is published and taken as HTTP even when the image does not expose it. Comma-separated or
+    /// repeated.
+    #[arg(
+        long = "http-port",
+        alias = "http-probe-ports",
+        value_name = "PORT",
+        value_delimiter = ',',
+        help_heading = "Probes"
+    )]
+    pub http_ports: Vec<u16>,
+    /// Count an HTTP answer of this class to one of the probes asked for (the given ones, or
+    /// GET /; not crawled pages nor a spec's requests) as a failed probe: exit 6. `4xx`, `5xx`;
+    /// repeatable.
+    #[arg(long = "http-fail-on", value_name = "CLASS", value_parser = parse_status_class, help_heading = "Probes")]
+    pub http_fail_on: Vec<u16>,
+    /// mint's `--http-probe-fail-on-status-4xx`: `--http-fail-on 4xx`.
+    #[arg(long = "http-probe-fail-on-status-4xx", hide = true)]
+    pub fail_on_4xx: bool,
+    /// mint's `--http-probe-fail-on-status-5xx`: `--http-fail-on 5xx`.
+    #[arg(long = "http-probe-fail-on-status-5xx", hide = true)]
+    pub fail_on_5xx: bool,
+    /// mint's `--http-probe-exit-on-failure` (on by default there, as here: a build whose every
+    /// probe fails on the original exits 6). `false` is refused: it would slim an app no probe
+    /// reached.
+    #[arg(long = "http-probe-exit-on-failure", hide = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub exit_on_failure: Option<bool>,
     /// Do not ask the app for its spec at the well-known paths (/openapi.json, /swagger.json,
     /// /v3/api-docs, /swagger/v1/swagger.json), which is done when it answers HTTP and no spec is named.
     #[arg(long, help_heading = "Probes")]
@@ -131,6 +158,11 @@ pub struct ProbeArgs {
     /// Run a command inside the container while it is traced (through /bin/sh when the image has one); repeatable.
     #[arg(long = "exec", value_name = "CMD", help_heading = "Probes")]
     pub exec: Vec<String>,
+    /// Run a shell command on this host as a probe once the app is ready; it finds the app at
+    /// $SLIMCTL_HOST:$SLIMCTL_PORT (or $SLIMCTL_PORT_<container port>); repeatable. Verify runs
+    /// it against each image and compares exit code and output.
+    #[arg(long = "host-exec", value_name = "CMD", help_heading = "Probes")]
+    pub host_exec: Vec<String>,
     /// The user's tests as the probe: a container of IMAGE, run once the target is ready, in the
     /// target's network namespace (the app on localhost) or, with a Compose file, on the
     /// stack's network (the app by its service name). Its exit code and output are compared.
@@ -149,8 +181,9 @@ pub struct ProbeArgs {
     /// to succeed.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", help_heading = "Probes")]
     pub probe_timeout: u64,
-    /// When tracing ends: probe, exit, timeout:SECONDS, signal (SIGUSR1). Default: probe when there
-    /// is anything to probe, else exit.
+    /// When tracing ends: probe, exit, timeout:SECONDS, signal (SIGUSR1), enter (after the probes
+    /// the app's addresses are printed, to exercise it by hand until Enter; needs a terminal).
+    /// Default: probe when there is anything to probe, else exit.
     #[arg(long, value_name = "WHEN", help_heading = "Probes")]
     pub continue_after: Option<ContinueAfter>,
     /// Longest run to completion (continue-after exit) before giving up, in seconds.
@@ -164,6 +197,15 @@ pub struct ProbeArgs {
     /// Sensor ring buffer in bytes (power of two); a trace that overflows it fails.
     #[arg(long, default_value_t = sensor::sensor::DEFAULT_RING_SIZE, help_heading = "Probes")]
     pub ring_size: u32,
+}
+
+/// `4xx` or `5xx`: the hundreds of the status class.
+fn parse_status_class(s: &str) -> Result<u16, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "4xx" => Ok(4),
+        "5xx" => Ok(5),
+        _ => Err(format!("{s:?}: give 4xx or 5xx")),
+    }
 }
 
 fn parse_grace(s: &str) -> Result<Duration, String> {
@@ -228,7 +270,7 @@ pub fn argv_arg(flag: &str, s: &str) -> Result<Vec<String>, Failure> {
 
 impl RunArgs {
     /// How the target runs (before its image is known), in the stack `prepared` resolved.
-    pub fn template(&self, prepared: &Prepared) -> Result<RunTemplate, Failure> {
+    pub fn template(&self, probes: &ProbeArgs, prepared: &Prepared) -> Result<RunTemplate, Failure> {
         let mut env = Vec::new();
         for f in &self.env_file {
             env.extend(env_file(f)?);
@@ -243,7 +285,7 @@ impl RunArgs {
             user: self.user.clone(),
             mounts: self.mounts.clone(),
             network: self.network.clone(),
-            expose: self.expose.clone(),
+            expose: self.expose.iter().chain(&probes.http_ports).copied().collect(),
             stack: prepared.stack.clone(),
         })
     }
@@ -301,8 +343,37 @@ impl RunArgs {
 }
 
 impl ProbeArgs {
+    /// The status classes (4, 5) whose answers count as failed probes.
+    pub fn fail_on_classes(&self) -> Vec<u16> {
+        let mut v = self.http_fail_on.clone();
+        v.extend(self.fail_on_4xx.then_some(4));
+        v.extend(self.fail_on_5xx.then_some(5));
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Refuses what these flags cannot mean here, before anything is built or run.
+    pub fn check(&self) -> Result<(), Failure> {
+        use std::io::IsTerminal;
+        if self.exit_on_failure == Some(false) {
+            return Err(Failure::usage(
+                "--http-probe-exit-on-failure=false: slimctl does not slim an app none of whose probes answered \
+                 (nothing would show what it needs); fix the probes, or use --no-http-probe and another probe",
+            ));
+        }
+        if self.continue_after == Some(ContinueAfter::Enter) && !std::io::stdin().is_terminal() {
+            return Err(Failure::usage(
+                "--continue-after enter waits for Enter on a terminal, and stdin is not one: in a script use \
+                 --continue-after signal (then `kill -USR1` slimctl) or timeout:SECONDS",
+            ));
+        }
+        Ok(())
+    }
+
     /// The probes, with the probe container `prepared` resolved.
     pub fn plan(&self, show_logs: bool, prepared: &Prepared) -> Result<ProbePlan, Failure> {
+        self.check()?;
         let mut http_probes = Vec::new();
         let mut crawl_asked = false;
         for p in &self.http_probes {
@@ -333,6 +404,8 @@ impl ProbeArgs {
             crawl: self.crawl || crawl_asked || !self.no_crawl,
             crawl_limit: self.crawl_limit,
             exec: self.exec.iter().cloned().map(ExecProbe::Shell).collect(),
+            http_ports: self.http_ports.clone(),
+            host_exec: self.host_exec.clone(),
             test_container: prepared.test_container.clone(),
             proto_probes: self.proto_probes.clone(),
             tcp_probes: self.tcp_probes.clone(),
@@ -382,7 +455,7 @@ mod tests {
             r#"pytest -k "not slow""#,
         ])
         .unwrap();
-        let t = f.run.template(&Prepared::default()).unwrap();
+        let t = f.run.template(&f.probes, &Prepared::default()).unwrap();
         assert_eq!(t.cmd.unwrap(), ["bash", "-c", "echo hello world"]);
         assert_eq!(t.entrypoint.unwrap(), ["/usr/bin/env", "A B=1"]);
         let req = f.run.stack_request(&f.probes).unwrap();
@@ -391,7 +464,7 @@ mod tests {
         assert_eq!(mint_probe("POST:/x").unwrap(), ("POST:/x", false));
         assert!(mint_probe("https:GET:/").is_err());
         let bad = Flags::try_parse_from(["t", "--cmd", r#"bash -c "echo"#]).unwrap();
-        let err = bad.run.template(&Prepared::default()).unwrap_err();
+        let err = bad.run.template(&bad.probes, &Prepared::default()).unwrap_err();
         assert!(err.message.contains("--cmd") && err.message.contains("unbalanced quotes"), "{}", err.message);
     }
 }

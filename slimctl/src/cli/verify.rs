@@ -36,7 +36,7 @@ pub async fn run(args: &VerifyArgs, work: &super::WorkDir) -> Result<u8, Failure
     let req = VerifyRequest {
         original: args.original.clone(),
         slim: args.slim.clone(),
-        run: args.run.template(&prepared)?,
+        run: args.run.template(&args.probes, &prepared)?,
         probes: args.probes.plan(args.run.show_logs, &prepared)?,
         seccomp: args.seccomp.as_deref().map(read_seccomp).transpose()?,
         sweep: !args.no_sweep,

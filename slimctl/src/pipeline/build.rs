@@ -48,6 +48,8 @@ pub struct BuildRequest {
     pub documents: super::documents::Documents,
     /// Changes to the slim image's config (the traced run uses the original's).
     pub edits: crate::write::edits::ConfigEdits,
+    /// Modes and owners of paths in the slim layer (`--path-perms`).
+    pub perms: crate::write::perms::PathPerms,
 }
 
 /// Verify and healing, as asked.
@@ -164,7 +166,12 @@ impl<'a> Parts<'a> {
             docker: self.docker,
             original: Arc::new(original),
             tag: self.tag,
-            plan: BuildPlan { select, source_date_epoch: self.req.source_date_epoch, edits: self.req.edits.clone() },
+            plan: BuildPlan {
+                select,
+                source_date_epoch: self.req.source_date_epoch,
+                edits: self.req.edits.clone(),
+                perms: self.req.perms.clone(),
+            },
             stages,
             selected: None,
         }

@@ -23,6 +23,8 @@ pub enum PipelineError {
     Compose(#[from] ComposeError),
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    #[error(transparent)]
+    FatBuild(#[from] crate::fatbuild::FatBuildError),
     /// A reference that names no image (a malformed `docker://` name).
     #[error("{0}")]
     BadReference(String),
@@ -67,6 +69,7 @@ impl PipelineError {
             PipelineError::Run(e) => e.class(),
             PipelineError::Engine(_) | PipelineError::Write { .. } => ErrorClass::Environment,
             PipelineError::Select(e) => e.class(),
+            PipelineError::FatBuild(e) => e.class(),
             PipelineError::Compose(_)
             | PipelineError::Profile(
                 ProfileError::Read { .. } | ProfileError::Parse { .. } | ProfileError::Version { .. },

@@ -24,6 +24,12 @@ pub mod verify;
 pub mod vex;
 
 pub use build::{build, BuildRequest, VerifyPlan};
+
+/// Builds the fat image a Dockerfile describes, in the engine (before it is slimmed); returns
+/// its id. `show` prints the builder's steps as they come.
+pub async fn build_fat(req: &types::FatBuild, show: bool) -> Result<String, PipelineError> {
+    Ok(crate::fatbuild::build(req, show).await?)
+}
 pub use error::PipelineError;
 pub use profile::Profile;
 pub use report::BuildReport;
@@ -32,6 +38,7 @@ pub use verify::{verify_images, VerifyRequest};
 
 /// The types the steps take and give, for the command line.
 pub mod types {
+    pub use crate::fatbuild::FatBuild;
     pub use crate::image::source::registry::{Platform, RegistryOptions};
     pub use crate::image::Image;
     pub use crate::run::container::{HostSettings, StopKind, Stopped};
@@ -46,6 +53,7 @@ pub mod types {
     pub use crate::select::{Reason, SelectPlan};
     pub use crate::verify::{probe_errors, Outcome, Round, Verdict, VerifyReport};
     pub use crate::write::edits::ConfigEdits;
+    pub use crate::write::perms::{parse as parse_path_perm, PathPerms};
     pub use crate::write::Output;
 }
 

@@ -16,6 +16,8 @@ pub struct BuildPlan {
     pub source_date_epoch: Option<u64>,
     /// Changes to the slim image's config.
     pub edits: crate::write::edits::ConfigEdits,
+    /// Modes and owners set on paths of the slim layer.
+    pub perms: crate::write::perms::PathPerms,
 }
 
 /// One step's name and how long it took, for the report.
@@ -105,6 +107,7 @@ pub fn build_from(
             contents.as_mut(),
             plan.source_date_epoch,
             &closure.overrides,
+            &plan.perms,
             std::io::BufWriter::with_capacity(1 << 20, file),
         )
         .map_err(werr)?;

@@ -139,6 +139,12 @@ pub enum ProbeFailure {
     StillRunning { seconds: u64 },
     #[error("cannot wait for SIGUSR1: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("--host-exec {command}: cannot start `sh` on this host: {source}")]
+    HostExec {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "the sensor never saw the container's processes start; is the engine on this machine (DOCKER_HOST must be \
          local)?"

@@ -77,6 +77,8 @@ pub async fn exercise(
         out.http = http_probes(c, plan, &ready, &bar).await?;
         out.proto = proto_probes(plan, &ready, &env(config, spec), &bar).await?;
         out.exec = exec_probes(c, plan, has_shell, &bar).await?;
+        let published: Vec<(u16, u16)> = ready.iter().map(|p| (p.port, p.host_port)).collect();
+        out.exec.extend(super::host_exec::run_all(c, plan, &published, &bar).await?);
         if let Some(p) = &plan.test_container {
             bar.set_message(format!("probe container {}: running", p.name));
             out.tests.push(probe_container::run(c.docker(), p, c, &spec.run_id, stack, plan.run_timeout).await?);
@@ -98,7 +100,7 @@ pub async fn exercise(
             Some(code) => describe_exit(Some(code)),
         });
     }
-    out.exited = continue_after(c, plan, after, &bar).await?;
+    out.exited = continue_after(c, plan, after, ports, &bar).await?;
     bar.finish_and_clear();
     out.probe_seconds = started.elapsed().as_secs_f64();
     Ok(out)
@@ -202,7 +204,7 @@ async fn port_kind(plan: &ProbePlan, port: u16, host_port: u16, bar: &ProgressBa
     if let Some(p) = plan.proto_probes.iter().find(|p| p.port == port) {
         return Ok(p.proto.into());
     }
-    if plan.http_probes.iter().any(|p| p.port == Some(port)) {
+    if plan.http_probes.iter().any(|p| p.port == Some(port)) || plan.http_ports.contains(&port) {
         return Ok(PortKind::Http);
     }
     if let Some(p) = proto::Proto::well_known(port) {
@@ -242,7 +244,8 @@ async fn http_probes(
 ) -> Result<Vec<ProbeResult>, RunError> {
     let mut results = Vec::new();
     let mut host_ports = BTreeMap::new();
-    for p in ports.iter().filter(|p| p.kind == PortKind::Http) {
+    let chosen = |p: &&Port| plan.http_ports.is_empty() || plan.http_ports.contains(&p.port);
+    for p in ports.iter().filter(|p| p.kind == PortKind::Http).filter(chosen) {
         host_ports.insert(p.port, p.host_port);
         let (port, hp) = (p.port, p.host_port);
         // The user's probes for this port and those for any HTTP port, in their order.
@@ -425,6 +428,7 @@ async fn continue_after(
     c: &Container,
     plan: &ProbePlan,
     after: ContinueAfter,
+    ports: &[u16],
     bar: &ProgressBar,
 ) -> Result<bool, RunError> {
     Ok(match after {
@@ -440,6 +444,7 @@ async fn continue_after(
             bar.set_message(format!("tracing for {} s more", d.as_secs()));
             c.wait(d).await?.is_some()
         }
+        ContinueAfter::Enter => until_enter(c, ports, bar).await?,
         ContinueAfter::Signal => {
             bar.set_message("tracing until SIGUSR1");
             let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
@@ -449,5 +454,40 @@ async fn continue_after(
                 code = c.wait(Duration::from_secs(u64::MAX / 4)) => code?.is_some(),
             }
         }
+    })
+}
+
+/// `--continue-after enter`: the app's published addresses printed, then tracing goes on while
+/// the user exercises it by hand, until Enter, SIGUSR1 or the container's own end. Returns
+/// whether the container ended by itself.
+async fn until_enter(c: &Container, ports: &[u16], bar: &ProgressBar) -> Result<bool, RunError> {
+    let mut lines = Vec::new();
+    for &p in ports {
+        if let Some(hp) = c.host_port(p).await? {
+            lines.push(format!("  port {p}: 127.0.0.1:{hp}"));
+        }
+    }
+    bar.suspend(|| {
+        eprintln!("the app is traced; exercise it by hand{}", if lines.is_empty() { "" } else { " at:" });
+        for l in &lines {
+            eprintln!("{l}");
+        }
+        eprintln!("then press Enter (or send SIGUSR1) to end tracing");
+    });
+    bar.set_message("tracing until Enter");
+    // A thread of its own: a read of the terminal cannot be cancelled, and tokio's stdin would
+    // hold the runtime's shutdown until a line came.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        let _ = tx.send(());
+    });
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).map_err(ProbeFailure::Signal)?;
+    Ok(tokio::select! {
+        _ = rx => false,
+        _ = usr1.recv() => false,
+        code = c.wait(Duration::from_secs(u64::MAX / 4)) => code?.is_some(),
     })
 }

@@ -8,6 +8,7 @@ pub mod container;
 pub mod error;
 pub mod exec;
 pub mod exercise;
+pub mod host_exec;
 pub mod http;
 pub mod listening;
 pub mod openapi;

@@ -22,6 +22,9 @@ pub enum ContinueAfter {
     Timeout(Duration),
     /// When slimctl receives SIGUSR1.
     Signal,
+    /// When the user presses Enter (or sends SIGUSR1), having exercised the app by hand at the
+    /// addresses printed.
+    Enter,
 }
 
 impl std::str::FromStr for ContinueAfter {
@@ -31,13 +34,16 @@ impl std::str::FromStr for ContinueAfter {
             "probe" => Ok(ContinueAfter::Probe),
             "exit" => Ok(ContinueAfter::Exit),
             "signal" => Ok(ContinueAfter::Signal),
+            "enter" => Ok(ContinueAfter::Enter),
             // mint's and SlimToolkit's `--continue-after 10`: seconds.
             _ if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
                 Ok(ContinueAfter::Timeout(Duration::from_secs(s.parse().map_err(|_| format!("{s:?}: too large"))?)))
             }
             _ => match s.strip_prefix("timeout:").map(|n| n.trim_end_matches('s').parse::<u64>()) {
                 Some(Ok(n)) => Ok(ContinueAfter::Timeout(Duration::from_secs(n))),
-                _ => Err(format!("--continue-after {s:?}: use probe, exit, timeout:SECONDS (or SECONDS) or signal")),
+                _ => Err(format!(
+                    "--continue-after {s:?}: use probe, exit, timeout:SECONDS (or SECONDS), signal or enter"
+                )),
             },
         }
     }
@@ -67,6 +73,10 @@ pub struct ProbePlan {
     /// What each port speaks, when known beforehand (a replay: as the traced run found).
     pub port_kinds: BTreeMap<u16, PortKind>,
     pub exec: Vec<ExecProbe>,
+    /// `--host-exec`: shell commands run on this host once the app is ready, told where it is.
+    pub host_exec: Vec<String>,
+    /// `--http-port`: HTTP probes go to these ports only, and they are taken as HTTP.
+    pub http_ports: Vec<u16>,
     /// The user's test container (`--probe-container`, `--probe-service`), run once the target
     /// is ready.
     pub test_container: Option<ProbeContainer>,
@@ -103,6 +113,8 @@ impl Default for ProbePlan {
             credentials: Credentials::default(),
             port_kinds: BTreeMap::new(),
             exec: Vec::new(),
+            http_ports: Vec::new(),
+            host_exec: Vec::new(),
             test_container: None,
             healthcheck: true,
             probe_timeout: Duration::from_secs(60),
@@ -120,8 +132,11 @@ impl Default for ProbePlan {
 impl ProbePlan {
     /// Whether the run exercises a service (probes, readiness) or waits for it to finish.
     pub fn after(&self, ports: &[u16]) -> ContinueAfter {
-        let probing =
-            !ports.is_empty() || !self.exec.is_empty() || !self.tcp_probes.is_empty() || self.test_container.is_some();
+        let probing = !ports.is_empty()
+            || !self.exec.is_empty()
+            || !self.host_exec.is_empty()
+            || !self.tcp_probes.is_empty()
+            || self.test_container.is_some();
         self.continue_after.clone().unwrap_or(if probing { ContinueAfter::Probe } else { ContinueAfter::Exit })
     }
 }
@@ -135,6 +150,7 @@ mod tests {
         assert_eq!("probe".parse::<ContinueAfter>().unwrap(), ContinueAfter::Probe);
         assert_eq!("timeout:30".parse::<ContinueAfter>().unwrap(), ContinueAfter::Timeout(Duration::from_secs(30)));
         assert_eq!("timeout:5s".parse::<ContinueAfter>().unwrap(), ContinueAfter::Timeout(Duration::from_secs(5)));
+        assert_eq!("enter".parse::<ContinueAfter>().unwrap(), ContinueAfter::Enter);
         assert!("later".parse::<ContinueAfter>().unwrap_err().contains("timeout:SECONDS"));
     }
 }

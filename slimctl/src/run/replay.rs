@@ -5,7 +5,7 @@
 
 use super::exec::ExecProbe;
 use super::http::HttpProbe;
-use super::plan::ProbePlan;
+use super::plan::{ContinueAfter, ProbePlan};
 use super::probe_container::ProbeContainer;
 use super::proto::{ProtoProbe, TcpProbe};
 use super::ready::PortReady;
@@ -18,6 +18,9 @@ pub struct Replay {
     pub http_probes: Vec<HttpProbe>,
     /// Each command the run ran (`--exec`), as the argv it ran with.
     pub exec_probes: Vec<Vec<String>>,
+    /// Each command the run ran on the host (`--host-exec`), as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_exec: Vec<String>,
     /// The exposed ports as the run found them, and what each speaks.
     #[serde(default)]
     pub ports: Vec<PortReady>,
@@ -52,6 +55,12 @@ impl Replay {
         Replay {
             http_probes,
             exec_probes: report.exec.iter().filter(|e| e.source == "exec").map(|e| e.command.clone()).collect(),
+            host_exec: report
+                .exec
+                .iter()
+                .filter(|e| e.source == super::host_exec::SOURCE)
+                .filter_map(|e| e.command.first().cloned())
+                .collect(),
             ports: report.ready.clone(),
             proto_probes: report
                 .proto
@@ -74,6 +83,7 @@ impl Replay {
                 }
             }
             out.exec_probes.extend(r.exec_probes.iter().cloned());
+            out.host_exec.extend(r.host_exec.iter().cloned());
             out.ports.extend(r.ports.iter().cloned());
             for p in &r.proto_probes {
                 if !out.proto_probes.contains(p) {
@@ -99,6 +109,7 @@ impl Replay {
         ProbePlan {
             http_probes: self.http_probes.clone(),
             exec: self.exec_probes.iter().map(|argv| ExecProbe::Argv(argv.clone())).collect(),
+            host_exec: self.host_exec.clone(),
             port_kinds: self.ports.iter().map(|r| (r.port, r.kind)).collect(),
             proto_probes: self.proto_probes.clone(),
             tcp_probes: self.tcp_probes.clone(),
@@ -109,6 +120,11 @@ impl Replay {
             api_spec_paths: Vec::new(),
             api_discovery: false,
             lenient: true,
+            // What the user did by hand is not replayed: the replay runs its probes and ends.
+            continue_after: match base.continue_after {
+                Some(ContinueAfter::Signal | ContinueAfter::Enter) => None,
+                ref other => other.clone(),
+            },
             ..base.clone()
         }
     }

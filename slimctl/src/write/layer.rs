@@ -36,6 +36,7 @@ pub fn write_layer<W: Write>(
     contents: &mut dyn Contents,
     source_date_epoch: Option<u64>,
     overrides: &BTreeMap<String, Vec<u8>>,
+    perms: &super::perms::PathPerms,
     out: W,
 ) -> std::io::Result<(LayerBlob, W)> {
     let mut builder = tar::Builder::new(HashingWriter::new(out));
@@ -50,7 +51,7 @@ pub fn write_layer<W: Write>(
             return Err(std::io::Error::other(format!("{path}: kept but not in the index")));
         };
         let mtime = source_date_epoch.map_or(entry.mtime, |e| entry.mtime.min(e));
-        w.append(path, entry, mtime)?;
+        w.append(path, entry, mtime, perms.get(path.as_str()))?;
     }
     let (files, content_bytes) = (w.files, w.content_bytes);
     let hashing = w.builder.into_inner()?;
@@ -72,8 +73,21 @@ struct LayerWriter<'a, 'c, W: Write> {
 }
 
 impl<'a, W: Write> LayerWriter<'a, '_, W> {
-    fn append(&mut self, path: &'a str, entry: &'a Entry, mtime: u64) -> std::io::Result<()> {
+    fn append(
+        &mut self,
+        path: &'a str,
+        entry: &'a Entry,
+        mtime: u64,
+        perm: Option<&super::perms::PathPerm>,
+    ) -> std::io::Result<()> {
         let mut h = header_for(entry, mtime);
+        if let Some(p) = perm {
+            h.set_mode(p.mode);
+            if let Some((uid, gid)) = p.owner {
+                h.set_uid(uid);
+                h.set_gid(gid);
+            }
+        }
         let name = &path[1..];
         let b = &mut self.builder;
         if !entry.xattrs().is_empty() {
@@ -169,7 +183,8 @@ mod tests {
         index.apply_layer(scan_layer(&layer[..], 0, "t", &[]).unwrap(), None);
         let keep = KeepSet::of_paths(["/app", "/app/a", "/app/m", "/app/z"]);
         let mut bodies = Bodies(HashMap::from([("/app/z", "zz"), ("/app/m", "mm")]));
-        let (blob, out) = write_layer(&index, &keep, &mut bodies, None, &BTreeMap::new(), Vec::new()).unwrap();
+        let (blob, out) =
+            write_layer(&index, &keep, &mut bodies, None, &BTreeMap::new(), &BTreeMap::new(), Vec::new()).unwrap();
         let mut seen = Vec::new();
         for e in tar::Archive::new(&out[..]).entries().unwrap() {
             let mut e = e.unwrap();

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod layer;
 pub mod manifest;
 pub mod output;
+pub mod perms;
 pub mod push;
 
 pub use extract::{Contents, InStorage, Spool, Stored};

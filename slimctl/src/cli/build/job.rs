@@ -41,6 +41,22 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
     for f in &args.include_from {
         includes.extend(lines_of(f, "--include-from")?);
     }
+    let mut perm_lines = args.path_perms.clone();
+    for f in &args.path_perms_from {
+        perm_lines.extend(lines_of(f, "--path-perms-file")?);
+    }
+    if args.keep_perms == Some(false) {
+        return Err(Failure::usage(
+            "--keep-perms=false: slimctl always keeps the original's modes and owners; change one with --path-perms",
+        ));
+    }
+    let mut perms = slimctl::pipeline::types::PathPerms::new();
+    for line in &perm_lines {
+        let (path, perm) = slimctl::pipeline::types::parse_path_perm(line).map_err(Failure::usage)?;
+        // A path whose mode the user sets is one they want in the image.
+        includes.push(path.clone());
+        perms.insert(path, perm);
+    }
     let mut programs = args.programs.clone();
     for f in &args.programs_from {
         programs.extend(lines_of(f, "--include-program-from")?);
@@ -65,7 +81,7 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
         include_shell: args.include_shell,
         sweep: !args.no_sweep,
         source_date_epoch: source_date_epoch()?,
-        run: args.run.template(prepared)?,
+        run: args.run.template(&args.probes, prepared)?,
         probes: probe_plan(args, prepared)?,
         profiles: profiles.to_vec(),
         save_profile: args.save_profile.clone(),
@@ -75,6 +91,7 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
         verify: VerifyPlan { on: !args.no_verify, heal: !args.no_fix, max_rounds: args.max_rounds, extra_http },
         documents: documents(args)?,
         edits: args.slim_config.edits()?,
+        perms,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `slimctl build`: one image (or several, one after the other) through the pipeline. The
 //! request is made in [`job`]; what is printed at the end in [`summary`].
 
+mod fat;
 mod job;
 mod slimconfig;
 mod summary;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 pub struct BuildArgs {
     /// The image(s): NAME[:TAG] or ID in the engine, docker-archive:FILE, oci:DIR, or docker://HOST/REPO:TAG. Several are
     /// processed one after the other, sharing one sensor, with a combined summary.
-    #[arg(required_unless_present_any = ["images_from", "compose_files", "target"])]
+    #[arg(required_unless_present_any = ["images_from", "compose_files", "target", "dockerfile"])]
     pub images: Vec<String>,
     /// The image, as mint and SlimToolkit name it (`--target IMAGE`).
     #[arg(long = "target", value_name = "IMAGE", hide = true)]
@@ -33,10 +34,22 @@ pub struct BuildArgs {
     pub quiet: bool,
     /// Keep this path (a directory: with everything under it) and what it needs (a program: its
     /// interpreter and libraries).
-    #[arg(long = "include", value_name = "PATH", visible_alias = "include-path", alias = "include-bin")]
+    #[arg(
+        long = "include",
+        value_name = "PATH",
+        visible_alias = "include-path",
+        alias = "include-bin",
+        alias = "preserve-path"
+    )]
     pub includes: Vec<String>,
     /// Keep the paths FILE lists, one a line (# comments).
-    #[arg(long = "include-from", value_name = "FILE", alias = "include-path-file", alias = "include-bin-file")]
+    #[arg(
+        long = "include-from",
+        value_name = "FILE",
+        alias = "include-path-file",
+        alias = "include-bin-file",
+        alias = "preserve-path-file"
+    )]
     pub include_from: Vec<PathBuf>,
     /// Keep a program by name, found through the image's PATH, with what it needs.
     #[arg(long = "include-program", value_name = "NAME", alias = "include-exe")]
@@ -51,6 +64,17 @@ pub struct BuildArgs {
     /// applied after every rule; the report names it as their reason.
     #[arg(long = "exclude-glob", value_name = "GLOB", alias = "exclude-pattern")]
     pub exclude_globs: Vec<String>,
+    /// Give PATH this mode (octal) and owner in the slim image (it is kept): PATH:MODE[#UID#GID];
+    /// repeatable. Every other path keeps the original's.
+    #[arg(long = "path-perms", value_name = "PATH:MODE[#UID#GID]")]
+    pub path_perms: Vec<String>,
+    /// --path-perms lines from FILE.
+    #[arg(long = "path-perms-file", value_name = "FILE")]
+    pub path_perms_from: Vec<PathBuf>,
+    /// mint's `--keep-perms` (on by default there, always here: the slim image has the
+    /// original's modes and owners). `false` is refused.
+    #[arg(long = "keep-perms", hide = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub keep_perms: Option<bool>,
     /// Do not run and trace the container: keep only the entrypoint, the includes and their closure.
     #[arg(long)]
     pub no_trace: bool,
@@ -85,6 +109,8 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = slimctl::vex::Format::Openvex)]
     pub vex_format: slimctl::vex::Format,
 
+    #[command(flatten)]
+    pub fat: fat::FatArgs,
     #[command(flatten)]
     pub slim_config: slimconfig::SlimConfigArgs,
     #[command(flatten)]
@@ -142,8 +168,10 @@ pub struct BuildArgs {
 }
 
 pub async fn run(args: &BuildArgs, work: &WorkDir) -> Result<u8, Failure> {
-    let mut prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
+    args.probes.check()?;
     let mut args = args.clone();
+    fat::build_first(&mut args).await?;
+    let mut prepared = slimctl::pipeline::prepare_stack(&args.run.stack_request(&args.probes)?).await?;
     let targets = std::mem::take(&mut args.target);
     args.images.extend(targets);
     if args.images.is_empty() && args.images_from.is_none() {

@@ -46,6 +46,15 @@ pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Fa
         Some(round) => round.checks.iter().filter(|c| c.verdict == Verdict::ProbeError).count(),
         None => report.trace.as_ref().map(probe_errors).unwrap_or_default().len(),
     };
+    let refused = answers_refused(report, &args.probes.fail_on_classes());
+    if !refused.is_empty() {
+        eprintln!(
+            "slimctl: error: {} probe(s) answered with a status --http-fail-on counts as failure: {}",
+            refused.len(),
+            refused.join("; ")
+        );
+        code = code.max(exit::PROBE);
+    }
     if args.strict_probes && failed_probes > 0 {
         eprintln!("slimctl: error: {failed_probes} probe(s) failed on the original (--strict-probes)");
         code = code.max(exit::PROBE);
@@ -62,6 +71,18 @@ pub fn finish(args: &BuildArgs, report: &BuildReport, code: u8) -> Result<u8, Fa
         }
     }
     Ok(code)
+}
+
+/// The traced run's answers to the probes asked for (not crawled pages, not a spec's requests)
+/// whose status is in one of `classes` (hundreds: 4, 5).
+fn answers_refused(report: &BuildReport, classes: &[u16]) -> Vec<String> {
+    let answers = report.trace.iter().flat_map(|t| &t.http).filter(|r| !r.crawled && r.sent.is_none());
+    answers
+        .filter_map(|r| {
+            let status = r.status.filter(|s| classes.contains(&(s / 100)))?;
+            Some(format!("{} {} on port {} answered {status}", r.method, r.path, r.port))
+        })
+        .collect()
 }
 
 fn print_summary(r: &BuildReport) {
