@@ -308,13 +308,16 @@ fn probe_ports_host_commands_and_status_policy() {
 }
 
 /// `--path-perms` (and its file) sets a path's mode and owner in the slim image and keeps it;
-/// mint's `--preserve-path` keeps a path as the original has it; `--keep-perms` is the default.
+/// mint's `--preserve-path` keeps a path as the original has it; `--keep-perms` is the default;
+/// `--include-zoneinfo`, `--include-cert-all` and `--include-workdir` keep their kind whole (a
+/// `--no-trace` build keeps none of them otherwise).
 #[test]
 fn path_perms_set_mode_and_owner_and_preserve_path_keeps() {
     let _turn = topic(module_path!());
     let app = "FROM slimctl-examples/debian-python:bookworm\n\
-        RUN mkdir -p /app && echo 'echo hi' > /app/tool.sh && chmod 644 /app/tool.sh && echo keep > /app/notes.txt\n\
-        CMD [\"python3\", \"-c\", \"print('ok')\"]\n";
+        RUN mkdir -p /app /srv/w && echo 'echo hi' > /app/tool.sh && chmod 644 /app/tool.sh && echo keep > /app/notes.txt \
+            && echo data > /srv/w/data.txt\n\
+        WORKDIR /srv/w\nCMD [\"python3\", \"-c\", \"print('ok')\"]\n";
     let original = build_image("slimctl-e2e/perms:1", app, &[]);
     let slim = ImageGuard("slimctl-e2e/perms.slim:1".into());
     let dir = tempfile::tempdir().unwrap();
@@ -333,6 +336,9 @@ fn path_perms_set_mode_and_owner_and_preserve_path_keeps() {
         "--preserve-path",
         "/etc/issue",
         "--keep-perms",
+        "--include-zoneinfo",
+        "--include-cert-all",
+        "--include-workdir",
     ]);
     assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
     let cid = docker(&["create", &slim.0]).trim().to_owned();
@@ -346,6 +352,10 @@ fn path_perms_set_mode_and_owner_and_preserve_path_keeps() {
     assert!(listing("/app/tool.sh").starts_with("-rwsr-x--- 0/50 "), "{}", listing("/app/tool.sh"));
     assert!(listing("/app/notes.txt").starts_with("-rw------- 1000/1000 "), "{}", listing("/app/notes.txt"));
     assert!(listing("/etc/issue").contains("issue"), "--preserve-path keeps it");
+    // Kept by kind: the zone database, the CA certificates, the working directory.
+    assert!(listing("/usr/share/zoneinfo/Europe/Paris").contains("Paris"));
+    assert!(listing("/etc/ssl/certs").lines().count() > 100, "{}", listing("/etc/ssl/certs"));
+    assert!(listing("/srv/w/data.txt").contains("data.txt"));
     let out = slimctl(&["build", &original.0, "--no-trace", "--path-perms", "app:755"]);
     assert_clear_error(&out, 2, &["--path-perms app:755", "absolute"]);
     let out = slimctl(&["build", &original.0, "--no-trace", "--keep-perms=false"]);

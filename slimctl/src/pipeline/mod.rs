@@ -49,6 +49,7 @@ pub mod types {
     pub use crate::run::proto::{Credentials, ProtoProbe, TcpProbe};
     pub use crate::run::stack::StackReport;
     pub use crate::run::{describe_exit, ContinueAfter, ProbePlan, RunTemplate, TraceReport};
+    pub use crate::select::kinds::Kind as IncludeKind;
     pub use crate::select::rules::{all as coverage_rules, Rule};
     pub use crate::select::{Reason, SelectPlan};
     pub use crate::verify::{probe_errors, Outcome, Round, Verdict, VerifyReport};

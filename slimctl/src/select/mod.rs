@@ -7,6 +7,7 @@
 pub mod closure;
 pub mod exclude;
 pub mod keep;
+pub mod kinds;
 pub mod ldso;
 pub mod metadata;
 pub mod packages;
@@ -34,6 +35,8 @@ pub struct SelectPlan {
     pub programs: Vec<String>,
     /// Globs (`**` crosses directories) of paths never kept, applied after every rule.
     pub exclude_globs: Vec<String>,
+    /// Kinds kept whole (`--include-zoneinfo`, `--include-cert-all`, `--include-workdir`).
+    pub kinds: Vec<kinds::Kind>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +74,9 @@ pub fn select(image: &Image, plan: &SelectPlan) -> Result<Closure, SelectError> 
     let mut includes = plan.includes.clone();
     for name in &plan.programs {
         includes.push(exclude::find_program(image, name)?);
+    }
+    for kind in &plan.kinds {
+        includes.extend(kinds::paths(image, *kind));
     }
     let mut closure = ClosureBuilder::new(&image.index, &image.config)
         .facts(image.facts()?)

@@ -6,7 +6,7 @@ use super::BuildArgs;
 use crate::cli::{exit, Failure, WorkDir};
 use slimctl::naming::output_tag;
 use slimctl::pipeline::documents::{Documents, VexRequest};
-use slimctl::pipeline::types::{HttpProbe, ProbePlan, SelectPlan};
+use slimctl::pipeline::types::{HttpProbe, IncludeKind, ProbePlan, SelectPlan};
 use slimctl::pipeline::{BuildRequest, Prepared, Profile, VerifyPlan};
 use std::path::PathBuf;
 
@@ -69,6 +69,14 @@ fn request(args: &BuildArgs, prepared: &Prepared, profiles: &[(PathBuf, Profile)
         package_metadata: !args.no_package_metadata,
         programs,
         exclude_globs: args.exclude_globs.clone(),
+        kinds: [
+            (args.include_zoneinfo, IncludeKind::Zoneinfo),
+            (args.include_certs, IncludeKind::Certs),
+            (args.include_workdir, IncludeKind::Workdir),
+        ]
+        .into_iter()
+        .filter_map(|(on, k)| on.then_some(k))
+        .collect(),
     };
     let extra_http = args
         .verify_http_probes

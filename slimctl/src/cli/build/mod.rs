@@ -64,6 +64,16 @@ pub struct BuildArgs {
     /// applied after every rule; the report names it as their reason.
     #[arg(long = "exclude-glob", value_name = "GLOB", alias = "exclude-pattern")]
     pub exclude_globs: Vec<String>,
+    /// Keep the whole time-zone database (the time-zones rule keeps it when code resolves zone
+    /// names; this is for a use no run or rule shows).
+    #[arg(long)]
+    pub include_zoneinfo: bool,
+    /// Keep every CA certificate bundle and directory of the image.
+    #[arg(long = "include-certs", alias = "include-cert-all")]
+    pub include_certs: bool,
+    /// Keep the image's working directory whole (not when it is /).
+    #[arg(long)]
+    pub include_workdir: bool,
     /// Give PATH this mode (octal) and owner in the slim image (it is kept): PATH:MODE[#UID#GID];
     /// repeatable. Every other path keeps the original's.
     #[arg(long = "path-perms", value_name = "PATH:MODE[#UID#GID]")]
