@@ -26,8 +26,17 @@ fn slim_app(tag: &str) -> (ImageGuard, ImageGuard) {
     (original, slim)
 }
 
-fn slimctl_labelled() -> Vec<String> {
-    docker(&["ps", "-aq", "--filter", "label=slimctl"]).split_whitespace().map(str::to_owned).collect()
+/// slimctl's containers of these images (side-cars are of the original, `--run` targets of the
+/// slim image); the other test of this topic has images of its own, so its run in flight is not
+/// counted.
+fn slimctl_labelled(images: &[&str]) -> Vec<String> {
+    images
+        .iter()
+        .flat_map(|i| {
+            let ids = docker(&["ps", "-aq", "--filter", "label=slimctl", "--filter", &format!("ancestor={i}")]);
+            ids.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// What a look from the side-car must show: the target's python, its PID 1, port 8000 (1F40)
@@ -55,7 +64,11 @@ fn a_side_car_shows_a_shell_less_container_its_files_pid_1_and_socket() {
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     // --run starts the slim image for the session and removes it after.
     assert_looked(&slimctl(&["debug", "--run", &slim.0, "--", "sh", "-c", LOOK]));
-    assert!(slimctl_labelled().is_empty(), "left: {:?}", slimctl_labelled());
+    assert!(
+        slimctl_labelled(&[&original.0, &slim.0]).is_empty(),
+        "left: {:?}",
+        slimctl_labelled(&[&original.0, &slim.0])
+    );
 
     // Bad input: no tools image known, one the engine lacks, a target not running.
     let plain = ContainerGuard(docker(&["run", "-d", &original.0]).trim().to_owned());
@@ -72,7 +85,11 @@ fn a_side_car_shows_a_shell_less_container_its_files_pid_1_and_socket() {
         3,
         &["slimctl-e2e-no-such-container"],
     );
-    assert!(slimctl_labelled().is_empty(), "left: {:?}", slimctl_labelled());
+    assert!(
+        slimctl_labelled(&[&original.0, &slim.0]).is_empty(),
+        "left: {:?}",
+        slimctl_labelled(&[&original.0, &slim.0])
+    );
 }
 
 /// Starts `slimctl debug NAME` in a tmux terminal; its exit code lands in `exit_file`.
@@ -83,7 +100,7 @@ fn tmux_session(session: &str, name: &str, exit_file: &Path) {
 #[test]
 fn an_interactive_session_runs_commands_takes_ctrl_c_and_leaves_nothing() {
     let _turn = topic(module_path!());
-    let (_original, slim) = slim_app("debug-tty");
+    let (original, slim) = slim_app("debug-tty");
     let name = "slimctl-e2e-debug-tty";
     let _ = run(Command::new("docker").args(["rm", "-f", name]));
     let _target = ContainerGuard(docker(&["run", "-d", "--name", name, &slim.0]).trim().to_owned());
@@ -102,7 +119,11 @@ fn an_interactive_session_runs_commands_takes_ctrl_c_and_leaves_nothing() {
     terminal::wait_for(session, "still-5");
     terminal::send(session, &["exit", "Enter"]);
     assert_eq!(terminal::exit_code(&done), "0");
-    assert!(slimctl_labelled().is_empty(), "left: {:?}", slimctl_labelled());
+    assert!(
+        slimctl_labelled(&[&original.0, &slim.0]).is_empty(),
+        "left: {:?}",
+        slimctl_labelled(&[&original.0, &slim.0])
+    );
 
     // SIGINT to slimctl itself mid-session: the side-car goes, the terminal is given back.
     let (session, done) = ("slimctl-e2e-dbg2", dir.path().join("exit2"));
@@ -114,7 +135,11 @@ fn an_interactive_session_runs_commands_takes_ctrl_c_and_leaves_nothing() {
     let pid = pids.split_whitespace().next().unwrap_or_else(|| panic!("no slimctl debug process"));
     assert!(run(Command::new("kill").args(["-INT", pid])).status.success());
     assert_eq!(terminal::exit_code(&done), "130");
-    assert!(slimctl_labelled().is_empty(), "left: {:?}", slimctl_labelled());
+    assert!(
+        slimctl_labelled(&[&original.0, &slim.0]).is_empty(),
+        "left: {:?}",
+        slimctl_labelled(&[&original.0, &slim.0])
+    );
     let _ = run(Command::new("tmux").args(["kill-session", "-t", session]));
 }
 

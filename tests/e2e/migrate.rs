@@ -247,7 +247,7 @@ fn continue_after_enter_traces_what_is_done_by_hand_until_enter() {
     assert!(reasons.iter().any(|x| x["kind"] == "traced"), "the page asked by hand is kept as traced: {reasons:?}");
     assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
     let _ = run(Command::new("tmux").args(["kill-session", "-t", session]));
-    assert_nothing_left(&original.0);
+    assert_no_containers_of(&[&original.0, &slim.0]);
 }
 
 /// mint's probe policy flags: `--http-probe-ports` probes a port the image does not expose,
@@ -304,7 +304,7 @@ fn probe_ports_host_commands_and_status_policy() {
     assert!(out.status.success(), "a 404 is not a 5xx: {}", text(&out.stderr));
     let out = slimctl(&["build", &original.0, "--http-probe-exit-on-failure=false"]);
     assert_clear_error(&out, 2, &["--http-probe-exit-on-failure=false"]);
-    assert_nothing_left(&original.0);
+    assert_no_containers_of(&[&original.0, &slim.0]);
 }
 
 /// `--path-perms` (and its file) sets a path's mode and owner in the slim image and keeps it;

@@ -248,6 +248,30 @@ pub fn assert_nothing_left(image: &str) {
     }
 }
 
+/// Asserts that no container of these images is left (running or not), for a test that runs
+/// beside others of its topic: their slimctl-labelled containers come and go meanwhile, so only
+/// the test's own images are looked at. The engine gets a few seconds to finish a removal.
+pub fn assert_no_containers_of(images: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left: Vec<String> = images
+            .iter()
+            .flat_map(|i| {
+                let ids = docker(&["ps", "-aq", "--filter", &format!("ancestor={i}")]);
+                ids.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+            })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            let details = docker(&["ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Status}} {{.Names}} {{.Labels}}"]);
+            panic!("containers of {images:?} left behind: {left:?}\n{details}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// podman's Docker-compatible API service on a socket of its own, stopped when dropped. The
 /// containers.conf it is given clears podman's default rlimits, which runc here refuses.
 pub struct Podman {
