@@ -234,39 +234,36 @@ pub fn leftover_containers(image: &str) -> Vec<String> {
 /// still be finishing a removal slimctl asked for (fuse-overlayfs unmounts take a moment under
 /// load): a few seconds are allowed. A failure shows what is left, and its state.
 pub fn assert_nothing_left(image: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let left = leftover_containers(image);
-        if left.is_empty() {
-            return;
-        }
-        if std::time::Instant::now() >= deadline {
-            let details = docker(&["ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Status}} {{.Names}} {{.Labels}}"]);
-            panic!("containers left behind ({image}): {left:?}\n{details}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    assert_none_within_seconds(&format!("containers left behind ({image})"), || leftover_containers(image));
 }
 
 /// Asserts that no container of these images is left (running or not), for a test that runs
 /// beside others of its topic: their slimctl-labelled containers come and go meanwhile, so only
 /// the test's own images are looked at. The engine gets a few seconds to finish a removal.
 pub fn assert_no_containers_of(images: &[&str]) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let left: Vec<String> = images
+    assert_none_within_seconds(&format!("containers of {images:?} left behind"), || {
+        images
             .iter()
             .flat_map(|i| {
                 let ids = docker(&["ps", "-aq", "--filter", &format!("ancestor={i}")]);
                 ids.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
             })
-            .collect();
-        if left.is_empty() {
+            .collect()
+    });
+}
+
+/// Polls `left` until it is empty, for 5 s; then fails with `what`, the ids and every
+/// container's image, status, name and labels.
+fn assert_none_within_seconds(what: &str, left: impl Fn() -> Vec<String>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let ids = left();
+        if ids.is_empty() {
             return;
         }
         if std::time::Instant::now() >= deadline {
             let details = docker(&["ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Status}} {{.Names}} {{.Labels}}"]);
-            panic!("containers of {images:?} left behind: {left:?}\n{details}");
+            panic!("{what}: {ids:?}\n{details}");
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }

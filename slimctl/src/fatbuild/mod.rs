@@ -11,7 +11,7 @@ use crate::error::ErrorClass;
 use context::{Context, ContextError};
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -19,12 +19,56 @@ pub struct FatBuild {
     pub dockerfile: PathBuf,
     /// The context directory (default: the Dockerfile's).
     pub context: Option<PathBuf>,
-    /// The tag the built image gets.
-    pub tag: String,
+    /// The tag the built image gets (default: [`FatBuild::tag`]'s).
+    pub tag: Option<String>,
     /// `--build-arg KEY=VALUE`.
     pub build_args: Vec<(String, String)>,
     /// A stage of a multi-stage Dockerfile to stop at.
     pub stage: Option<String>,
+}
+
+impl FatBuild {
+    /// The context directory: the one given, else the Dockerfile's.
+    pub fn context_dir(&self) -> PathBuf {
+        match &self.context {
+            Some(d) => d.clone(),
+            None => self.dockerfile.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref()).to_owned(),
+        }
+    }
+
+    /// A name for images made from this context: its directory's name, as an image reference
+    /// allows (lower case; letters, digits, `.`, `_`, `-`), else `app`.
+    pub fn name(&self) -> String {
+        name_of(&self.context_dir())
+    }
+
+    /// The tag the built image gets: the one given, else `<name>.fat:latest`.
+    pub fn tag(&self) -> String {
+        self.tag.clone().unwrap_or_else(|| format!("{}.fat:latest", self.name()))
+    }
+
+    /// Whether the Dockerfile can be read, before anything is sent to the engine.
+    pub fn check(&self) -> Result<(), FatBuildError> {
+        std::fs::metadata(&self.dockerfile)
+            .and_then(|m| if m.is_file() { Ok(()) } else { Err(std::io::Error::other("not a file")) })
+            .map_err(|source| FatBuildError::Dockerfile { path: self.dockerfile.clone(), source })
+    }
+}
+
+fn name_of(dir: &Path) -> String {
+    let base = dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let cleaned: String = base
+        .unwrap_or_default()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() {
+        "app".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,18 +109,14 @@ fn tail_of(output: &[String]) -> String {
 /// Builds `req` in the engine; returns the image's id. The builder's steps are printed to
 /// stderr as they come (`show`), or kept for the error when a step fails.
 pub async fn build(req: &FatBuild, show: bool) -> Result<String, FatBuildError> {
-    std::fs::metadata(&req.dockerfile)
-        .and_then(|m| if m.is_file() { Ok(()) } else { Err(std::io::Error::other("not a file")) })
-        .map_err(|source| FatBuildError::Dockerfile { path: req.dockerfile.clone(), source })?;
-    let dir = match &req.context {
-        Some(d) => d.clone(),
-        None => req.dockerfile.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref()).to_owned(),
-    };
+    req.check()?;
+    let dir = req.context_dir();
+    let tag = req.tag();
     let context = Context::new(&dir, &req.dockerfile)?;
     let docker = crate::engine::connect().await?;
     let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
         .dockerfile(&context.dockerfile_name)
-        .t(&req.tag)
+        .t(&tag)
         .rm(true)
         .forcerm(true)
         .buildargs(&req.build_args.iter().cloned().collect::<HashMap<_, _>>())
@@ -127,12 +167,12 @@ pub async fn build(req: &FatBuild, show: bool) -> Result<String, FatBuildError> 
     }
     written??;
     let inspected = docker
-        .inspect_image(&req.tag)
+        .inspect_image(&tag)
         .await
-        .map_err(|e| EngineError::failed(format!("inspecting the image it built, {}", req.tag), e))?;
+        .map_err(|e| EngineError::failed(format!("inspecting the image it built, {tag}"), e))?;
     inspected
         .id
-        .ok_or_else(|| EngineError::Answer { action: format!("inspecting {}", req.tag), detail: "no id".into() }.into())
+        .ok_or_else(|| EngineError::Answer { action: format!("inspecting {tag}"), detail: "no id".into() }.into())
 }
 
 /// The engine refuses a build it cannot start (a Dockerfile that does not parse, a base image
@@ -147,5 +187,32 @@ fn step_or_engine(e: bollard::errors::Error, dockerfile: &str) -> FatBuildError 
             FatBuildError::Step { dockerfile: dockerfile.to_owned(), message: error.clone(), output: Vec::new() }
         }
         _ => FatBuildError::Engine(EngineError::failed(format!("building {dockerfile}"), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_named_after_the_context_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("My App_2");
+        std::fs::create_dir(&ctx).unwrap();
+        assert_eq!(name_of(&ctx), "my-app_2");
+        let odd = dir.path().join("--");
+        std::fs::create_dir(&odd).unwrap();
+        assert_eq!(name_of(&odd), "app");
+        let req = FatBuild {
+            dockerfile: ctx.join("Dockerfile"),
+            context: None,
+            tag: None,
+            build_args: Vec::new(),
+            stage: None,
+        };
+        assert_eq!(req.context_dir(), ctx);
+        assert_eq!(req.tag(), "my-app_2.fat:latest");
+        let bare = FatBuild { dockerfile: "Dockerfile".into(), ..req };
+        assert_eq!(bare.context_dir(), Path::new("."));
     }
 }

@@ -137,23 +137,43 @@ pub async fn run(
         }
     }
     let info = c.docker().inspect_exec(&exec.id).await.map_err(engine)?;
-    let text = String::from_utf8_lossy(&output);
-    let tail: String = if text.len() > 4096 {
-        let mut start = text.len() - 4096;
-        while !text.is_char_boundary(start) {
-            start += 1;
-        }
-        text[start..].to_owned()
-    } else {
-        text.into_owned()
-    };
     Ok(ExecResult {
         command: argv,
         source,
         exit_code: info.exit_code,
-        output: tail,
+        output: output_tail(&String::from_utf8_lossy(&output)),
         ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// A probe's output as kept: its last 4 KiB, cut at a character boundary.
+pub fn output_tail(text: &str) -> String {
+    let mut start = text.len().saturating_sub(4096);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+/// Runs `attempt` until its command succeeds, the probe timeout passes or the container ends
+/// (the service may still be warming up); the last attempt is what counts.
+pub async fn until_success<F, Fut>(
+    c: &Container,
+    probe_timeout: Duration,
+    mut attempt: F,
+) -> Result<ExecResult, RunError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<ExecResult, RunError>>,
+{
+    let deadline = Instant::now() + probe_timeout;
+    loop {
+        let r = attempt().await?;
+        if r.exit_code == Some(0) || Instant::now() >= deadline || c.exit_code().await?.is_some() {
+            return Ok(r);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +186,14 @@ mod tests {
         assert_eq!(healthcheck_argv(&cmd), vec!["/app/check", "--quick"]);
         let sh = vec!["CMD-SHELL".to_owned(), "curl -f localhost || exit 1".to_owned()];
         assert_eq!(healthcheck_argv(&sh), vec!["/bin/sh", "-c", "curl -f localhost || exit 1"]);
+    }
+
+    #[test]
+    fn output_is_cut_to_its_last_4_kib_at_a_character_boundary() {
+        assert_eq!(output_tail("short"), "short");
+        let cut = output_tail(&"é".repeat(3000));
+        assert_eq!(cut.len(), 4096);
+        assert!(cut.chars().all(|c| c == 'é'));
     }
 
     #[test]

@@ -399,8 +399,7 @@ async fn proto_probes(
     Ok(results)
 }
 
-/// Commands inside the container, each retried until it succeeds or the probe timeout passes
-/// (the service may still be warming up); the last attempt is what counts.
+/// Commands inside the container, each retried as [`exec::until_success`] says.
 async fn exec_probes(
     c: &Container,
     plan: &ProbePlan,
@@ -410,15 +409,8 @@ async fn exec_probes(
     let mut results = Vec::new();
     for probe in &plan.exec {
         bar.set_message(format!("exec: {probe}"));
-        let deadline = Instant::now() + plan.probe_timeout;
-        let result = loop {
-            let r = exec::run(c, probe.argv(has_shell), "exec", plan.request_timeout).await?;
-            if r.exit_code == Some(0) || Instant::now() >= deadline || c.exit_code().await?.is_some() {
-                break r;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
-        results.push(result);
+        let attempt = || exec::run(c, probe.argv(has_shell), "exec", plan.request_timeout);
+        results.push(exec::until_success(c, plan.probe_timeout, attempt).await?);
     }
     Ok(results)
 }
@@ -447,12 +439,7 @@ async fn continue_after(
         ContinueAfter::Enter => until_enter(c, ports, bar).await?,
         ContinueAfter::Signal => {
             bar.set_message("tracing until SIGUSR1");
-            let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-                .map_err(ProbeFailure::Signal)?;
-            tokio::select! {
-                _ = usr1.recv() => false,
-                code = c.wait(Duration::from_secs(u64::MAX / 4)) => code?.is_some(),
-            }
+            until_usr1_or(c, std::future::pending()).await?
         }
     })
 }
@@ -483,10 +470,18 @@ async fn until_enter(c: &Container, ports: &[u16], bar: &ProgressBar) -> Result<
         let _ = std::io::stdin().read_line(&mut line);
         let _ = tx.send(());
     });
+    until_usr1_or(c, async {
+        let _ = rx.await;
+    })
+    .await
+}
+
+/// Waits for SIGUSR1, `other` or the container's own end; returns whether the container ended.
+async fn until_usr1_or(c: &Container, other: impl std::future::Future<Output = ()>) -> Result<bool, RunError> {
     let mut usr1 =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).map_err(ProbeFailure::Signal)?;
     Ok(tokio::select! {
-        _ = rx => false,
+        _ = other => false,
         _ = usr1.recv() => false,
         code = c.wait(Duration::from_secs(u64::MAX / 4)) => code?.is_some(),
     })

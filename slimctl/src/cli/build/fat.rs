@@ -5,7 +5,7 @@ use super::BuildArgs;
 use crate::cli::Failure;
 use slimctl::naming::output_tag;
 use slimctl::pipeline::types::FatBuild;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct FatArgs {
@@ -54,24 +54,7 @@ pub async fn build_first(args: &mut BuildArgs) -> Result<(), Failure> {
             "--dockerfile with a Compose file: Compose services are never built by slimctl; build them first",
         ));
     }
-    if let Err(e) = std::fs::File::open(&dockerfile) {
-        return Err(Failure::input(format!("--dockerfile {}: cannot read it: {e}", dockerfile.display())));
-    }
-    let context = args.fat.dockerfile_context.clone();
-    let dir = context.clone().unwrap_or_else(|| match dockerfile.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    });
-    let name = context_name(&dir);
-    let tag = match &args.fat.tag_fat {
-        Some(t) => output_tag(t).map_err(Failure::usage)?,
-        None => {
-            if args.tag.is_none() {
-                args.tag = Some(format!("{name}.slim:latest"));
-            }
-            format!("{name}.fat:latest")
-        }
-    };
+    let tag = args.fat.tag_fat.as_deref().map(output_tag).transpose().map_err(Failure::usage)?;
     let build_args = args
         .fat
         .build_args
@@ -85,11 +68,16 @@ pub async fn build_first(args: &mut BuildArgs) -> Result<(), Failure> {
         .collect::<Result<_, _>>()?;
     let req = FatBuild {
         dockerfile: dockerfile.clone(),
-        context,
-        tag: tag.clone(),
+        context: args.fat.dockerfile_context.clone(),
+        tag,
         build_args,
         stage: args.fat.build_target.clone(),
     };
+    req.check().map_err(|e| Failure::of(e.class(), &e))?;
+    if args.fat.tag_fat.is_none() && args.tag.is_none() {
+        args.tag = Some(format!("{}.slim:latest", req.name()));
+    }
+    let tag = req.tag();
     if !args.json {
         eprintln!("building {tag} from {}", dockerfile.display());
     }
@@ -99,38 +87,4 @@ pub async fn build_first(args: &mut BuildArgs) -> Result<(), Failure> {
     }
     args.images.push(tag);
     Ok(())
-}
-
-/// A name for images made from the context at `dir`: its directory's name, as an image
-/// reference allows (lower case; letters, digits, `.`, `_`, `-`).
-fn context_name(dir: &Path) -> String {
-    let base = dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let cleaned: String = base
-        .unwrap_or_default()
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
-        .collect();
-    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if trimmed.is_empty() {
-        "app".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn images_are_named_after_the_context_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let ctx = dir.path().join("My App_2");
-        std::fs::create_dir(&ctx).unwrap();
-        assert_eq!(context_name(&ctx), "my-app_2");
-        let odd = dir.path().join("--");
-        std::fs::create_dir(&odd).unwrap();
-        assert_eq!(context_name(&odd), "app");
-    }
 }
